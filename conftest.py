@@ -1,0 +1,32 @@
+"""Fixtures shared by every test: a seeded random generator and the switch for PostgreSQL-only tests."""
+
+import random
+
+import pytest
+from django.db import connection
+
+
+@pytest.fixture
+def rng() -> random.Random:
+    return random.Random(20240601)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(
+        reason=f"needs PostgreSQL; the suite runs on {connection.vendor}. "
+        "Run it with DATABASE_URL=postgres://postgres@127.0.0.1:5432/leadflow bin/test (.ci/run does)."
+    )
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def plain_static_storage(settings) -> None:
+    """Tests render pages without running collectstatic first; the hashed-name manifest is tested on its own."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

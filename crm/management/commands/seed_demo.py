@@ -1,0 +1,70 @@
+"""Demo data for a local run: operators, two sources with weights, an admin user. Safe to run again."""
+
+import secrets
+import shlex
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+
+from crm.models import Operator, Source, SourceOperatorWeight
+
+OPERATORS = {"Anna": 20, "Boris": 20, "Vera": 10, "Gleb": 5}
+SOURCES = {
+    "Telegram bot": {"Anna": 3, "Boris": 2, "Vera": 1},
+    "Site form": {"Boris": 1, "Vera": 2, "Gleb": 2},
+}
+ADMIN_USERNAME = "admin"
+
+
+class Command(BaseCommand):
+    help = "Create demo operators, sources, weights and a local admin user (idempotent); print the tokens."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--admin-password",
+            help="Set the demo admin's password to this. Without it a new admin gets a random password "
+            "and an existing one keeps theirs.",
+        )
+        parser.add_argument(
+            "--base-url", default="http://127.0.0.1:8000", help="Where the app runs, for the printed curl example."
+        )
+
+    @transaction.atomic
+    def handle(self, *args, admin_password: str | None, base_url: str, **options) -> None:
+        operators = {
+            name: Operator.objects.get_or_create(name=name, defaults={"load_limit": limit})[0]
+            for name, limit in OPERATORS.items()
+        }
+        sources = []
+        for source_name, weights in SOURCES.items():
+            source, _ = Source.objects.get_or_create(name=source_name)
+            for operator_name, weight in weights.items():
+                SourceOperatorWeight.objects.update_or_create(
+                    source=source, operator=operators[operator_name], defaults={"weight": weight}
+                )
+            sources.append(source)
+
+        password = self._ensure_admin(admin_password)
+
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(operators)} operators, {len(sources)} sources."))
+        self.stdout.write(f"Admin login: {ADMIN_USERNAME} / {password}")
+        for source in sources:
+            self.stdout.write(f"Source #{source.pk} {source.name!r} token: {source.token}")
+        body = shlex.quote('{"external_id": "demo-customer-1", "name": "Demo customer", "message": "Hello"}')
+        self.stdout.write(
+            "First webhook call:\n"
+            f"  curl -sS -X POST {base_url.rstrip('/')}/api/contacts/ "
+            f"-H 'Authorization: Bearer {sources[0].token}' -H 'Content-Type: application/json' -d {body}"
+        )
+
+    def _ensure_admin(self, password: str | None) -> str:
+        user, created = get_user_model().objects.get_or_create(
+            username=ADMIN_USERNAME, defaults={"is_staff": True, "is_superuser": True}
+        )
+        if not created and password is None:
+            return "(unchanged)"
+        password = password or secrets.token_urlsafe(12)
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        return password

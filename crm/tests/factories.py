@@ -1,0 +1,52 @@
+"""One factory per model; every required field has a default, so a test sets only what it asserts."""
+
+import factory
+from django.utils import timezone
+from factory.django import DjangoModelFactory
+
+from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, UnassignedReason
+
+
+class OperatorFactory(DjangoModelFactory):
+    class Meta:
+        model = Operator
+
+    name = factory.Sequence(lambda n: f"Operator {n}")
+    is_active = True
+    load_limit = 10
+
+
+class SourceFactory(DjangoModelFactory):
+    class Meta:
+        model = Source
+
+    name = factory.Sequence(lambda n: f"Source {n}")
+
+
+class WeightFactory(DjangoModelFactory):
+    class Meta:
+        model = SourceOperatorWeight
+
+    source = factory.SubFactory(SourceFactory)
+    operator = factory.SubFactory(OperatorFactory)
+    weight = 1
+
+
+class LeadFactory(DjangoModelFactory):
+    class Meta:
+        model = Lead
+
+    external_id = factory.Sequence(lambda n: f"lead-{n}")
+
+
+class ContactFactory(DjangoModelFactory):
+    """A stored contact as the service would leave it; pass operator=None for an unassigned one."""
+
+    class Meta:
+        model = Contact
+
+    lead = factory.SubFactory(LeadFactory)
+    source = factory.SubFactory(SourceFactory)
+    operator = factory.SubFactory(OperatorFactory)
+    created_at = factory.LazyFunction(timezone.now)
+    unassigned_reason = factory.LazyAttribute(lambda c: "" if c.operator else UnassignedReason.ALL_AT_LIMIT)

@@ -1,0 +1,99 @@
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, window_start
+from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_external_id_is_unique_in_the_database():
+    LeadFactory(external_id="user123")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Lead.objects.create(external_id="user123")
+    assert Lead.objects.filter(external_id="user123").count() == 1
+
+
+def test_one_weight_row_per_source_and_operator():
+    weight = WeightFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SourceOperatorWeight.objects.create(source=weight.source, operator=weight.operator, weight=5)
+
+
+@pytest.mark.parametrize("weight", [0, -1])
+def test_weight_must_be_positive_in_the_database(weight):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        WeightFactory(weight=weight)
+
+
+def test_negative_load_limit_is_rejected_by_the_database():
+    operator = OperatorFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Operator.objects.filter(pk=operator.pk).update(load_limit=-1)
+
+
+def test_zero_load_limit_is_allowed():
+    assert OperatorFactory(load_limit=0).load_limit == 0
+
+
+def test_source_name_is_unique():
+    SourceFactory(name="Site form")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Source.objects.create(name="Site form")
+
+
+def test_token_is_generated_long_random_and_unique():
+    first, second = SourceFactory(), SourceFactory()
+    assert len(first.token) >= 40
+    assert first.token != second.token
+
+
+def test_blank_token_is_replaced_on_save():
+    source = Source(name="Phone line", token="")
+    source.save()
+    assert len(source.token) >= 40
+
+
+def test_blank_token_is_rejected_by_the_database():
+    source = SourceFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Source.objects.filter(pk=source.pk).update(token="")
+
+
+def test_duplicate_token_is_rejected_by_the_database():
+    first, second = SourceFactory(), SourceFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Source.objects.filter(pk=second.pk).update(token=first.token)
+
+
+def test_unassigned_contact_needs_a_reason_and_assigned_one_none():
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ContactFactory(operator=None, unassigned_reason="")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ContactFactory(unassigned_reason="all_at_limit")
+
+
+def test_load_counts_only_the_window(settings):
+    settings.LOAD_WINDOW_HOURS = 24
+    now = timezone.now()
+    operator, other = OperatorFactory(), OperatorFactory()
+    ContactFactory(operator=operator, created_at=now - timedelta(hours=23, minutes=59))
+    ContactFactory(operator=operator, created_at=now - timedelta(hours=24, seconds=1))
+    ContactFactory(operator=other, created_at=now)
+    ContactFactory(operator=None, created_at=now)
+
+    loads = dict(Operator.objects.with_load(now).values_list("name", "load"))
+    assert loads == {operator.name: 1, other.name: 1}
+    assert Contact.objects.in_window(now).count() == 3
+    assert window_start(now) == now - timedelta(hours=24)
+
+
+def test_deleting_a_lead_deletes_its_contacts_but_operators_with_history_are_protected():
+    contact = ContactFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        contact.operator.delete()
+    contact.lead.delete()
+    assert not Contact.objects.exists()

@@ -1,0 +1,65 @@
+"""Settings come from the environment; these run Django in a child process with a controlled environment."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_django(code: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL"}}
+    # An empty SECRET_KEY in the environment also masks one that a developer's .env may hold.
+    clean.update({"DJANGO_SETTINGS_MODULE": "config.settings", "SECRET_KEY": ""}, **env)
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=REPO,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_debug_off_without_secret_key_refuses_to_start():
+    result = run_django("print('started')", DEBUG="false")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+    assert "started" not in result.stdout
+
+
+def test_debug_defaults_to_off():
+    result = run_django("print('started')")
+    assert result.returncode != 0 and "SECRET_KEY is not set" in result.stderr
+
+
+def test_debug_on_may_use_a_development_key():
+    result = run_django("from django.conf import settings; print(settings.DEBUG, bool(settings.SECRET_KEY))", DEBUG="true")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True True"
+
+
+def test_default_database_is_sqlite_that_waits_for_the_write_lock(tmp_path):
+    result = run_django(
+        "from django.db import connection; c = connection.cursor();"
+        "print(connection.vendor, connection.settings_dict['OPTIONS']['transaction_mode'],"
+        " c.execute('PRAGMA journal_mode').fetchone()[0], c.execute('PRAGMA busy_timeout').fetchone()[0])",
+        SECRET_KEY="x" * 50,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+    assert result.returncode == 0, result.stderr
+    vendor, mode, journal, busy = result.stdout.split()
+    assert (vendor, mode, journal) == ("sqlite", "IMMEDIATE", "wal")
+    assert int(busy) >= 5000
+
+
+def test_postgres_url_uses_persistent_connections():
+    result = run_django(
+        "from django.conf import settings; d = settings.DATABASES['default'];"
+        "print(d['ENGINE'], d['CONN_MAX_AGE'] > 0, d['CONN_HEALTH_CHECKS'])",
+        SECRET_KEY="x" * 50,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/leadflow",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.postgresql", "True", "True"]
