@@ -1,0 +1,119 @@
+"""Real transactions on real connections: threads assigning at the same moment.
+
+Each thread has its own database connection (Django's are per thread). The tests run on both engines:
+PostgreSQL proves the row locks, SQLite proves the serialised (BEGIN IMMEDIATE) write transactions.
+"""
+
+import random
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection, connections
+
+from crm.models import Contact, Lead, Operator
+from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
+from distribution.services import assign_contact
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_at_once(n: int, work) -> list:
+    """Run work(i) in n threads released together by a barrier; re-raise the first error."""
+    barrier = threading.Barrier(n)
+
+    def task(i: int):
+        try:
+            barrier.wait(timeout=60)
+            return work(i)
+        finally:
+            connections.close_all()
+
+    # PostgreSQL allows 100 connections here: leave the main thread's slot to the workers meanwhile.
+    connection.close()
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(task, range(n)))
+
+
+def test_hundred_parallel_assignments_never_exceed_any_limit():
+    limits = [5, 3, 2, 0]
+    operators = [OperatorFactory(load_limit=limit) for limit in limits]
+    # Two sources sharing operators: draws land on full operators and must move on without deadlocks.
+    bot, form = SourceFactory(), SourceFactory()
+    for weight, operator in enumerate(operators, start=1):
+        WeightFactory(source=bot, operator=operator, weight=weight)
+        WeightFactory(source=form, operator=operator, weight=5 - weight)
+
+    contacts = run_at_once(
+        100,
+        lambda i: assign_contact(
+            source=bot if i % 2 else form, external_id=f"customer-{i}", rng=random.Random(i)
+        ),
+    )
+
+    assert len(contacts) == Contact.objects.count() == 100
+    per_operator = Counter(Contact.objects.exclude(operator=None).values_list("operator_id", flat=True))
+    assert per_operator == {op.pk: op.load_limit for op in operators if op.load_limit}
+    assert sum(per_operator.values()) == sum(limits)  # capacity used exactly, never more
+    assert Contact.objects.filter(operator=None, unassigned_reason="all_at_limit").count() == 100 - sum(limits)
+
+
+def test_one_external_id_posted_thirty_times_at_once_makes_one_lead():
+    source = SourceFactory()
+    WeightFactory(source=source, operator=OperatorFactory(load_limit=100))
+
+    contacts = run_at_once(30, lambda i: assign_contact(source=source, external_id="same-customer", name=f"n{i}"))
+
+    assert Lead.objects.count() == 1
+    lead = Lead.objects.get()
+    assert {c.lead_id for c in contacts} == {lead.pk}
+    assert lead.contacts.count() == 30 == len({c.pk for c in contacts})
+
+
+def test_many_leads_and_one_busy_operator_at_once():
+    """Every contact of many concurrent customers lands exactly once, and the limit still holds."""
+    anna = OperatorFactory(load_limit=7)
+    source = SourceFactory()
+    WeightFactory(source=source, operator=anna)
+
+    run_at_once(40, lambda i: assign_contact(source=source, external_id=f"lead-{i % 10}"))
+
+    assert Lead.objects.count() == 10
+    assert Contact.objects.count() == 40
+    assert Contact.objects.filter(operator=anna).count() == 7
+
+
+@pytest.mark.postgres
+def test_only_the_drawn_operator_is_locked():
+    """While another transaction holds operator A's row lock, a draw that lands on B completes at once."""
+    held, busy_free = OperatorFactory(), OperatorFactory(load_limit=10)
+    source = SourceFactory()
+    WeightFactory(source=source, operator=held, weight=1)
+    WeightFactory(source=source, operator=busy_free, weight=1_000_000)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock():
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                Operator.objects.select_for_update().filter(pk=held.pk).get()
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        assert locked.wait(timeout=30)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        contact = assign_contact(source=source, external_id="x", rng=random.Random(7))
+        assert contact.operator == busy_free
+    finally:
+        release.set()
+        holder.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")

@@ -1,0 +1,22 @@
+import pytest
+from django.core.management import CommandError, call_command
+
+from crm.models import Contact, Lead
+from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_traffic_goes_through_the_service_once():
+    WeightFactory(source=SourceFactory(), operator=OperatorFactory(load_limit=5))
+    call_command("demo_traffic", contacts=12, seed=1)
+    assert Contact.objects.count() == 12
+    assert Contact.objects.exclude(operator=None).count() == 5  # the limit holds for demo data too
+    assert Lead.objects.count() <= 12
+    call_command("demo_traffic", contacts=12, seed=1)
+    assert Contact.objects.count() == 12
+
+
+def test_demo_traffic_needs_sources():
+    with pytest.raises(CommandError, match="seed_demo"):
+        call_command("demo_traffic")

@@ -1,0 +1,162 @@
+"""assign_contact against the database (one test transaction each; concurrency is in test_concurrency)."""
+
+import random
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError
+from django.utils import timezone
+
+from crm.models import Contact, Lead
+from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
+from distribution.services import assign_contact
+
+pytestmark = pytest.mark.django_db
+
+
+def source_with(*operators, weights=None):
+    source = SourceFactory()
+    for i, operator in enumerate(operators):
+        WeightFactory(source=source, operator=operator, weight=weights[i] if weights else 1)
+    return source
+
+
+def test_assigns_to_the_only_eligible_operator_and_stores_everything(rng):
+    anna = OperatorFactory(name="Anna")
+    source = source_with(anna)
+    contact = assign_contact(source=source, external_id="user123", name="Ivan", message="hi", rng=rng)
+    contact.refresh_from_db()
+    assert (contact.operator, contact.source, contact.message, contact.unassigned_reason) == (anna, source, "hi", "")
+    assert contact.lead.external_id == "user123" and contact.lead.name == "Ivan"
+    assert contact.explanation["chosen"] == anna.pk
+    assert contact.explanation["candidates"][0]["load"] == 0
+
+
+def test_existing_lead_is_reused_and_renamed_only_by_a_non_empty_name(rng):
+    source = source_with(OperatorFactory())
+    lead = LeadFactory(external_id="user123", name="Ivan")
+    first = assign_contact(source=source, external_id="user123", rng=rng)
+    second = assign_contact(source=source, external_id="user123", name="Ivan Petrov", rng=rng)
+    assert first.lead_id == second.lead_id == lead.pk
+    assert Lead.objects.count() == 1
+    lead.refresh_from_db()
+    assert lead.name == "Ivan Petrov"
+    assert lead.contacts.count() == 2
+
+
+def test_limit_reached_exactly(rng):
+    anna = OperatorFactory(load_limit=3)
+    source = source_with(anna)
+    contacts = [assign_contact(source=source, external_id=f"c{i}", rng=rng) for i in range(5)]
+    assert [c.operator_id for c in contacts] == [anna.pk] * 3 + [None] * 2
+    assert contacts[3].unassigned_reason == "all_at_limit"
+    assert contacts[3].explanation["candidates"][0]["excluded"] == "at_limit"
+
+
+def test_window_boundaries_with_an_injected_now(settings, rng):
+    settings.LOAD_WINDOW_HOURS = 24
+    now = timezone.now()
+    anna = OperatorFactory(load_limit=1)
+    source = source_with(anna)
+    ContactFactory(operator=anna, created_at=now - timedelta(hours=24, seconds=1))  # just outside
+    assert assign_contact(source=source, external_id="a", now=now, rng=rng).operator == anna
+    later = now + timedelta(hours=24) - timedelta(seconds=1)  # the contact above is just inside
+    assert assign_contact(source=source, external_id="b", now=later, rng=rng).operator is None
+    assert assign_contact(source=source, external_id="c", now=now + timedelta(hours=24), rng=rng).operator == anna
+
+
+def test_window_length_comes_from_settings(settings, rng):
+    settings.LOAD_WINDOW_HOURS = 1
+    now = timezone.now()
+    anna = OperatorFactory(load_limit=1)
+    ContactFactory(operator=anna, created_at=now - timedelta(minutes=61))
+    assert assign_contact(source=source_with(anna), external_id="a", now=now, rng=rng).operator == anna
+
+
+def test_inactive_full_and_unweighted_operators_get_nothing(rng):
+    active = OperatorFactory(load_limit=100)
+    inactive = OperatorFactory(is_active=False)
+    full = OperatorFactory(load_limit=1)
+    ContactFactory(operator=full)
+    OperatorFactory()  # no weight row for the source
+    source = source_with(active, inactive, full, weights=[1, 100, 100])
+    operators = {assign_contact(source=source, external_id=f"c{i}", rng=rng).operator_id for i in range(30)}
+    assert operators == {active.pk}
+
+
+def test_full_pick_is_redrawn_and_explained(rng):
+    full = OperatorFactory(name="Full", load_limit=2)
+    ContactFactory.create_batch(2, operator=full)
+    free = OperatorFactory(name="Free")
+    source = source_with(full, free, weights=[1_000_000, 1])
+    contact = assign_contact(source=source, external_id="x", rng=rng)
+    assert contact.operator == free
+    assert contact.explanation["draws"] == [full.pk, free.pk]
+    rows = {c["operator_id"]: c for c in contact.explanation["candidates"]}
+    assert (rows[full.pk]["excluded"], rows[full.pk]["load"], rows[full.pk]["p"]) == ("at_limit", 2, 0)
+    assert rows[free.pk]["p"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        (lambda: SourceFactory(), "no_operators"),
+        (lambda: source_with(OperatorFactory(is_active=False), OperatorFactory(is_active=False)), "all_inactive"),
+        (lambda: source_with(OperatorFactory(load_limit=0), OperatorFactory(is_active=False)), "all_at_limit"),
+    ],
+)
+def test_nobody_eligible_stores_the_contact_with_a_reason(setup, reason, rng):
+    contact = assign_contact(source=setup(), external_id="x", rng=rng)
+    contact.refresh_from_db()
+    assert contact.operator is None and contact.unassigned_reason == reason
+    assert contact.explanation["reason"] == reason
+
+
+def test_weights_hold_through_the_service(rng):
+    ops = [OperatorFactory(load_limit=10_000) for _ in range(3)]
+    source = source_with(*ops, weights=[1, 2, 3])
+    counts = Counter(assign_contact(source=source, external_id=f"c{i}", rng=rng).operator_id for i in range(3_000))
+    expected = {ops[0].pk: 500, ops[1].pk: 1_000, ops[2].pk: 1_500}
+    assert sum((counts[k] - e) ** 2 / e for k, e in expected.items()) < 13.82  # df=2, p=0.001
+
+
+def test_load_count_is_bounded_by_the_limit_not_by_history(rng, django_assert_max_num_queries):
+    anna = OperatorFactory(load_limit=5)
+    ContactFactory.create_batch(40, operator=anna)
+    source = source_with(anna)
+    # Upsert, candidates, lock, count, insert, plus the test transaction's SAVEPOINT and RELEASE.
+    with django_assert_max_num_queries(7) as captured:
+        contact = assign_contact(source=source, external_id="x", rng=rng)
+    assert contact.operator is None
+    assert contact.explanation["candidates"][0]["load"] == 5
+    (count_sql,) = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert "LIMIT 5" in count_sql
+
+
+def test_a_failed_write_leaves_nothing_behind(monkeypatch, rng):
+    source = source_with(OperatorFactory())
+
+    def broken_create(**kwargs):
+        raise IntegrityError("simulated failure while storing the contact")
+
+    monkeypatch.setattr(Contact.objects, "create", broken_create)
+    with pytest.raises(IntegrityError):
+        assign_contact(source=source, external_id="never-stored", rng=rng)
+    assert not Lead.objects.filter(external_id="never-stored").exists()
+
+
+def test_default_randomness_is_not_the_global_generator(monkeypatch):
+    monkeypatch.setattr(random, "choices", lambda *a, **k: pytest.fail("global random used"))
+    source = source_with(OperatorFactory(), OperatorFactory())
+    assert assign_contact(source=source, external_id="x").operator is not None
+
+
+def test_explanation_is_shown_on_the_contact_admin_page(admin_client, rng):
+    full = OperatorFactory(name="Full Fiona", load_limit=0)
+    free = OperatorFactory(name="Free Fred")
+    contact = assign_contact(source=source_with(full, free, weights=[1, 3]), external_id="x", rng=rng)
+    page = admin_client.get(f"/admin/crm/contact/{contact.pk}/change/").text
+    assert "Chosen: operator #%d (Free Fred)" % free.pk in page
+    assert "excluded: at limit" in page and "100%" in page
+    assert "<br>" not in page.split("explanation-table")[1].split("</table>")[0]
