@@ -150,6 +150,11 @@ class Contact(models.Model):
     explanation = models.JSONField(
         default=dict, blank=True, help_text="What the choice saw: candidates, exclusions, probabilities, outcome."
     )
+    # A webhook retry with the same Idempotency-Key gets this contact back instead of a second one.
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    request_hash = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the request's fields, to refuse a reused key."
+    )
 
     objects = ContactQuerySet.as_manager()
 
@@ -168,6 +173,11 @@ class Contact(models.Model):
                 condition=Q(operator__isnull=True, unassigned_reason__in=UnassignedReason.values)
                 | Q(operator__isnull=False, unassigned_reason=""),
                 name="contact_reason_iff_unassigned",
+            ),
+            models.UniqueConstraint(
+                fields=["source", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="contact_unique_idempotency_key",
             ),
         ]
 

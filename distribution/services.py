@@ -16,10 +16,13 @@ no operators never wait for each other. SQLite cannot lock rows; there every wri
 with BEGIN IMMEDIATE (see settings), which serialises writers and makes the same read-decide-write safe.
 """
 
+import hashlib
+import json
 import random
+from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, window_start
@@ -35,6 +38,8 @@ def assign_contact(
     external_id: str,
     name: str = "",
     message: str = "",
+    idempotency_key: str = "",
+    request_hash: str = "",
     now: datetime | None = None,
     rng: random.Random | None = None,
 ) -> Contact:
@@ -65,8 +70,67 @@ def assign_contact(
             unassigned_reason=choice.reason,
             explanation=choice.explanation,
             message=message,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
             created_at=now,
         )
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before, by this source, for a request with different fields."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    contact: Contact
+    replayed: bool
+
+
+def receive_contact(
+    *,
+    source: Source,
+    external_id: str,
+    name: str = "",
+    message: str = "",
+    idempotency_key: str = "",
+    rng: random.Random | None = None,
+) -> Receipt:
+    """assign_contact, made safe to retry: with an idempotency key, a repeat of an earlier request from the
+    same source returns the contact that request stored (replayed=True) and writes nothing.
+
+    Raises IdempotencyConflict when the key was used with different fields. Concurrent repeats are settled
+    by the unique (source, idempotency_key) constraint: the loser's transaction rolls back whole and it
+    answers with the winner's contact.
+    """
+    digest = _request_hash(external_id=external_id, name=name, message=message)
+    if idempotency_key and (earlier := _earlier_contact(source, idempotency_key, digest)):
+        return Receipt(earlier, replayed=True)
+    try:
+        contact = assign_contact(
+            source=source,
+            external_id=external_id,
+            name=name,
+            message=message,
+            idempotency_key=idempotency_key,
+            request_hash=digest if idempotency_key else "",
+            rng=rng,
+        )
+    except IntegrityError:
+        if idempotency_key and (earlier := _earlier_contact(source, idempotency_key, digest)):
+            return Receipt(earlier, replayed=True)
+        raise
+    return Receipt(contact, replayed=False)
+
+
+def _request_hash(**fields: str) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def _earlier_contact(source: Source, idempotency_key: str, digest: str) -> Contact | None:
+    contact = Contact.objects.filter(source=source, idempotency_key=idempotency_key).first()
+    if contact is not None and contact.request_hash != digest:
+        raise IdempotencyConflict
+    return contact
 
 
 def _upsert_lead(*, external_id: str, name: str, now: datetime) -> int:

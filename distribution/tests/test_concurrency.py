@@ -117,3 +117,28 @@ def test_only_the_drawn_operator_is_locked():
         holder.join()
         with connection.cursor() as cursor:
             cursor.execute("RESET lock_timeout")
+
+
+def test_concurrent_retries_with_one_idempotency_key_store_one_contact():
+    from django.test import Client
+
+    source = SourceFactory()
+    WeightFactory(source=source, operator=OperatorFactory(load_limit=100))
+
+    def post(i: int):
+        response = Client().post(
+            "/api/contacts/",
+            {"external_id": "user123", "message": "same delivery"},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {source.token}",
+            HTTP_IDEMPOTENCY_KEY="delivery-42",
+        )
+        return response.status_code, response.json()
+
+    answers = run_at_once(30, post)
+
+    assert Contact.objects.count() == 1
+    contact = Contact.objects.get()
+    statuses = Counter(status for status, _ in answers)
+    assert statuses == {201: 1, 200: 29}
+    assert all(body["contact_id"] == contact.pk for _, body in answers)

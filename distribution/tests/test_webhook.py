@@ -1,0 +1,274 @@
+"""POST /api/contacts/ and GET /healthz through Django's test client."""
+
+import json
+import logging
+from unittest import mock
+
+import pytest
+from django.db import OperationalError
+
+from crm.models import Contact, Lead
+from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/contacts/"
+
+
+@pytest.fixture
+def source():
+    source = SourceFactory()
+    WeightFactory(source=source, operator=OperatorFactory(load_limit=100))
+    return source
+
+
+def post(client, source=None, body=None, *, token=None, content_type="application/json", raw=None, **headers):
+    if token is None and source is not None:
+        token = source.token
+    if token:
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    data = raw if raw is not None else json.dumps(body if body is not None else {"external_id": "user123"})
+    # CONTENT_TYPE explicitly: the test client drops it for an empty body, real senders do not.
+    return client.generic("POST", URL, data, content_type=content_type, CONTENT_TYPE=content_type, **headers)
+
+
+def assert_error(response, status, field):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    errors = response.json()["errors"]
+    assert field in errors and errors[field] and all(isinstance(m, str) for m in errors[field])
+    assert not Contact.objects.exists()
+
+
+def test_seed_example_request_gives_the_seed_response_shape(client, source):
+    response = post(client, source, {"external_id": "user123", "source_id": source.pk})
+    assert response.status_code == 201
+    body = response.json()
+    contact = Contact.objects.get()
+    assert body == {
+        "contact_id": contact.pk,
+        "lead_id": contact.lead_id,
+        "source_id": source.pk,
+        "assigned_operator": contact.operator_id,
+        "unassigned_reason": None,
+    }
+    assert contact.operator_id is not None and contact.lead.external_id == "user123"
+
+
+def test_name_and_message_are_stored(client, source):
+    post(client, source, {"external_id": " user123 ", "name": "Ivan", "message": "line 1\nline 2"})
+    contact = Contact.objects.select_related("lead").get()
+    assert (contact.lead.external_id, contact.lead.name, contact.message) == ("user123", "Ivan", "line 1\nline 2")
+
+
+def test_form_encoded_body_is_accepted(client, source):
+    response = post(
+        client, source, raw=f"external_id=form-1&name=Maria&source_id={source.pk}",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 201
+    assert Lead.objects.get().name == "Maria"
+
+
+def test_nobody_free_is_201_with_null_operator_and_reason(client):
+    source = SourceFactory()
+    response = post(client, source)
+    assert response.status_code == 201
+    assert response.json()["assigned_operator"] is None
+    assert response.json()["unassigned_reason"] == "no_operators"
+
+
+def test_integer_external_id_is_taken_as_its_decimal_string(client, source):
+    assert post(client, source, {"external_id": 123456789}).status_code == 201
+    assert Lead.objects.get().external_id == "123456789"
+
+
+@pytest.mark.parametrize("external_id", ["Иван Петров", "🦊🚀", "👨‍👩‍👧", "客户-42", "a" * 255])
+def test_unicode_external_ids_are_accepted(client, source, external_id):
+    response = post(client, source, {"external_id": external_id})
+    assert response.status_code == 201
+    assert Lead.objects.get(pk=response.json()["lead_id"]).external_id == external_id
+
+
+def test_trailing_slash_is_optional(client, source):
+    response = client.post("/api/contacts", {"external_id": "x"}, content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {source.token}")
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "external_id"),
+        ({"external_id": ""}, "external_id"),
+        ({"external_id": "   "}, "external_id"),
+        ({"external_id": "a" * 256}, "external_id"),
+        ({"external_id": "tab\there"}, "external_id"),
+        ({"external_id": "nul\x00"}, "external_id"),
+        ({"external_id": "\ud800"}, "external_id"),
+        ({"external_id": None}, "external_id"),
+        ({"external_id": True}, "external_id"),
+        ({"external_id": 1.5}, "external_id"),
+        ({"external_id": ["x"]}, "external_id"),
+        ({"external_id": {"id": 1}}, "external_id"),
+        ({"external_id": "x", "name": "n" * 201}, "name"),
+        ({"external_id": "x", "name": 5}, "name"),
+        ({"external_id": "x", "name": "bell\x07"}, "name"),
+        ({"external_id": "x", "message": "m" * 10_001}, "message"),
+        ({"external_id": "x", "message": "nul\x00"}, "message"),
+        ({"external_id": "x", "source_id": "one"}, "source_id"),
+        ({"external_id": "x", "source_id": 0}, "source_id"),
+        ({"external_id": "x", "source_id": True}, "source_id"),
+        ({"external_id": "x", "source_id": 1.0}, "source_id"),
+    ],
+)
+def test_invalid_fields_are_400_naming_the_field(client, source, body, field):
+    assert_error(post(client, source, body), 400, field)
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        ("{not json", "application/json"),
+        ("", "application/json"),
+        ('["a list"]', "application/json"),
+        ('"a string"', "application/json"),
+        ("null", "application/json"),
+        ("[" * 100_00 + "]" * 100_00, "application/json"),
+        (b"{\"external_id\": \"\xff\xfe\"}", "application/json"),
+        ("external_id=%FF%FE", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_malformed_bodies_are_400_on_body(client, source, raw, content_type):
+    assert_error(post(client, source, raw=raw, content_type=content_type), 400, "body")
+
+
+def test_a_form_field_given_twice_is_400(client, source):
+    response = post(client, source, raw="external_id=a&external_id=b", content_type="application/x-www-form-urlencoded")
+    assert_error(response, 400, "external_id")
+
+
+def test_missing_token_is_401(client, source):
+    response = post(client, None, {"external_id": "x"})
+    assert_error(response, 401, "authorization")
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("header", ["Bearer nope", "Basic dXNlcjpwYXNz", "Bearer", "Token abc", "Bearer ünïcode"])
+def test_unknown_or_malformed_token_is_401(client, source, header):
+    assert_error(post(client, None, HTTP_AUTHORIZATION=header), 401, "authorization")
+
+
+def test_token_of_another_source_is_403(client, source):
+    other = SourceFactory()
+    response = post(client, other, {"external_id": "x", "source_id": source.pk})
+    assert_error(response, 403, "source_id")
+
+
+def test_token_decides_the_source_when_source_id_is_absent(client, source):
+    other = SourceFactory()
+    assert post(client, other).json()["source_id"] == other.pk
+
+
+@pytest.mark.parametrize("method", ["get", "put", "patch", "delete"])
+def test_other_methods_are_405_with_allow(client, source, method):
+    response = getattr(client, method)(URL, HTTP_AUTHORIZATION=f"Bearer {source.token}")
+    assert_error(response, 405, "method")
+    assert response["Allow"] == "POST"
+
+
+def test_body_over_64_kib_is_413(client, source):
+    response = post(client, source, {"external_id": "x", "message": "m" * (64 * 1024)})
+    assert_error(response, 413, "body")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data; boundary=x", "application/xml", ""])
+def test_other_content_types_are_415(client, source, content_type):
+    assert_error(post(client, source, content_type=content_type), 415, "content_type")
+
+
+def test_non_utf8_charset_is_415(client, source):
+    assert_error(post(client, source, content_type="application/json; charset=latin-1"), 415, "content_type")
+
+
+def test_idempotent_retry_returns_the_original_and_writes_nothing(client, source):
+    first = post(client, source, {"external_id": "user123"}, HTTP_IDEMPOTENCY_KEY="delivery-1")
+    again = post(client, source, {"external_id": "user123"}, HTTP_IDEMPOTENCY_KEY="delivery-1")
+    assert first.status_code == 201 and "Idempotent-Replay" not in first
+    assert again.status_code == 200 and again["Idempotent-Replay"] == "true"
+    assert again.json() == first.json()
+    assert Contact.objects.count() == 1
+
+
+def test_same_key_with_different_body_is_422(client, source):
+    post(client, source, {"external_id": "user123"}, HTTP_IDEMPOTENCY_KEY="delivery-1")
+    response = post(client, source, {"external_id": "user124"}, HTTP_IDEMPOTENCY_KEY="delivery-1")
+    assert response.status_code == 422
+    assert "idempotency_key" in response.json()["errors"]
+    assert Contact.objects.count() == 1
+
+
+def test_keys_are_per_source(client, source):
+    other = SourceFactory()
+    post(client, source, HTTP_IDEMPOTENCY_KEY="k")
+    assert post(client, other, HTTP_IDEMPOTENCY_KEY="k").status_code == 201
+    assert Contact.objects.count() == 2
+
+
+def test_requests_without_a_key_are_never_deduplicated(client, source):
+    post(client, source)
+    post(client, source)
+    assert Contact.objects.count() == 2
+
+
+@pytest.mark.parametrize("key", ["", "k" * 256, "bad\x01key"])
+def test_invalid_idempotency_key_is_400(client, source, key):
+    assert_error(post(client, source, HTTP_IDEMPOTENCY_KEY=key), 400, "idempotency_key")
+
+
+def test_database_outage_is_503_with_retry_after(client, source):
+    with mock.patch("distribution.webhook.Source.objects.only", side_effect=OperationalError("connection refused")):
+        response = post(client, source)
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) > 0
+    assert "database" in response.json()["errors"]
+
+
+def test_database_outage_during_assignment_is_503_and_stores_nothing(client, source):
+    with mock.patch("distribution.services.Contact.objects.create", side_effect=OperationalError("server closed")):
+        response = post(client, source)
+    assert response.status_code == 503
+    assert not Lead.objects.exists() and not Contact.objects.exists()
+
+
+def test_csrf_is_enforced_elsewhere_but_not_on_the_webhook(source):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    assert post(strict, source).status_code == 201
+    assert strict.post("/admin/login/", {"username": "x", "password": "y"}).status_code == 403
+
+
+def test_one_log_line_per_intake_without_the_token(client, source, caplog):
+    with caplog.at_level(logging.INFO, logger="leadflow.intake"):
+        post(client, source)
+        post(client, None, token="wrong-token")
+    lines = [r.getMessage() for r in caplog.records if r.name == "leadflow.intake"]
+    assert len(lines) == 2
+    contact = Contact.objects.get()
+    assert f"status=201 source={source.pk} lead={contact.lead_id} contact={contact.pk}" in lines[0]
+    assert "duration_ms=" in lines[0] and "status=401" in lines[1]
+    assert all(source.token not in line and "wrong-token" not in line for line in caplog.text.splitlines())
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+    assert client.post("/healthz").status_code == 405
+
+
+def test_healthz_is_503_when_the_database_is_down(client):
+    with mock.patch("distribution.api.connection.cursor", side_effect=OperationalError("down")):
+        response = client.get("/healthz")
+    assert response.status_code == 503 and response.json()["status"] == "unavailable"
+    assert "Retry-After" in response
