@@ -1,3 +1,10 @@
 from django.urls import path
 
-urlpatterns: list = []
+from crm import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("leads/", views.lead_list, name="lead_list"),
+    path("leads/<int:pk>/", views.lead_detail, name="lead_detail"),
+    path("contacts/", views.contact_list, name="contact_list"),
+]
