@@ -11,6 +11,15 @@ def rng() -> random.Random:
     return random.Random(20240601)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from django.conf import settings
+
+    # The test client and the live server speak plain HTTP. HTTPS hardening itself is tested in a child
+    # process with production settings (tests/test_production.py).
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if connection.vendor == "postgresql":
         return

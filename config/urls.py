@@ -1,8 +1,22 @@
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("distribution.urls")),
+    # Only log in and out: password resets would need an email backend, and supervisors reset passwords
+    # in the admin.
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("crm.urls")),
 ]
+
+if settings.BENCH_FLOOR:
+    urlpatterns.append(path("bench/", include("bench.urls")))
+
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"

@@ -3,36 +3,27 @@
 import logging
 import time
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from config.errors import RETRY_AFTER_SECONDS
 from distribution import webhook
 from distribution.services import IdempotencyConflict, receive_contact
 
 log = logging.getLogger("leadflow.intake")
-
-RETRY_AFTER_SECONDS = 5
-# Raised when the database cannot be reached or drops the connection; the client should retry.
-DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
 def error(status: int, field: str, message: str, **headers: str) -> JsonResponse:
     return JsonResponse({"errors": {field: [message]}}, status=status, headers=headers)
 
 
-def database_unavailable() -> JsonResponse:
-    return error(
-        503,
-        "database",
-        f"Temporarily unavailable; nothing was stored. Retry in {RETRY_AFTER_SECONDS} seconds.",
-        **{"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
-
-
 @csrf_exempt
 def contacts_webhook(request: HttpRequest) -> JsonResponse:
-    """POST /api/contacts/: store a contact from a channel and say which operator took it."""
+    """POST /api/contacts/: store a contact from a channel and say which operator took it.
+
+    A database outage raises out of here and becomes a 503 with Retry-After (config.errors).
+    """
     started = time.monotonic()
     source = None
     try:
@@ -61,9 +52,6 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
         response = error(422, "idempotency_key", "This key was already used with different fields.")
         _log_rejection(request, source, response, "idempotency_key", started)
         return response
-    except DATABASE_DOWN:
-        log.warning("intake status=503 source=%s database unavailable", source.pk if source else "-", exc_info=True)
-        return database_unavailable()
 
     contact = receipt.contact
     response = JsonResponse(

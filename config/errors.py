@@ -1,0 +1,73 @@
+"""Error answers: JSON under /api/, pages that extend base.html elsewhere.
+
+Error pages are rendered without the request's context processors: the one that puts `user` in the context
+reads the session from the database, which may be the very thing that failed.
+"""
+
+import logging
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+
+log = logging.getLogger("leadflow.errors")
+
+RETRY_AFTER_SECONDS = 5
+API_PREFIX = "/api/"
+
+MESSAGES = {
+    400: "The request could not be understood.",
+    403: "You may not do this.",
+    404: "Nothing is here.",
+    500: "Something went wrong on our side; it has been logged.",
+    503: f"The database is unavailable right now; nothing was changed. Try again in {RETRY_AFTER_SECONDS} seconds.",
+}
+
+
+def error_response(request: HttpRequest, status: int, *, context: dict | None = None) -> HttpResponse:
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
+    if request.path.startswith(API_PREFIX):
+        field = "database" if status == 503 else "request"
+        return JsonResponse({"errors": {field: [MESSAGES[status]]}}, status=status, headers=headers)
+    page = render_to_string(f"{status}.html", {"message": MESSAGES[status], **(context or {})})
+    return HttpResponse(page, status=status, headers=headers)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return error_response(request, 400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    # 403 is the one error page that may use the request: the user is known (that is why it was refused).
+    if request.path.startswith(API_PREFIX):
+        return error_response(request, 403)
+    return HttpResponse(render_to_string("403.html", request=request), status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return error_response(request, 404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return error_response(request, 500)
+
+
+class DatabaseUnavailableMiddleware:
+    """The database being down or restarting is an outage, not a bug: answer 503 so that clients retry.
+
+    The transaction the view was in has been rolled back, so nothing half-written remains. Django drops a
+    broken connection at the end of the request, and the next request opens a new one: when the database
+    is back, everything works again without restarting the app server.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        log.warning("status=503 %s %s database unavailable: %s", request.method, request.path, exception)
+        return error_response(request, 503)
