@@ -15,6 +15,7 @@ log = logging.getLogger("leadflow.errors")
 RETRY_AFTER_SECONDS = 5
 API_PREFIX = "/api/"
 
+TITLES = {400: "Bad request", 404: "Page not found", 500: "Server error", 503: "Temporarily unavailable"}
 MESSAGES = {
     400: "The request could not be understood.",
     403: "You may not do this.",
@@ -24,12 +25,12 @@ MESSAGES = {
 }
 
 
-def error_response(request: HttpRequest, status: int, *, context: dict | None = None) -> HttpResponse:
+def error_response(request: HttpRequest, status: int) -> HttpResponse:
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
     if request.path.startswith(API_PREFIX):
         field = "database" if status == 503 else "request"
         return JsonResponse({"errors": {field: [MESSAGES[status]]}}, status=status, headers=headers)
-    page = render_to_string(f"{status}.html", {"message": MESSAGES[status], **(context or {})})
+    page = render_to_string("error.html", {"title": TITLES[status], "message": MESSAGES[status]})
     return HttpResponse(page, status=status, headers=headers)
 
 

@@ -31,21 +31,8 @@ class ContactFilterForm(forms.Form):
         self.fields["source"].choices = [("", "All sources"), *((s.pk, s.name) for s in sources)]
         self.fields["operator"].choices = [("", "All operators"), *((o.pk, o.name) for o in operators)]
         # "from" is a Python keyword, so the date fields are added under their URL names here.
-        date_input = forms.DateInput(attrs={"type": "date"}, format=DATE_FORMAT)
-        self.fields["from"] = forms.DateField(
-            label="From",
-            required=False,
-            input_formats=[DATE_FORMAT],
-            widget=date_input,
-            error_messages=DATE_ERRORS,
-        )
-        self.fields["to"] = forms.DateField(
-            label="To (inclusive)",
-            required=False,
-            input_formats=[DATE_FORMAT],
-            widget=date_input,
-            error_messages=DATE_ERRORS,
-        )
+        self.fields["from"] = _day_field("From")
+        self.fields["to"] = _day_field("To (inclusive)")
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -57,3 +44,13 @@ class ContactFilterForm(forms.Form):
         if start and end and end < start:
             raise forms.ValidationError("The “to” date is before the “from” date.")
         return cleaned
+
+
+def _day_field(label: str) -> forms.DateField:
+    return forms.DateField(
+        label=label,
+        required=False,
+        input_formats=[DATE_FORMAT],
+        widget=forms.DateInput(attrs={"type": "date"}, format=DATE_FORMAT),
+        error_messages=DATE_ERRORS,
+    )
