@@ -60,6 +60,27 @@ class Operator(TimeStamped):
         return self.name
 
 
+class OperatorHour(models.Model):
+    """How many contacts an operator received in one clock hour (UTC).
+
+    Kept by database triggers on crm_contact (migration 0003) for every insert, delete and update, however
+    the row was written; no Python code writes it. An operator's load is then the sum of a day's worth of
+    these rows plus an exact count of the window's first, partial hour: a handful of rows to read,
+    whatever the load or the history.
+    """
+
+    pk = models.CompositePrimaryKey("operator", "hour_start")
+    operator = models.ForeignKey("Operator", on_delete=models.CASCADE, related_name="hours", db_index=False)
+    hour_start = models.DateTimeField()
+    contacts = models.IntegerField()
+
+    class Meta:
+        ordering = ["operator", "hour_start"]
+
+    def __str__(self) -> str:
+        return f"{self.operator_id} @ {self.hour_start:%Y-%m-%d %H:00}: {self.contacts}"
+
+
 class Source(TimeStamped):
     name = models.CharField(max_length=100, unique=True, help_text="The channel: a bot, a site form, a phone line.")
     token = models.CharField(

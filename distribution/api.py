@@ -30,7 +30,8 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
         if request.method != "POST":
             return error(405, "method", "Use POST.", Allow="POST")
         webhook.declared_size_ok(request)
-        source = webhook.authenticate(request)
+        route = webhook.authenticate(request)
+        source = route.source
         key = webhook.idempotency_key(request)
         payload = webhook.parse(request)
         if payload.source_id is not None and payload.source_id != source.pk:
@@ -41,6 +42,7 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
             name=payload.name,
             message=payload.message,
             idempotency_key=key,
+            candidates=route.candidates,
         )
     except webhook.WebhookError as exc:
         response = error(exc.status, exc.field, exc.message)

@@ -1,10 +1,11 @@
-from datetime import timedelta
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, window_start
+from crm.models import Contact, Lead, Operator, OperatorHour, Source, SourceOperatorWeight, window_start
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
 
 pytestmark = pytest.mark.django_db
@@ -97,3 +98,36 @@ def test_deleting_a_lead_deletes_its_contacts_but_operators_with_history_are_pro
         contact.operator.delete()
     contact.lead.delete()
     assert not Contact.objects.exists()
+
+
+def exact_hours() -> dict[tuple[int, datetime], int]:
+    """What crm_operatorhour must hold: contacts per operator and UTC clock hour, counted directly."""
+    rows = Contact.objects.exclude(operator=None).values_list("operator_id", "created_at")
+    return dict(Counter((op, at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)) for op, at in rows))
+
+
+def stored_hours() -> dict[tuple[int, datetime], int]:
+    return {(h.operator_id, h.hour_start): h.contacts for h in OperatorHour.objects.exclude(contacts=0)}
+
+
+def test_hour_totals_follow_every_insert_delete_and_update():
+    now = timezone.now()
+    anna, boris = OperatorFactory(), OperatorFactory()
+    contacts = [
+        ContactFactory(operator=op, created_at=now - timedelta(minutes=17 * i))
+        for i, op in enumerate([anna, boris] * 20)
+    ]
+    ContactFactory(operator=None)  # unassigned contacts are no one's load
+    assert stored_hours() == exact_hours() and sum(stored_hours().values()) == 40
+
+    contacts[0].lead.delete()
+    Contact.objects.filter(pk=contacts[1].pk).update(operator=anna, created_at=now - timedelta(hours=30))
+    Contact.objects.filter(pk=contacts[2].pk).update(operator=None, unassigned_reason="all_at_limit")
+    assert stored_hours() == exact_hours() and sum(stored_hours().values()) == 38
+
+
+def test_hour_totals_are_in_utc_whatever_the_time_zone(settings):
+    settings.TIME_ZONE = "Asia/Kolkata"  # a half-hour offset
+    at = datetime(2026, 11, 23, 13, 45, tzinfo=UTC)
+    contact = ContactFactory(created_at=at)
+    assert stored_hours() == {(contact.operator_id, datetime(2026, 11, 23, 13, tzinfo=UTC)): 1}

@@ -5,7 +5,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.models import Contact, Lead
@@ -121,29 +121,34 @@ def test_weights_hold_through_the_service(rng):
     assert sum((counts[k] - e) ** 2 / e for k, e in expected.items()) < 13.82  # df=2, p=0.001
 
 
-def test_load_count_is_bounded_by_the_limit_not_by_history(rng, django_assert_max_num_queries):
-    anna = OperatorFactory(load_limit=5)
-    ContactFactory.create_batch(40, operator=anna)
+def test_load_is_exact_across_hours_and_reads_only_hour_totals(settings, rng, django_assert_max_num_queries):
+    settings.LOAD_WINDOW_HOURS = 24
+    now = timezone.now()
+    anna = OperatorFactory(load_limit=41)
+    for minutes in range(0, 24 * 60, 36):  # 40 contacts spread over the whole window, in many hours
+        ContactFactory(operator=anna, created_at=now - timedelta(minutes=minutes))
+    ContactFactory.create_batch(3, operator=anna, created_at=now - timedelta(hours=24, minutes=1))  # outside
     source = source_with(anna)
-    # Upsert, candidates, lock, count, insert, plus the test transaction's SAVEPOINT and RELEASE.
-    with django_assert_max_num_queries(7) as captured:
-        contact = assign_contact(source=source, external_id="x", rng=rng)
-    assert contact.operator is None
-    assert contact.explanation["candidates"][0]["load"] == 5
-    (count_sql,) = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
-    assert "LIMIT 5" in count_sql
+
+    # Upsert, lock and count (one statement on PostgreSQL), insert, plus the test transaction's savepoints.
+    with django_assert_max_num_queries(8) as captured:
+        first = assign_contact(source=source, external_id="x", now=now, rng=rng)
+    second = assign_contact(source=source, external_id="y", now=now, rng=rng)
+
+    assert first.explanation["candidates"][0]["load"] == 40 and first.operator == anna
+    assert second.operator is None and second.explanation["candidates"][0]["load"] == 41
+    (count_sql,) = [q["sql"] for q in captured.captured_queries if "count(" in q["sql"]]
+    assert "crm_operatorhour" in count_sql
 
 
-def test_a_failed_write_leaves_nothing_behind(monkeypatch, rng):
+def test_a_failed_write_leaves_nothing_behind(rng):
     source = source_with(OperatorFactory())
-
-    def broken_create(**kwargs):
-        raise IntegrityError("simulated failure while storing the contact")
-
-    monkeypatch.setattr(Contact.objects, "create", broken_create)
-    with pytest.raises(IntegrityError):
-        assign_contact(source=source, external_id="never-stored", rng=rng)
+    assign_contact(source=source, external_id="first", idempotency_key="k", rng=rng)
+    # The contact's INSERT, the last write, breaks the unique idempotency key: the lead goes with it.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        assign_contact(source=source, external_id="never-stored", idempotency_key="k", rng=rng)
     assert not Lead.objects.filter(external_id="never-stored").exists()
+    assert Contact.objects.count() == 1
 
 
 def test_default_randomness_is_not_the_global_generator(monkeypatch):
