@@ -30,7 +30,12 @@ def error_response(request: HttpRequest, status: int) -> HttpResponse:
     if request.path.startswith(API_PREFIX):
         field = "database" if status == 503 else "request"
         return JsonResponse({"errors": {field: [MESSAGES[status]]}}, status=status, headers=headers)
-    page = render_to_string("error.html", {"title": TITLES[status], "message": MESSAGES[status]})
+    try:
+        page = render_to_string("error.html", {"title": TITLES[status], "message": MESSAGES[status]})
+    except Exception:
+        # The error page must not fail in turn (say, collectstatic never ran): say it in plain text.
+        log.exception("The %s page could not be rendered", status)
+        return HttpResponse(MESSAGES[status], status=status, headers=headers, content_type="text/plain")
     return HttpResponse(page, status=status, headers=headers)
 
 

@@ -155,6 +155,33 @@ class ContactQuerySet(models.QuerySet):
     def unassigned(self) -> "ContactQuerySet":
         return self.filter(operator__isnull=True)
 
+    def datetimes(self, field_name: str, kind: str, order: str = "ASC", tzinfo=None):
+        """The years, months or days that have contacts, found by walking the created_at index.
+
+        Django's own version is a SELECT DISTINCT over every matching row (a scan of the whole table for
+        the admin's date hierarchy). This asks for the first contact, then for the first contact after
+        that one's period, and so on: one index lookup per period that has contacts, and the same answer.
+        """
+        if field_name != "created_at" or kind not in ("year", "month", "day"):
+            return super().datetimes(field_name, kind, order, tzinfo)
+        tz = tzinfo or timezone.get_current_timezone()
+        times = self.order_by("created_at").values_list("created_at", flat=True)
+        periods = []
+        found = times.first()
+        while found is not None:
+            periods.append(_period_start(found.astimezone(tz), kind))
+            after = _period_start(periods[-1] + timedelta(days={"year": 366, "month": 32, "day": 1}[kind]), kind)
+            found = times.filter(created_at__gte=after).first()
+        return periods if order == "ASC" else periods[::-1]
+
+
+def _period_start(moment: datetime, kind: str) -> datetime:
+    """Midnight of the moment's first day of the year, month or day, in the moment's own time zone."""
+    day = moment.date()
+    if kind in ("year", "month"):
+        day = day.replace(day=1, month=1 if kind == "year" else day.month)
+    return timezone.make_aware(datetime.combine(day, datetime.min.time()), moment.tzinfo)
+
 
 class Contact(models.Model):
     """One appeal of a lead through a source; created only by distribution.services.assign_contact."""
@@ -183,11 +210,13 @@ class Contact(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             # An operator's load is an index range over (operator, created_at): never a scan of history.
-            models.Index(fields=["operator", "created_at"], name="contact_operator_window"),
-            models.Index(fields=["source", "created_at"], name="contact_source_window"),
-            models.Index(fields=["lead", "created_at"], name="contact_lead_timeline"),
+            # The trailing id matches the pages' order (newest first, id breaking ties), so a filtered page
+            # reads its 50 rows off the index instead of sorting every match (SQLite has no incremental sort).
+            models.Index(fields=["operator", "created_at", "id"], name="contact_operator_window"),
+            models.Index(fields=["source", "created_at", "id"], name="contact_source_window"),
+            models.Index(fields=["lead", "created_at", "id"], name="contact_lead_timeline"),
             models.Index(fields=["created_at", "id"], name="contact_newest"),
-            models.Index(fields=["created_at"], condition=Q(operator__isnull=True), name="contact_unassigned"),
+            models.Index(fields=["created_at", "id"], condition=Q(operator__isnull=True), name="contact_unassigned"),
         ]
         constraints = [
             models.CheckConstraint(

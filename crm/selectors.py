@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, F, Max, Min, Q
 from django.utils import timezone
 
 from crm.models import Contact, Lead, Operator, Source, window_start
@@ -129,7 +129,15 @@ def lead_page(*, query: str = "", page: str | int | None = 1) -> Page:
     for the page's leads only, in one grouped query over the (lead, created_at) index.
     """
     leads = Lead.objects.all()
-    if query:
+    if len(query) >= 3:
+        # A search matches few leads, found through the trigram indexes (PostgreSQL) and then sorted.
+        # ORDER BY created_at DESC with a small LIMIT tempts the planner to walk the newest-first
+        # index hoping to meet matches early, which reads every lead when there are few; NULLS LAST (a
+        # no-op here, created_at is never null) is an order that index cannot give, so it is not tempted.
+        leads = leads.filter(Q(external_id__icontains=query) | Q(name__icontains=query)).order_by(
+            F("created_at").desc(nulls_last=True), "-id"
+        )
+    elif query:  # too short for trigrams: it matches many leads, and the newest-first index finds 50 soon
         leads = leads.filter(Q(external_id__icontains=query) | Q(name__icontains=query))
     result = Paginator(leads, PAGE_SIZE).get_page(page)
     on_page = list(result.object_list)

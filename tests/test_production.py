@@ -127,3 +127,11 @@ def test_webhook_is_503_json_when_the_database_is_down():
         )
     assert response.status_code == 503 and response["Retry-After"] == "5"
     assert "database" in response.json()["errors"]
+
+
+@pytest.mark.django_db
+def test_an_error_page_that_cannot_render_falls_back_to_plain_text(client):
+    with mock.patch("config.errors.render_to_string", side_effect=ValueError("Missing staticfiles manifest")):
+        response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/plain") and response.text == "Nothing is here."

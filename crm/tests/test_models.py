@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from crm.models import Contact, Lead, Operator, OperatorHour, Source, SourceOperatorWeight, window_start
@@ -131,3 +132,27 @@ def test_hour_totals_are_in_utc_whatever_the_time_zone(settings):
     at = datetime(2026, 11, 23, 13, 45, tzinfo=UTC)
     contact = ContactFactory(created_at=at)
     assert stored_hours() == {(contact.operator_id, datetime(2026, 11, 23, 13, tzinfo=UTC)): 1}
+
+
+@pytest.mark.parametrize("kind", ["year", "month", "day"])
+def test_date_hierarchy_periods_match_djangos_distinct_scan(settings, kind):
+    settings.TIME_ZONE = "America/New_York"  # daylight saving time shifts day boundaries twice a year
+    start = datetime(2024, 12, 30, 23, 30, tzinfo=UTC)
+    for hours in (0, 1, 5, 30, 24 * 40, 24 * 70 + 3, 24 * 400, 24 * 401):
+        ContactFactory(created_at=start + timedelta(hours=hours))
+    operator = ContactFactory(created_at=start + timedelta(days=3)).operator
+
+    for queryset in (Contact.objects.all(), Contact.objects.filter(operator=operator), Contact.objects.none()):
+        djangos = list(QuerySet.datetimes(queryset, "created_at", kind))
+        assert list(queryset.datetimes("created_at", kind)) == djangos
+        assert list(queryset.datetimes("created_at", kind, order="DESC")) == djangos[::-1]
+    assert len(Contact.objects.datetimes("created_at", kind)) > 1
+
+
+def test_date_hierarchy_periods_take_a_few_queries_however_many_contacts(django_assert_max_num_queries):
+    now = timezone.now()
+    for days in range(200):
+        ContactFactory(created_at=now - timedelta(days=days))
+    with django_assert_max_num_queries(3):  # one lookup per year that has contacts (at most two), one more
+        years = Contact.objects.datetimes("created_at", "year")
+    assert 1 <= len(years) <= 2
