@@ -171,10 +171,12 @@ def contact_page(
 ) -> Page:
     """Contacts newest first, filtered; `start` and `end` are inclusive days in the current time zone.
 
-    Two queries: a count over the contacts table alone (select_related is dropped from counts), and the
-    page with its lead, source and operator joined. The explanation is not needed in the list.
+    Three queries: a count over the contacts table alone (select_related is dropped from counts), the
+    page with its lead and operator joined, and the page's sources. The explanation is not needed in the
+    list. Sources come in a query of their own: joined, the tiny sources table led SQLite's planner to
+    sort every contact of a source instead of reading the newest 50 off the (source, created_at) index.
     """
-    contacts = Contact.objects.select_related("lead", "source", "operator").defer("explanation")
+    contacts = Contact.objects.select_related("lead", "operator").prefetch_related("source").defer("explanation")
     if source_id is not None:
         contacts = contacts.filter(source_id=source_id)
     if operator_id is not None:

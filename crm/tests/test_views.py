@@ -20,7 +20,7 @@ PASSWORD = "correct horse battery staple"
 DASHBOARD_QUERIES = 7  # operators with load, sources, weights, window contacts by source/operator, backlog
 LEAD_LIST_QUERIES = 5  # count of leads, the page, contacts count and last time for the page's leads
 LEAD_DETAIL_QUERIES = 5  # the lead, count of its contacts, the page of contacts with source and operator
-CONTACT_LIST_QUERIES = 6  # sources and operators for the filters, count of contacts, the page
+CONTACT_LIST_QUERIES = 7  # sources and operators for the filters, count of contacts, the page, its sources
 
 
 @pytest.fixture
