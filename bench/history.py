@@ -20,7 +20,7 @@ from typing import TextIO
 from django.db import connection, transaction
 from django.utils import timezone
 
-from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, UnassignedReason
+from crm.models import Contact, Lead, Operator, OperatorHour, Source, SourceOperatorWeight, UnassignedReason
 
 SOURCE_NAME = "Benchmark"
 WEIGHTS = tuple(range(1, 11))  # ten operators, weights 1..10, so operator w should get w/55 of the contacts
@@ -154,7 +154,9 @@ def refresh_statistics() -> None:
     """
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in (Lead, Contact))
+            # crm_operatorhour too: its few rows take an update per assignment, so old row versions pile
+            # up fast wherever autovacuum is off (as on the benchmark machine) or behind.
+            tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in (Lead, Contact, OperatorHour))
             cursor.execute(f"VACUUM (ANALYZE) {tables}")
         else:
             cursor.execute("ANALYZE")
