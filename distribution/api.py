@@ -48,11 +48,11 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
         response = error(exc.status, exc.field, exc.message)
         if exc.status == 401:
             response["WWW-Authenticate"] = 'Bearer realm="leadflow"'
-        _log_rejection(request, source, response, exc.field, started)
+        _log_rejection(source, response, exc.field, started)
         return response
     except IdempotencyConflict:
         response = error(422, "idempotency_key", "This key was already used with different fields.")
-        _log_rejection(request, source, response, "idempotency_key", started)
+        _log_rejection(source, response, "idempotency_key", started)
         return response
 
     contact = receipt.contact
@@ -82,7 +82,7 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
     return response
 
 
-def _log_rejection(request: HttpRequest, source, response: JsonResponse, field: str, started: float) -> None:
+def _log_rejection(source, response: JsonResponse, field: str, started: float) -> None:
     log.info(
         "intake status=%s source=%s field=%s duration_ms=%.1f",
         response.status_code,

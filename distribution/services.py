@@ -125,7 +125,7 @@ def receive_contact(
     by the unique (source, idempotency_key) constraint: the loser's transaction rolls back whole and it
     answers with the winner's contact.
     """
-    digest = _request_hash(external_id=external_id, name=name, message=message)
+    digest = _request_hash(external_id=external_id, name=name, message=message) if idempotency_key else ""
     if idempotency_key and (earlier := _earlier_contact(source, idempotency_key, digest)):
         return Receipt(earlier, replayed=True)
     try:
@@ -135,7 +135,7 @@ def receive_contact(
             name=name,
             message=message,
             idempotency_key=idempotency_key,
-            request_hash=digest if idempotency_key else "",
+            request_hash=digest,
             candidates=candidates,
             rng=rng,
         )
