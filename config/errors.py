@@ -25,11 +25,15 @@ MESSAGES = {
 }
 
 
+def json_error(status: int, field: str, message: str, **headers: str) -> JsonResponse:
+    """The one shape of every API error: {"errors": {field: [message]}}."""
+    return JsonResponse({"errors": {field: [message]}}, status=status, headers=headers)
+
+
 def error_response(request: HttpRequest, status: int) -> HttpResponse:
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
     if request.path.startswith(API_PREFIX):
-        field = "database" if status == 503 else "request"
-        return JsonResponse({"errors": {field: [MESSAGES[status]]}}, status=status, headers=headers)
+        return json_error(status, "database" if status == 503 else "request", MESSAGES[status], **headers)
     try:
         page = render_to_string("error.html", {"title": TITLES[status], "message": MESSAGES[status]})
     except Exception:

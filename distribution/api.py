@@ -7,15 +7,11 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from config.errors import RETRY_AFTER_SECONDS
+from config.errors import RETRY_AFTER_SECONDS, json_error
 from distribution import webhook
 from distribution.services import IdempotencyConflict, receive_contact
 
 log = logging.getLogger("leadflow.intake")
-
-
-def error(status: int, field: str, message: str, **headers: str) -> JsonResponse:
-    return JsonResponse({"errors": {field: [message]}}, status=status, headers=headers)
 
 
 @csrf_exempt
@@ -28,7 +24,7 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
     source = None
     try:
         if request.method != "POST":
-            return error(405, "method", "Use POST.", Allow="POST")
+            return json_error(405, "method", "Use POST.", Allow="POST")
         webhook.declared_size_ok(request)
         route = webhook.authenticate(request)
         source = route.source
@@ -45,13 +41,13 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
             candidates=route.candidates,
         )
     except webhook.WebhookError as exc:
-        response = error(exc.status, exc.field, exc.message)
+        response = json_error(exc.status, exc.field, exc.message)
         if exc.status == 401:
             response["WWW-Authenticate"] = 'Bearer realm="leadflow"'
         _log_rejection(source, response, exc.field, started)
         return response
     except IdempotencyConflict:
-        response = error(422, "idempotency_key", "This key was already used with different fields.")
+        response = json_error(422, "idempotency_key", "This key was already used with different fields.")
         _log_rejection(source, response, "idempotency_key", started)
         return response
 
@@ -95,7 +91,7 @@ def _log_rejection(source, response: JsonResponse, field: str, started: float) -
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 when the database answers a query, 503 otherwise. No authentication and nothing secret."""
     if request.method not in ("GET", "HEAD"):
-        return error(405, "method", "Use GET.", Allow="GET, HEAD")
+        return json_error(405, "method", "Use GET.", Allow="GET, HEAD")
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from crm.models import Contact, Source, SourceOperatorWeight, window_start
+from crm.models import Contact, Source, window_start
 from distribution.selection import Candidate, decide, draw, exclusion
 
 # SystemRandom: no shared state to duplicate when gunicorn forks workers from a preloaded app.
@@ -64,6 +64,7 @@ def assign_contact(
     lead = _lead_upsert(external_id=external_id, name=name, now=now)
     with transaction.atomic():
         candidates = list(_candidates(source) if candidates is None else candidates)
+        since = window_start(now)
         lead_id = None
         draws: list[int] = []
         chosen = None
@@ -72,7 +73,7 @@ def assign_contact(
             # The lead's upsert rides along with the first lock: one round trip less, same order of locks.
             counted, lead_row = _lock_and_count(
                 pick,
-                since=window_start(now),
+                since=since,
                 others_open=_open_count(candidates) > 1,
                 before=[] if lead_id else [lead],
             )
@@ -260,12 +261,9 @@ def _candidate(operator_id: int, weight: int, limit: int, active: bool, name: st
     return Candidate(operator_id=operator_id, weight=weight, limit=limit, active=active, name=name)
 
 
-def _candidates(source: Source) -> list[Candidate]:
-    rows = SourceOperatorWeight.objects.filter(source=source).order_by("operator_id")
-    return [
-        _candidate(*row)
-        for row in rows.values_list("operator_id", "weight", "operator__load_limit", "operator__is_active", "operator__name")
-    ]
+def _candidates(source: Source) -> tuple[Candidate, ...]:
+    """The source's operators, read the same way the webhook reads them."""
+    return next((route.candidates for route in routes() if route.source.pk == source.pk), ())
 
 
 def _open_count(candidates: list[Candidate]) -> int:
