@@ -16,23 +16,23 @@ import http.client
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
-from urllib.parse import urlsplit
 
-REPO = Path(__file__).resolve().parent.parent
+# Run as a script, so tests/ (this file's folder) is on sys.path.
+from livehost import REPO, free_port, recreate_database, start_gunicorn, stop, wait_healthy
+
 LIMITS = {"Fault A": 40, "Fault B": 30, "Fault C": 20}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of traffic")
     parser.add_argument("--restart-after", type=float, default=6.0, help="seconds into the traffic")
@@ -50,7 +50,9 @@ def main() -> int:
     }
     os.environ.update(env)
     recreate_database(url)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True
+    )
 
     import django
 
@@ -67,41 +69,21 @@ def main() -> int:
     connections.close_all()
 
     port = free_port()
-    log_path = REPO / "artifacts" / "fault" / "gunicorn.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    server_env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(args.workers)}
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
-            cwd=REPO, env=server_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+    base = f"http://127.0.0.1:{port}"
+    server = start_gunicorn(
+        port=port, env=env, workers=args.workers, log=REPO / "artifacts" / "fault" / "gunicorn.log"
+    )
     try:
-        wait_healthy(port, timeout=30)
+        wait_healthy(f"{base}/healthz", proc=server)
         result = drive(port, token, args)
-        healthy_again = wait_healthy(port, timeout=60)
+        try:
+            wait_healthy(f"{base}/healthz", timeout=60, proc=server)
+            healthy_again = True
+        except RuntimeError:
+            healthy_again = False
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop(server, timeout=30)
     return verify(result, healthy_again)
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    with psycopg.connect(
-        host=parts.hostname, port=parts.port or 5432, user=parts.username, password=parts.password,
-        dbname="postgres", autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
@@ -112,18 +94,6 @@ def request(port: int, method: str, path: str, body: bytes | None = None, header
         return response.status, response.read()
     finally:
         conn.close()
-
-
-def wait_healthy(port: int, *, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if request(port, "GET", "/healthz")[0] == 200:
-                return True
-        except OSError:
-            pass
-        time.sleep(0.2)
-    return False
 
 
 class Tally:
@@ -150,7 +120,11 @@ def drive(port: int, token: str, args: argparse.Namespace) -> Tally:
             i += 1
             key = str(uuid.uuid4())
             body = json.dumps({"external_id": f"customer-{(n * 7 + i) % 60}", "message": f"client {n} #{i}"})
-            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Idempotency-Key": key}
+            headers = {
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Idempotency-Key": key,
+            }
             tally.add(sent=1)
             for attempt in range(200):
                 try:
@@ -180,10 +154,11 @@ def drive(port: int, token: str, args: argparse.Namespace) -> Tally:
 
     def restart() -> None:
         time.sleep(args.restart_after)
-        version = sorted(os.listdir("/etc/postgresql"))[0]
+        version = min(os.listdir("/etc/postgresql"))
         started = time.monotonic()
         subprocess.run(
-            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True,
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+            check=True,
             stdout=subprocess.DEVNULL,
         )
         tally.counts["restart_seconds_x10"] = round((time.monotonic() - started) * 10)
@@ -232,7 +207,9 @@ def verify(tally: Tally, healthy_again: bool) -> int:
         f"stored={Contact.objects.count()} assigned={Contact.objects.exclude(operator=None).count()} "
         f"capacity={sum(LIMITS.values())} restart_took={c['restart_seconds_x10'] / 10:.1f}s"
     )
-    print(f"healthz during the run: {dict(tally.health)}; healthy again without a gunicorn restart: {healthy_again}")
+    print(
+        f"healthz during the run: {dict(tally.health)}; healthy again without a gunicorn restart: {healthy_again}"
+    )
     failures = {
         "answered contacts missing or different in the database": lost,
         "idempotency keys stored twice": doubled,
@@ -240,7 +217,9 @@ def verify(tally: Tally, healthy_again: bool) -> int:
         "external ids with two leads": list(leads_per_id),
         "requests that never succeeded on retry": tally.gave_up,
         "contacts stored without any client getting an answer": unanswered_rows,
-        "4xx/5xx other than 503": sum(v for k, v in c.items() if k.startswith("other_") and k != "other_None"),
+        "4xx/5xx other than 503": sum(
+            v for k, v in c.items() if k.startswith("other_") and k != "other_None"
+        ),
         "no 503 or connection error seen (the restart did not hit traffic)": c["503"] + c["other_None"] == 0,
         "/healthz not 200 again after the restart": not healthy_again,
     }
