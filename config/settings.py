@@ -36,9 +36,6 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 if env.bool("TRUST_X_FORWARDED_PROTO", default=HTTPS):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# Mounts the benchmark's one-insert floor view (bench/); never enable it on a public server.
-BENCH_FLOOR = env.bool("BENCH_FLOOR", default=False)
-
 # Rolling window over which an operator's load is counted.
 LOAD_WINDOW_HOURS = env.int("LOAD_WINDOW_HOURS", default=24)
 if LOAD_WINDOW_HOURS < 1:
@@ -54,7 +51,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "crm",
     "distribution",
-    "bench",
 ]
 
 MIDDLEWARE = [

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -12,9 +11,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("crm.urls")),
 ]
-
-if settings.BENCH_FLOOR:
-    urlpatterns.append(path("bench/", include("bench.urls")))
 
 handler400 = "config.errors.bad_request"
 handler403 = "config.errors.permission_denied"

@@ -1,6 +1,0 @@
-from django.apps import AppConfig
-
-
-class BenchConfig(AppConfig):
-    name = "bench"
-    verbose_name = "Benchmarks"

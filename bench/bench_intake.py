@@ -1,0 +1,377 @@
+"""Intake benchmark: POST /api/contacts/ through gunicorn, as a ratio to a minimal Django floor.
+
+    python bench/bench_intake.py [--scenario free flood] [--sources 2 300] [--history N] [--pages]
+
+It drops and re-creates the database (its name must contain "bench"; SQLite: deletes the file), migrates
+it, serves the floor project (bench/floor/) and then the app with the repository's gunicorn.conf.py on
+127.0.0.1, drives both with wrk (bench/intake.lua: a new external_id per request, the sources' tokens in
+turn) and prints each case's requests/s and its ratio to the floor measured in the same run.
+
+Scenarios: `free` (operators' limits never bind) and `flood` (every operator is full: each contact is
+stored unassigned, all_at_limit). `--sources N`: N sources with 20 operators each, the traffic spread over
+their tokens; several values are measured in rising order, adding sources as it goes.
+"""
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import platform
+import random
+import secrets
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+REPO = Path(__file__).resolve().parent.parent
+LUA = REPO / "bench" / "intake.lua"
+PORTS = range(8100, 8200)
+OPERATORS_PER_SOURCE = 20
+FREE_LIMIT = 1_000_000_000  # never binds during a run
+FLOOD_LIMIT = 10  # each operator gets this many contacts in the window before a flood, so all are full
+PAGES = [
+    "/",
+    "/leads/",
+    "/leads/?q=history-1",
+    "/leads/{lead}/",
+    "/contacts/",
+    "/contacts/?unassigned=1",
+    "/admin/crm/contact/",
+    "/admin/crm/lead/",
+    "/admin/crm/operator/",
+    "/admin/crm/source/",
+]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    arg = parser.add_argument
+    arg("--scenario", nargs="+", choices=["free", "flood"], default=["free"])
+    arg("--sources", nargs="+", type=int, default=[1], help="sources of 20 operators each (default 1)")
+    arg("--history", type=int, default=0, help="contacts over the past year, loaded before measuring")
+    arg("--pages", action="store_true", help="then time the staff pages and admin lists in-process")
+    arg("--duration", type=int, default=20, help="seconds per measurement (default 20)")
+    arg("--warmup", type=int, default=2, help="unmeasured seconds before each measurement (default 2)")
+    arg("--connections", type=int, default=16, help="wrk connections (default 16)")
+    arg("--workers", type=int, default=4, help="gunicorn workers, floor and app alike (default 4)")
+    arg("--database-url", default="postgres://postgres@127.0.0.1:5432/leadflow_bench", help="re-created!")
+    arg("--via-url", help="the URL gunicorn connects by (e.g. PgBouncer's) if not --database-url")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not shutil.which("wrk"):
+        sys.exit("bench_intake needs wrk (apt-get install wrk); there is no fallback client.")
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=args.database_url,
+        DEBUG="false",
+        HTTPS="false",  # plain HTTP on 127.0.0.1
+        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",  # testserver: the in-process page timings
+        # With DEBUG off the app refuses to start without a key; any key will do for a benchmark.
+        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
+    )
+    fresh_database(args.database_url)
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    run = time.strftime("%H%M%S")
+    print(f"Leadflow intake benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"machine: {machine()}; {database()}")
+    print(f"command: python {shlex.join(sys.argv)}")
+    print(f"gunicorn: {args.workers} workers; wrk: {args.connections} connections, {args.duration} s each")
+    tokens: list[str] = []
+    add_sources(min(args.sources), tokens)
+    if args.history:
+        started = time.monotonic()
+        load_history(count=args.history, rng=random.Random())
+        print(f"history: {args.history:,} contacts loaded in {time.monotonic() - started:.0f} s")
+    refresh_statistics()
+    connection.close()  # hold nothing open while gunicorn works
+
+    env = {"DATABASE_URL": args.via_url or args.database_url}
+    print(f"{'':22} {'req/s':>9} {'/ floor':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}  stored")
+    floor_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.floor.settings"}
+    with serving("bench.floor.wsgi:application", "/api/contacts/", floor_env, args) as url:
+        floor, _ = measure(url, prefix=f"floor-{run}", tokens=[], args=args)
+    print(row("floor", floor, floor_rps=rps(floor)))
+    with serving("config.wsgi:application", "/healthz", env, args) as url:
+        for sources, scenario in itertools.product(sorted(set(args.sources)), args.scenario):
+            add_sources(sources, tokens)
+            set_scenario(scenario)
+            refresh_statistics()
+            result, mark = measure(
+                url, prefix=f"{scenario}-{sources}-{run}", tokens=tokens[:sources], args=args
+            )
+            label = f"{scenario}, {sources} source{'s' if sources > 1 else ''}"
+            print(row(label, result, floor_rps=rps(floor), stored=stored_since(mark)))
+    if args.pages:
+        for line in time_pages():
+            print(line)
+    return 0
+
+
+def fresh_database(url: str) -> None:
+    """Drop and re-create the database, migrate the app, and create the floor's table next to it."""
+    config = environ.Env.db_url_config(url)
+    if "bench" not in Path(config["NAME"]).name:
+        sys.exit(f"Refusing to re-create {config['NAME']!r}: give the benchmark a database named *bench*.")
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        for suffix in ("", "-wal", "-shm"):
+            Path(config["NAME"] + suffix).unlink(missing_ok=True)
+    else:
+        from tests.livehost import recreate_database
+
+        recreate_database(url)
+    manage = [sys.executable, "-m", "django", "migrate", "--noinput", "-v0"]
+    subprocess.run([*manage, "--settings", "config.settings"], cwd=REPO, check=True)
+    # The floor's app has no migrations: --run-syncdb creates its table.
+    subprocess.run([*manage, "--settings", "bench.floor.settings", "--run-syncdb"], cwd=REPO, check=True)
+
+
+def machine() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
+    return f"{os.cpu_count()} cores, {model or platform.processor() or 'unknown CPU'}"
+
+
+def database() -> str:
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        major, minor = divmod(connection.pg_version, 10_000)
+        return f"PostgreSQL {major}.{minor}"
+    return f"{connection.vendor} {connection.Database.sqlite_version}"
+
+
+def add_sources(count: int, tokens: list[str]) -> None:
+    """Add sources with 20 operators each (weights 1..20) until there are `count`; collect their tokens."""
+    from crm.models import Operator, Source, SourceOperatorWeight
+
+    for n in range(len(tokens), count):
+        source = Source.objects.create(name=f"Bench source {n + 1}")
+        tokens.append(source.token)  # the plain token exists only on the instance that made it
+        operators = Operator.objects.bulk_create(
+            Operator(name=f"Bench {n + 1}.{i}", load_limit=FREE_LIMIT)
+            for i in range(1, OPERATORS_PER_SOURCE + 1)
+        )
+        SourceOperatorWeight.objects.bulk_create(
+            SourceOperatorWeight(source=source, operator=op, weight=i) for i, op in enumerate(operators, 1)
+        )
+
+
+def set_scenario(scenario: str) -> None:
+    """free: no limit binds. flood: every operator holds FLOOD_LIMIT contacts in the window and is full."""
+    from django.utils import timezone
+
+    from crm.models import Contact, Lead, Operator, SourceOperatorWeight
+
+    if scenario == "free":
+        Operator.objects.update(load_limit=FREE_LIMIT)
+        return
+    Operator.objects.update(load_limit=FLOOD_LIMIT)
+    lead, _ = Lead.objects.get_or_create(external_id="flood-fill")
+    at = timezone.now() - timedelta(minutes=1)
+    routes = SourceOperatorWeight.objects.values_list("source_id", "operator_id")
+    insert(
+        Contact,
+        (
+            Contact(lead=lead, source_id=source_id, operator_id=operator_id, created_at=at, assigned_at=at)
+            for source_id, operator_id in routes
+            for _ in range(FLOOD_LIMIT)
+        ),
+    )
+
+
+def load_history(*, count: int, rng: random.Random) -> None:
+    """`count` contacts spread over the past year across the operators, 2 % unassigned, on a pool of
+    leads a third as large; ids grow with created_at, as the service leaves them.
+
+    Straight into the tables (COPY on PostgreSQL), not through the service: history only has to look like
+    what the service leaves behind, and a million service calls would take longer than the benchmark.
+    """
+    from django.utils import timezone
+
+    from crm.models import Contact, Lead, SourceOperatorWeight
+
+    insert(Lead, (Lead(external_id=f"history-{i}", name=f"Customer {i}") for i in range(max(1, count // 3))))
+    lead_ids = list(Lead.objects.values_list("pk", flat=True))
+    routes = list(SourceOperatorWeight.objects.values_list("source_id", "operator_id"))
+    now, year = timezone.now(), timedelta(days=365)
+
+    def contacts() -> Iterator[Contact]:
+        for moment in sorted(rng.random() for _ in range(count)):
+            at = now - year * (1 - moment)
+            source_id, operator_id = rng.choice(routes)
+            if rng.random() < 0.02:
+                yield Contact(
+                    lead_id=rng.choice(lead_ids),
+                    source_id=source_id,
+                    created_at=at,
+                    unassigned_reason="all_at_limit",
+                )
+            else:
+                yield Contact(
+                    lead_id=rng.choice(lead_ids),
+                    source_id=source_id,
+                    created_at=at,
+                    operator_id=operator_id,
+                    assigned_at=at,
+                )
+
+    insert(Contact, contacts())
+
+
+def insert(model: type, objs: Iterable) -> None:
+    """Insert model instances in transactions of 50,000: COPY on PostgreSQL, bulk_create elsewhere."""
+    from django.db import connection, transaction
+
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    copy_sql = f"COPY {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
+    objs = iter(objs)
+    while chunk := list(itertools.islice(objs, 50_000)):
+        with transaction.atomic():
+            if connection.vendor != "postgresql":
+                model.objects.bulk_create(chunk)
+                continue
+            with connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
+                for obj in chunk:
+                    copy.write_row([f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
+
+
+def refresh_statistics() -> None:
+    """Fresh planner statistics; VACUUM too, as rows fresh from COPY are not yet all-visible (and
+    autovacuum, off on some machines, would otherwise do it in the middle of a measurement)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE)" if connection.vendor == "postgresql" else "ANALYZE")
+
+
+@contextlib.contextmanager
+def serving(app: str, ready_path: str, env: dict[str, str], args: argparse.Namespace) -> Iterator[str]:
+    """gunicorn with the repository's config for one WSGI app; yields its base URL, always stops it."""
+    from tests.livehost import free_port, start_gunicorn, stop, wait_healthy
+
+    port = free_port(PORTS)
+    log = REPO / "artifacts" / "bench" / f"{app.split('.')[0]}-gunicorn.log"
+    log.unlink(missing_ok=True)
+    proc = start_gunicorn(port=port, env=env, workers=args.workers, app=app, log=log)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}{ready_path}", timeout=60, proc=proc)
+        yield f"http://127.0.0.1:{port}/api/contacts/"
+    except RuntimeError as exc:
+        sys.exit(f"{exc}; see {log}")
+    finally:
+        stop(proc, timeout=30)
+
+
+def measure(url: str, *, prefix: str, tokens: list[str], args: argparse.Namespace) -> tuple[dict, int]:
+    """Warm up (connections open, code hot), then measure. Returns wrk's figures (intake.lua's done())
+    and the last contact id before the measured part, so that what it stored can be counted."""
+    from django.db import connection
+
+    if args.warmup:
+        run_wrk(
+            url, prefix=f"{prefix}-warmup", tokens=tokens, seconds=args.warmup, connections=args.connections
+        )
+    mark = last_contact_id()
+    connection.close()  # hold nothing open while gunicorn works
+    return run_wrk(
+        url, prefix=prefix, tokens=tokens, seconds=args.duration, connections=args.connections
+    ), mark
+
+
+def run_wrk(url: str, *, prefix: str, tokens: list[str], seconds: int, connections: int) -> dict:
+    threads = min(os.cpu_count() or 1, connections)
+    # --timeout as gunicorn's: a slow answer counts as slow, not as an error.
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(LUA)]
+    out = subprocess.run([*command, url, "--", prefix, *tokens], capture_output=True, text=True, check=True)
+    return parse_wrk(out.stdout)
+
+
+def parse_wrk(stdout: str) -> dict:
+    """The JSON line intake.lua's done() prints after wrk's own summary."""
+    return json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
+
+
+def rps(result: dict) -> float:
+    return result["requests"] / result["seconds"] if result["seconds"] else 0.0
+
+
+def row(label: str, result: dict, *, floor_rps: float, stored: str = "") -> str:
+    errors = result["http_errors"] + result["socket_errors"]
+    ratio = rps(result) / floor_rps if floor_rps else 0.0
+    figures = f"{rps(result):9,.1f} {ratio:8.3f} {result['p50_ms']:7.1f} {result['p99_ms']:7.1f} {errors:7,}"
+    return f"{label:22} {figures}  {stored}".rstrip()
+
+
+def last_contact_id() -> int:
+    from crm.models import Contact
+
+    return Contact.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def stored_since(mark: int) -> str:
+    """What the measured contacts became: "12,345 assigned" or "12,345 all_at_limit" (warm-up excluded)."""
+    from django.db.models import Count
+
+    from crm.models import Contact
+
+    counts = Contact.objects.filter(pk__gt=mark).values_list("unassigned_reason").annotate(n=Count("pk"))
+    return ", ".join(f"{n:,} {reason or 'assigned'}" for reason, n in counts.order_by("unassigned_reason"))
+
+
+def time_pages() -> Iterator[str]:
+    """Each page in-process as a superuser: server time (median of 3 after a warm-up) and queries."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext
+
+    from crm.models import Lead
+
+    warnings.filterwarnings("ignore", message="No directory at")  # whitenoise: collectstatic never ran
+    user = get_user_model().objects.create_superuser("bench-admin", password=None)
+    lead = Lead.objects.order_by("pk").values_list("pk", flat=True).first()
+    client = Client()
+    client.force_login(user)
+    # Pages render asset URLs without a collectstatic manifest; that costs the same.
+    storages = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    with override_settings(STORAGES=storages):
+        for url in (page.format(lead=lead) for page in PAGES):
+            times = []
+            for _ in range(4):
+                started = time.perf_counter()
+                response = client.get(url)
+                times.append((time.perf_counter() - started) * 1000)
+            with CaptureQueriesContext(connection) as queries:
+                client.get(url)
+            median = statistics.median(times[1:])
+            yield f"{url:32} {response.status_code}  {median:6.1f} ms  {len(queries):2} queries"
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))  # run as a script: make `config`, `crm`, `bench` and `tests` importable
+    sys.exit(main())
