@@ -275,10 +275,11 @@ def serving(app: str, ready_path: str, env: dict[str, str], args: argparse.Names
     log.unlink(missing_ok=True)
     proc = start_gunicorn(port=port, env=env, workers=args.workers, app=app, log=log)
     try:
-        wait_healthy(f"http://127.0.0.1:{port}{ready_path}", timeout=60, proc=proc)
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}{ready_path}", timeout=60, proc=proc)
+        except RuntimeError as exc:
+            sys.exit(f"{exc}; see {log}")
         yield f"http://127.0.0.1:{port}/api/contacts/"
-    except RuntimeError as exc:
-        sys.exit(f"{exc}; see {log}")
     finally:
         stop(proc, timeout=30)
 
