@@ -25,9 +25,11 @@ MESSAGES = {
 }
 
 
-def json_error(status: int, field: str, message: str, **headers: str) -> JsonResponse:
-    """The one shape of every API error: {"errors": {field: [message]}}."""
-    return JsonResponse({"errors": {field: [message]}}, status=status, headers=headers)
+def json_error(
+    status: int, field: str, message: str, *, errors: dict[str, list[str]] | None = None, **headers: str
+) -> JsonResponse:
+    """The one shape of every API error: {"errors": {field: [message, ...], ...}}."""
+    return JsonResponse({"errors": errors or {field: [message]}}, status=status, headers=headers)
 
 
 def error_response(request: HttpRequest, status: int) -> HttpResponse:

@@ -36,6 +36,11 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 if env.bool("TRUST_X_FORWARDED_PROTO", default=HTTPS):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Unassigned contacts older than this are no longer routed automatically: they wait for a person.
+UNASSIGNED_MAX_AGE_HOURS = env.int("UNASSIGNED_MAX_AGE_HOURS", default=72)
+# How much a supervisor's save may drain inline after adding capacity; the periodic drain does the rest.
+DRAIN_INLINE_LIMIT = env.int("DRAIN_INLINE_LIMIT", default=200)
+
 # Rolling window over which an operator's load is counted.
 LOAD_WINDOW_HOURS = env.int("LOAD_WINDOW_HOURS", default=24)
 if LOAD_WINDOW_HOURS < 1:
@@ -49,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "simple_history",
     "crm",
     "distribution",
 ]
@@ -61,6 +67,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Records who made each change to operators, sources and weights (django-simple-history).
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.errors.DatabaseUnavailableMiddleware",
 ]

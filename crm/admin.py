@@ -3,7 +3,7 @@
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest
-from django.template.loader import render_to_string
+from simple_history.admin import SimpleHistoryAdmin
 
 from crm import services
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
@@ -13,7 +13,7 @@ admin.site.site_title = "Leadflow admin"
 
 
 @admin.register(Operator)
-class OperatorAdmin(admin.ModelAdmin):
+class OperatorAdmin(SimpleHistoryAdmin):
     list_display = ["name", "is_active", "load_limit", "load"]
     list_filter = ["is_active"]
     search_fields = ["name"]
@@ -23,6 +23,9 @@ class OperatorAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Operator]:
         return super().get_queryset(request).with_load()
+
+    def save_model(self, request: HttpRequest, obj: Operator, form, change: bool) -> None:
+        services.save_operator(operator=obj)
 
     @admin.display(description="Load (window)", ordering="load")
     def load(self, operator: Operator) -> str:
@@ -46,10 +49,10 @@ class WeightInline(admin.TabularInline):
 
 
 @admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
+class SourceAdmin(SimpleHistoryAdmin):
     list_display = ["name", "operator_count", "total_weight", "created_at"]
     search_fields = ["name"]
-    readonly_fields = ["token", "created_at", "updated_at"]
+    readonly_fields = ["token_prefix", "created_at", "updated_at"]
     inlines = [WeightInline]
     actions = ["regenerate_tokens"]
 
@@ -68,15 +71,29 @@ class SourceAdmin(admin.ModelAdmin):
     def total_weight(self, source: Source) -> int:
         return source.total_weight
 
+    def save_model(self, request: HttpRequest, obj: Source, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            self.message_user(request, _token_shown_once(obj, obj.token), messages.WARNING)
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        source = form.instance
+        before = dict(source.weights.values_list("operator_id", "weight")) if change else {}
+        super().save_related(request, form, formsets, change)
+        services.weights_changed(source=source, before=before)
+
     @admin.action(description="Regenerate the webhook token of selected sources")
     def regenerate_tokens(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
         for source in queryset:
-            services.regenerate_token(source=source)
-        self.message_user(
-            request,
-            f"New token for {queryset.count()} source(s); the old tokens no longer work. Update the channels.",
-            messages.WARNING,
-        )
+            token = services.regenerate_token(source=source)
+            self.message_user(request, _token_shown_once(source, token), messages.WARNING)
+
+
+def _token_shown_once(source: Source, token: str) -> str:
+    return (
+        f"Webhook token of “{source}”: {token} — copy it now, it is shown only this once (only its digest is "
+        "stored). Channels send it as “Authorization: Bearer <token>”."
+    )
 
 
 class ContactInline(admin.TabularInline):
@@ -104,44 +121,3 @@ class LeadAdmin(admin.ModelAdmin):
     search_fields = ["external_id", "name"]
     readonly_fields = ["created_at", "updated_at"]
     inlines = [ContactInline]
-
-
-class AssignmentFilter(admin.SimpleListFilter):
-    title = "assignment"
-    parameter_name = "assignment"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("assigned", "Assigned"), ("unassigned", "Unassigned")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
-        if self.value() == "unassigned":
-            return queryset.unassigned()
-        if self.value() == "assigned":
-            return queryset.filter(operator__isnull=False)
-        return queryset
-
-
-@admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
-    """Read-only: contacts are written only by the distribution service."""
-
-    list_display = ["id", "created_at", "lead", "source", "operator", "unassigned_reason"]
-    list_filter = [AssignmentFilter, "source", "operator"]
-    search_fields = ["lead__external_id"]
-    fields = ["lead", "source", "operator", "unassigned_reason", "created_at", "message", "why"]
-    readonly_fields = fields
-    list_select_related = ["lead", "source", "operator"]
-    date_hierarchy = "created_at"
-
-    @admin.display(description="Why this operator")
-    def why(self, contact: Contact) -> str:
-        return render_to_string("crm/_explanation.html", {"explanation": contact.explanation})
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
-        return False

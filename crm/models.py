@@ -1,5 +1,6 @@
 """What the data is: operators, sources with per-operator weights, leads and their contacts."""
 
+import hashlib
 import secrets
 from datetime import datetime, timedelta
 
@@ -9,15 +10,30 @@ from django.db import models
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from crm.choices import UnassignedReason
+
+TOKEN_PREFIX_LENGTH = 8
 
 
 def new_token() -> str:
-    """A webhook secret: 32 random bytes, URL-safe (43 characters)."""
+    """A secret for a channel or an integration: 32 random bytes, URL-safe (43 characters)."""
     return secrets.token_urlsafe(32)
 
 
+def token_digest(token: str) -> str:
+    """What is stored of a secret: its SHA-256. The token has 256 random bits, so no slow hash is needed;
+    a leaked backup or a read-only SQL console then reveals no working secret."""
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
 def window_start(now: datetime | None = None) -> datetime:
-    """Start of the rolling load window: contacts created after it count towards an operator's load."""
+    """Start of the rolling load window: contacts assigned after it count towards an operator's load.
+
+    The load's one definition: an operator's contacts with `assigned_at` strictly after this moment
+    (`ContactQuerySet.in_window`; distribution.sql counts the same range under the operator's lock).
+    """
     return (now or timezone.now()) - timedelta(hours=settings.LOAD_WINDOW_HOURS)
 
 
@@ -52,6 +68,7 @@ class Operator(TimeStamped):
     )
 
     objects = OperatorQuerySet.as_manager()
+    history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["name", "id"]
@@ -60,49 +77,51 @@ class Operator(TimeStamped):
         return self.name
 
 
-class OperatorHour(models.Model):
-    """How many contacts an operator received in one clock hour (UTC).
-
-    Kept by database triggers on crm_contact (migration 0003) for every insert, delete and update, however
-    the row was written; no Python code writes it. An operator's load is then the sum of a day's worth of
-    these rows plus an exact count of the window's first, partial hour: a handful of rows to read,
-    whatever the load or the history.
-    """
-
-    pk = models.CompositePrimaryKey("operator", "hour_start")
-    operator = models.ForeignKey("Operator", on_delete=models.CASCADE, related_name="hours", db_index=False)
-    hour_start = models.DateTimeField()
-    contacts = models.IntegerField()
-
-    class Meta:
-        ordering = ["operator", "hour_start"]
-
-    def __str__(self) -> str:
-        return f"{self.operator_id} @ {self.hour_start:%Y-%m-%d %H:00}: {self.contacts}"
-
-
 class Source(TimeStamped):
     name = models.CharField(max_length=100, unique=True, help_text="The channel: a bot, a site form, a phone line.")
-    token = models.CharField(
-        max_length=64,
-        unique=True,
-        default=new_token,
-        editable=False,
-        help_text="Secret the channel sends as 'Authorization: Bearer <token>'.",
+    # Only a digest of the webhook token is stored (see token_digest); the token itself is shown once.
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    token_prefix = models.CharField(
+        max_length=TOKEN_PREFIX_LENGTH, editable=False, help_text="The token's first characters, to tell tokens apart."
+    )
+    # After a regeneration the previous token may keep working for a grace period, so a channel can be
+    # switched over without losing contacts.
+    previous_token_digest = models.CharField(max_length=64, blank=True, editable=False)
+    previous_token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    keep_operator = models.BooleanField(
+        "returning leads keep their operator",
+        default=False,
+        help_text="A returning lead goes back to the operator of its latest assigned contact when that operator "
+        "can take it now (active, weighted for this source, under the limit); otherwise the usual draw runs.",
     )
     operators = models.ManyToManyField(Operator, through="SourceOperatorWeight", related_name="sources")
+    history = HistoricalRecords(excluded_fields=["updated_at", "token_digest", "previous_token_digest"])
+
+    # The plain token, set only on the instance that made it (creation or regeneration): never stored.
+    token: str = ""
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.CheckConstraint(condition=~Q(token=""), name="source_token_not_blank")]
+        constraints = [models.CheckConstraint(condition=~Q(token_digest=""), name="source_token_not_blank")]
+        indexes = [
+            models.Index(
+                fields=["previous_token_digest"], condition=~Q(previous_token_digest=""), name="source_previous_token"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
 
+    def set_token(self, token: str) -> None:
+        self.token = token
+        self.token_digest = token_digest(token)
+        self.token_prefix = token[:TOKEN_PREFIX_LENGTH]
+
     def save(self, *args, **kwargs) -> None:
-        # A blank token would let any empty bearer match; never store one.
-        if not self.token:
-            self.token = new_token()
+        # Never store a source without a secret: a blank digest would be a token nobody holds, and the
+        # creator reads the new token from `self.token`.
+        if not self.token_digest:
+            self.set_token(new_token())
         super().save(*args, **kwargs)
 
 
@@ -115,6 +134,8 @@ class SourceOperatorWeight(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Relative share: an operator with weight 3 gets three times the contacts of one with weight 1.",
     )
+
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = "operator weight"
@@ -142,15 +163,10 @@ class Lead(TimeStamped):
         return self.name or self.external_id
 
 
-class UnassignedReason(models.TextChoices):
-    NO_OPERATORS = "no_operators", "no operators configured for the source"
-    ALL_INACTIVE = "all_inactive", "every operator of the source is inactive"
-    ALL_AT_LIMIT = "all_at_limit", "every active operator is at the load limit"
-
-
 class ContactQuerySet(models.QuerySet):
     def in_window(self, now: datetime | None = None) -> "ContactQuerySet":
-        return self.filter(created_at__gt=window_start(now))
+        """Contacts that count towards their operator's load now: assigned within the window."""
+        return self.filter(assigned_at__gt=window_start(now))
 
     def unassigned(self) -> "ContactQuerySet":
         return self.filter(operator__isnull=True)
@@ -193,7 +209,9 @@ class Contact(models.Model):
         Operator, on_delete=models.PROTECT, null=True, blank=True, related_name="contacts", db_index=False
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    message = models.TextField(blank=True)
+    # When the operator was given the contact (by any path); the load counts by this, not by arrival.
+    assigned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    message = models.TextField(blank=True, max_length=10_000)
     unassigned_reason = models.CharField(max_length=20, choices=UnassignedReason.choices, blank=True)
     explanation = models.JSONField(
         default=dict, blank=True, help_text="What the choice saw: candidates, exclusions, probabilities, outcome."
@@ -212,17 +230,26 @@ class Contact(models.Model):
             # An operator's load is an index range over (operator, created_at): never a scan of history.
             # The trailing id matches the pages' order (newest first, id breaking ties), so a filtered page
             # reads its 50 rows off the index instead of sorting every match (SQLite has no incremental sort).
+            # The pages' "contacts of an operator"; the order is newest first, id breaking ties.
             models.Index(fields=["operator", "created_at", "id"], name="contact_operator_window"),
+            # An operator's load is an index range over (operator, assigned_at): at most `limit` entries.
+            models.Index(fields=["operator", "assigned_at"], name="contact_operator_load"),
             models.Index(fields=["source", "created_at", "id"], name="contact_source_window"),
             models.Index(fields=["lead", "created_at", "id"], name="contact_lead_timeline"),
             models.Index(fields=["created_at", "id"], name="contact_newest"),
             models.Index(fields=["created_at", "id"], condition=Q(operator__isnull=True), name="contact_unassigned"),
         ]
+        permissions = [("assign_contact", "Can assign contacts to operators")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(operator__isnull=True, unassigned_reason__in=UnassignedReason.values)
                 | Q(operator__isnull=False, unassigned_reason=""),
                 name="contact_reason_iff_unassigned",
+            ),
+            models.CheckConstraint(
+                condition=Q(operator__isnull=True, assigned_at__isnull=True)
+                | Q(operator__isnull=False, assigned_at__isnull=False),
+                name="contact_assigned_at_iff_operator",
             ),
             models.UniqueConstraint(
                 fields=["source", "idempotency_key"],

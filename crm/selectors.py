@@ -77,7 +77,8 @@ def source_shares(*, now: datetime, operators: list[Operator]) -> list[SourceSha
     by_id = {op.pk: op for op in operators}
     counts: dict[int, dict[int | None, int]] = {}
     rows = (
-        Contact.objects.in_window(now)
+        # Assigned in the window (the load's rule) or arrived in it and still waiting.
+        Contact.objects.filter(Q(assigned_at__gt=window_start(now)) | Q(operator=None, created_at__gt=window_start(now)))
         .order_by()
         .values_list("source_id", "operator_id")
         .annotate(n=Count("pk"))

@@ -1,18 +1,147 @@
-"""Supervisor actions on the configuration (the admin's actions call these)."""
+"""Supervisor actions on the configuration: the admin, its list actions and the API all call these.
 
+A change that adds capacity (an operator activated, a limit raised, a weight added or raised) sends
+`capacity_added` once it has committed; the distribution app answers by routing waiting contacts. The
+signal keeps the dependency one-way: crm never imports distribution.
+"""
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
+from django.dispatch import Signal
 from django.utils import timezone
+from simple_history.utils import bulk_update_with_history
 
-from crm.models import Operator, Source, new_token
+from crm.models import Operator, Source, SourceOperatorWeight, new_token
+
+# Sent after commit with `sources`: the ids of the sources whose capacity grew.
+capacity_added = Signal()
 
 
-def regenerate_token(*, source: Source) -> Source:
-    """Give the source a fresh webhook token; the old one stops working at once."""
-    source.token = new_token()
-    source.save(update_fields=["token", "updated_at"])
-    return source
+def _announce(source_ids: Iterable[int]) -> None:
+    ids = sorted(set(source_ids))
+    if ids:
+        transaction.on_commit(lambda: capacity_added.send(sender=Source, sources=ids))
+
+
+def _sources_of(operator_ids: Iterable[int]) -> list[int]:
+    return list(
+        SourceOperatorWeight.objects.filter(operator_id__in=list(operator_ids)).values_list("source_id", flat=True)
+    )
+
+
+def create_source(*, name: str, keep_operator: bool = False) -> tuple[Source, str]:
+    """A new source and its webhook token (the only time the token is seen: only its digest is stored)."""
+    source = Source(name=name, keep_operator=keep_operator)
+    source.set_token(new_token())
+    source.full_clean()
+    source.save()
+    return source, source.token
+
+
+def regenerate_token(*, source: Source, grace: timedelta = timedelta(0), now: datetime | None = None) -> str:
+    """Give the source a fresh webhook token and return it (shown once).
+
+    With a `grace` period the old token keeps working until it ends, so a channel can be switched over
+    without losing contacts; without one it stops working at once.
+    """
+    now = now or timezone.now()
+    old_digest = source.token_digest
+    source.set_token(new_token())
+    source.previous_token_digest = old_digest if grace > timedelta(0) else ""
+    source.previous_token_expires_at = now + grace if grace > timedelta(0) else None
+    source.save(
+        update_fields=["token_digest", "token_prefix", "previous_token_digest", "previous_token_expires_at", "updated_at"]
+    )
+    return source.token
+
+
+def adds_capacity(before: Operator | None, after: Operator) -> bool:
+    """Whether the operator can take more now than before: switched on, or a higher limit while on."""
+    if not after.is_active:
+        return False
+    return before is None or not before.is_active or after.load_limit > before.load_limit
+
+
+def create_operator(*, name: str, load_limit: int = 20, is_active: bool = True) -> Operator:
+    operator = Operator(name=name, load_limit=load_limit, is_active=is_active)
+    operator.full_clean()
+    operator.save()
+    return operator
+
+
+def save_operator(*, operator: Operator) -> Operator:
+    """Validate and store an operator edited in memory (admin form, API patch); announce added capacity."""
+    operator.full_clean()
+    with transaction.atomic():
+        before = Operator.objects.select_for_update().filter(pk=operator.pk).first() if operator.pk else None
+        operator.save()
+        if adds_capacity(before, operator):
+            _announce(_sources_of([operator.pk]))
+    return operator
+
+
+def update_operator(*, operator: Operator, **changes) -> Operator:
+    """Change `name`, `is_active` and/or `load_limit`."""
+    unknown = changes.keys() - {"name", "is_active", "load_limit"}
+    if unknown:
+        raise ValidationError({field: "Cannot be changed." for field in unknown})
+    for field, value in changes.items():
+        setattr(operator, field, value)
+    return save_operator(operator=operator)
 
 
 def set_operators_active(*, operators: QuerySet[Operator], is_active: bool) -> int:
-    """Switch operators on or off for distribution; returns how many rows changed."""
-    return operators.exclude(is_active=is_active).update(is_active=is_active, updated_at=timezone.now())
+    """Switch operators on or off for distribution, with history; returns how many rows changed."""
+    changed = list(operators.exclude(is_active=is_active))
+    now = timezone.now()
+    for operator in changed:
+        operator.is_active, operator.updated_at = is_active, now
+    with transaction.atomic():
+        bulk_update_with_history(changed, Operator, ["is_active", "updated_at"])
+        if is_active:
+            _announce(_sources_of(op.pk for op in changed))
+    return len(changed)
+
+
+def set_weights(*, source: Source, weights: Mapping[int, int]) -> list[SourceOperatorWeight]:
+    """Replace the source's whole set of operator weights ({operator_id: weight}) atomically.
+
+    Every operator must exist and every weight be at least 1; anything else raises ValidationError and
+    changes nothing. Weights added or raised announce added capacity.
+    """
+    errors = {}
+    if bad := sorted(op for op, w in weights.items() if not isinstance(w, int) or isinstance(w, bool) or w < 1):
+        errors["weights"] = [f"Weights must be whole numbers of at least 1 (operators {bad})."]
+    if missing := sorted(set(weights) - set(Operator.objects.filter(pk__in=list(weights)).values_list("pk", flat=True))):
+        errors["operator_id"] = [f"No such operators: {missing}."]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        current = {w.operator_id: w for w in SourceOperatorWeight.objects.select_for_update().filter(source=source)}
+        for operator_id, row in current.items():
+            if operator_id not in weights:
+                row.delete()
+        grew = False
+        for operator_id, weight in weights.items():
+            row = current.get(operator_id)
+            if row is None:
+                SourceOperatorWeight.objects.create(source=source, operator_id=operator_id, weight=weight)
+                grew = True
+            elif row.weight != weight:
+                grew |= weight > row.weight
+                row.weight = weight
+                row.save(update_fields=["weight"])
+        if grew:
+            _announce([source.pk])
+    return list(SourceOperatorWeight.objects.filter(source=source).select_related("operator"))
+
+
+def weights_changed(*, source: Source, before: Mapping[int, int]) -> None:
+    """The admin saves weights through its own formset: compare with `before` and announce growth."""
+    after = dict(SourceOperatorWeight.objects.filter(source=source).values_list("operator_id", "weight"))
+    if any(weight > before.get(operator_id, 0) for operator_id, weight in after.items()):
+        _announce([source.pk])

@@ -41,7 +41,7 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
             candidates=route.candidates,
         )
     except webhook.WebhookError as exc:
-        response = json_error(exc.status, exc.field, exc.message)
+        response = json_error(exc.status, exc.field, exc.message, errors=exc.errors)
         if exc.status == 401:
             response["WWW-Authenticate"] = 'Bearer realm="leadflow"'
         _log_rejection(source, response, exc.field, started)

@@ -1,6 +1,33 @@
+import logging
+
 from django.apps import AppConfig
+from django.conf import settings
+
+log = logging.getLogger("leadflow.distribution")
 
 
 class DistributionConfig(AppConfig):
     name = "distribution"
     verbose_name = "Distribution"
+
+    def ready(self) -> None:
+        from crm.services import capacity_added
+
+        capacity_added.connect(drain_after_capacity_change, dispatch_uid="distribution.drain")
+
+
+def drain_after_capacity_change(sender, *, sources: list[int], **kwargs) -> None:
+    """A supervisor added capacity and it committed: route waiting contacts of those sources now, within
+    a bound so the save stays fast; the periodic drain (assign_unassigned) does whatever is left."""
+    from crm.choices import AssignmentPath
+    from distribution.services import drain
+
+    try:
+        report = drain(
+            trigger=AssignmentPath.CAPACITY_CHANGE, sources=sources, max_contacts=settings.DRAIN_INLINE_LIMIT,
+            max_seconds=1.0,
+        )
+    except Exception:  # the supervisor's change is saved; the periodic drain will retry
+        log.exception("drain after a capacity change failed")
+        return
+    log.info("drain after capacity change sources=%s assigned=%s", sources, report.assigned)

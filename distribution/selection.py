@@ -8,13 +8,11 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-NO_OPERATORS = "no_operators"
-ALL_INACTIVE = "all_inactive"
-ALL_AT_LIMIT = "all_at_limit"
+from crm.choices import Exclusion, UnassignedReason
 
-INACTIVE = "inactive"
-NO_WEIGHT = "no_weight"
-AT_LIMIT = "at_limit"
+# The codes, as the explanation stores them (labels: crm.choices).
+NO_OPERATORS, ALL_INACTIVE, ALL_AT_LIMIT = (r.value for r in UnassignedReason)
+INACTIVE, NO_WEIGHT, AT_LIMIT = (e.value for e in Exclusion)
 
 
 @dataclass(frozen=True)
@@ -28,12 +26,16 @@ class Candidate:
     load: int | None = None
     name: str = ""
 
-    def with_load(self, load: int, *, limit: int | None = None, active: bool | None = None) -> "Candidate":
+    def with_load(
+        self, load: int, *, limit: int | None = None, active: bool | None = None, weight: int | None = None
+    ) -> "Candidate":
+        """The candidate as counted: its load, and whatever was re-read with it."""
         return replace(
             self,
             load=load,
             limit=self.limit if limit is None else limit,
             active=self.active if active is None else active,
+            weight=self.weight if weight is None else weight,
         )
 
 

@@ -1,42 +1,187 @@
-"""How a contact finds an operator. `assign_contact` is the only code that creates contacts.
+"""How a contact finds an operator. Every assignment, by any path, goes through `_choose` here.
 
-The rule, top to bottom:
-1. find the lead by external_id, or create it (one upsert; concurrent posts of one id make one lead);
-2. the candidates are the source's operators with their weights (read with the webhook's token check);
-3. draw one at random by weight among those not excluded; lock the drawn operator's row and count its
-   contacts in the load window; if it is inactive or full it drops out and the draw repeats among the rest;
-4. store the contact with the chosen operator, or with none and a reason, plus the explanation.
-
-Cost: the hot path is raw SQL (compiling ORM queries cost more than running them), and statements whose answers are not needed in between
-share a round trip on PostgreSQL: upsert, savepoint, lock and count go together. An intake is the token
-check, BEGIN, that batch, the contact's INSERT and COMMIT. The load is read from hourly totals kept by
-database triggers plus an exact count of the window's first hour, so it costs the same whatever the load
-or the history (docs/performance.md has the figures).
+`assign_contact` (a new contact), `drain` (the waiting queue) and `assign_manually` (a supervisor) write
+contacts' operators; nothing else does. The rule for choosing:
+1. the candidates are the source's operators with their weights (read with the token check, or now);
+2. a source that keeps operators first offers the contact to the lead's latest operator;
+3. otherwise (or when that operator cannot take it) one is drawn at random by weight among those not
+   excluded; the drawn operator's row is locked, and its weight for this source, active flag, limit and
+   load are read again under the lock; an operator that cannot take it drops out and the draw repeats;
+4. the contact is stored (or updated) with the chosen operator and `assigned_at`, or with none and a
+   reason, plus the explanation of what the choice saw and which path it took.
 
 Why it is race-free: every assignment to an operator happens while its row is locked (SELECT ... FOR
-UPDATE on PostgreSQL), and the count is a separate statement run after the lock is granted, so under READ
-COMMITTED it sees every contact committed by the previous holder. Only the drawn operator is locked, and a
-full operator's lock is released again (rollback to a savepoint) before the next draw, so a transaction
-holds at most one operator lock at a time: no lock-order cycles, hence no deadlocks, and sources sharing
-no operators never wait for each other. SQLite cannot lock rows; there every write transaction starts
-with BEGIN IMMEDIATE (see settings), which serialises writers and makes the same read-decide-write safe.
+UPDATE on PostgreSQL), and whatever decides eligibility (weight row, limit, active flag, load) is read by
+a statement that starts after the lock is granted, so under READ COMMITTED it sees every change committed
+before: a supervisor's removal of an operator, or the previous lock holder's contact. A transaction holds
+at most one operator lock at a time (a full operator's lock is released through a savepoint before the
+next draw), so operator locks never form a cycle. SQLite cannot lock rows; there every write transaction
+starts with BEGIN IMMEDIATE (see settings), which serialises writers and makes the same steps safe.
+
+Cost: the statements live in distribution.sql; those whose answers are not needed in between share a
+round trip on PostgreSQL (lead upsert, savepoint, lock, load).
 """
 
 import hashlib
 import json
+import logging
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TypeVar
 
-from django.db import IntegrityError, connection, transaction
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from crm.models import Contact, Source, window_start
-from distribution.selection import Candidate, decide, draw, exclusion
+from crm.choices import AssignmentPath, Exclusion
+from crm.models import Contact, Operator, Source, window_start
+from distribution import sql
+from distribution.selection import Candidate, Choice, decide, draw, exclusion
+
+log = logging.getLogger("leadflow.distribution")
 
 # SystemRandom: no shared state to duplicate when gunicorn forks workers from a preloaded app.
 _default_rng = random.SystemRandom()
+
+# PostgreSQL's codes for a deadlock and a serialization failure: the transaction was rolled back whole
+# and may simply run again.
+RETRYABLE_SQLSTATES = {"40P01", "40001"}
+RETRIES = 3
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Route:
+    """A source with its operators, as the token check reads them."""
+
+    source: Source
+    candidates: tuple[Candidate, ...]
+
+
+def source_route(source_id: int) -> Route | None:
+    """The source with its operators, read now (None when the source does not exist)."""
+    return _route(sql.fetch_all(sql.source_operators(source_id)))
+
+
+def route_for_token_digest(digest: str, *, now: datetime | None = None) -> Route | None:
+    """The source whose token (or previous token, in its grace period) has this digest: one indexed query."""
+    return _route(sql.fetch_all(sql.authenticate(digest, now=now or timezone.now())))
+
+
+def _route(rows: list[tuple]) -> Route | None:
+    if not rows:
+        return None
+    source_id, name, keep_operator = rows[0][:3]
+    source = Source(id=source_id, name=name, keep_operator=bool(keep_operator))
+    candidates = tuple(
+        Candidate(operator_id=op_id, weight=weight, limit=limit, active=bool(active), name=op_name)
+        for row_source, _, _, op_id, weight, limit, active, op_name in rows
+        # A source without operators still comes as one row; a second source can only match by a
+        # digest collision, and is ignored.
+        if op_id is not None and row_source == source_id
+    )
+    return Route(source, candidates)
+
+
+@dataclass
+class _Trip:
+    """Statements whose answers are not needed yet wait here and ride along with the next round trip."""
+
+    lead: sql.Statement | None = None  # the lead's upsert, until sent
+    waiting: list[sql.Statement] = field(default_factory=list)
+    lead_id: int | None = None
+
+    def send(self, statements: Sequence[sql.Statement]) -> list[list[tuple]]:
+        """Run the waiting statements and these; return these statements' rows."""
+        head = [self.lead] if self.lead else []
+        results = sql.run_together([*head, *self.waiting, *statements])
+        if head:
+            self.lead_id, self.lead = results[0][0][0], None
+        self.waiting = []
+        return results[len(results) - len(statements) :]
+
+
+def _lock_and_count(trip: _Trip, pick: Candidate, *, source_id: int, since: datetime, others_open: bool) -> Candidate:
+    """Lock the operator and re-read what decides eligibility; the lock is kept only if it can take the
+    contact (otherwise its release rides along with the next round trip)."""
+    # The savepoint lets a full operator's lock go before the next draw; needed only when another draw may
+    # follow, and only where rows can be locked at all.
+    savepoint = others_open and connection.features.has_select_for_update
+    rows = trip.send(
+        [
+            *([sql.savepoint("pick")] if savepoint else []),
+            sql.lock_operator(pick.operator_id),
+            sql.weight_and_load(source_id=source_id, operator_id=pick.operator_id, since=since),
+        ]
+    )
+    locked, ((weight, load),) = rows[-2][:1], rows[-1]
+    # An operator deleted, or removed from the source, since the candidates were read drops out.
+    limit, active = locked[0] if locked else (0, False)
+    counted = pick.with_load(load, limit=limit, active=bool(active), weight=weight or 0)
+    if savepoint and exclusion(counted) is not None:
+        trip.waiting.append(sql.rollback_to("pick"))
+    return counted
+
+
+def _skip_full(trip: _Trip, candidates: list[Candidate], *, source_id: int, since: datetime) -> list[Candidate]:
+    """Count every open candidate's load in one statement (no locks) and mark the full ones as counted."""
+    (rows,) = trip.send([sql.loads(source_id=source_id, since=since)])
+    loads = dict(rows)
+    return [
+        c.with_load(loads[c.operator_id]) if c.load is None and loads.get(c.operator_id, 0) >= c.limit else c
+        for c in candidates
+    ]
+
+
+def _choose(
+    trip: _Trip,
+    *,
+    source_id: int,
+    candidates: Sequence[Candidate],
+    since: datetime,
+    rng: random.Random,
+    previous_operator: int | None = None,
+    exclude: int | None = None,
+) -> tuple[Choice, str]:
+    """Steps 2 and 3: the operator for one contact (or nobody), with the path that found it.
+
+    `previous_operator`: the lead's latest operator, offered the contact first (sources that keep
+    operators). `exclude`: an operator that must not get it (a re-route moves a contact away).
+    """
+    candidates = [c for c in candidates if c.operator_id != exclude]
+    chosen, draws, path, sticky_fallback = None, [], AssignmentPath.DRAW, None
+    if previous_operator is not None:
+        pick = next((c for c in candidates if c.operator_id == previous_operator), None)
+        if pick is None or exclusion(pick) is not None:
+            sticky_fallback = exclusion(pick) if pick else Exclusion.NO_WEIGHT
+        else:
+            counted = _lock_and_count(trip, pick, source_id=source_id, since=since, others_open=True)
+            candidates = [counted if c.operator_id == pick.operator_id else c for c in candidates]
+            if (sticky_fallback := exclusion(counted)) is None:
+                chosen, path = counted, AssignmentPath.STICKY
+    skipped_full = False
+    while chosen is None and (pick := draw(candidates, rng=rng)) is not None:
+        draws.append(pick.operator_id)
+        open_count = sum(1 for c in candidates if exclusion(c) is None)
+        counted = _lock_and_count(trip, pick, source_id=source_id, since=since, others_open=open_count > 1)
+        candidates = [counted if c.operator_id == pick.operator_id else c for c in candidates]
+        if exclusion(counted) is None:
+            chosen = counted
+        elif not skipped_full and open_count > 2:
+            # A full pick hints that others are full too (a flood while everyone is busy): one unlocked
+            # count of all of them instead of one lock each.
+            candidates, skipped_full = _skip_full(trip, candidates, source_id=source_id, since=since), True
+    choice = decide(candidates, draws=draws, chosen=chosen)
+    if previous_operator is not None:
+        choice.explanation["sticky"] = {"operator_id": previous_operator, "fallback": sticky_fallback}
+    return choice, path
+
+
+def _stamp(explanation: dict, *, path: str, at: datetime, by: str) -> dict:
+    return {**explanation, "path": path, "at": at.isoformat(), "by": by}
 
 
 def assign_contact(
@@ -54,49 +199,48 @@ def assign_contact(
     """Store one contact of the lead `external_id` through `source`, assigned to an operator or to nobody.
 
     Nobody free (no operators, all inactive, all at their limit) is not an error: the contact is stored
-    with operator None and `unassigned_reason` set. Everything is written in one transaction: the lead, the
-    contact and its explanation exist together or not at all. A non-empty `name` renames the lead.
-    `candidates` are the source's operators if the caller has read them already (see `routes`); the drawn
-    operator's limit and active flag are read again under its lock either way.
+    with operator None and `unassigned_reason` set, and waits in the queue (`drain`). Everything is
+    written in one transaction: the lead, the contact and its explanation exist together or not at all.
+    A non-empty `name` renames the lead. `candidates` are the source's operators if the caller has read
+    them already (the token check does); what decides eligibility is read again under the lock either way.
     """
     now = now or timezone.now()
-    rng = rng or _default_rng
-    lead = _lead_upsert(external_id=external_id, name=name, now=now)
     with transaction.atomic():
-        candidates = list(_candidates(source) if candidates is None else candidates)
-        since = window_start(now)
-        lead_id = None
-        draws: list[int] = []
-        chosen = None
-        while chosen is None and (pick := draw(candidates, rng=rng)) is not None:
-            draws.append(pick.operator_id)
-            # The lead's upsert rides along with the first lock: one round trip less, same order of locks.
-            counted, lead_row = _lock_and_count(
-                pick,
-                since=since,
-                others_open=_open_count(candidates) > 1,
-                before=[] if lead_id else [lead],
-            )
-            lead_id = lead_id or lead_row[0]
-            candidates = [counted if c.operator_id == pick.operator_id else c for c in candidates]
-            if exclusion(counted) is None:
-                chosen = counted
-        if lead_id is None:  # nobody to draw: the upsert goes on its own
-            (lead_id,) = _run_together([lead])[0]
-        choice = decide(candidates, draws=draws, chosen=chosen)
+        # Step 1: the lead's upsert waits for the first lock's round trip.
+        trip = _Trip(lead=sql.upsert_lead(external_id=external_id, name=name, now=now))
+        if candidates is None:
+            route = source_route(source.pk)
+            candidates, source = (route.candidates, route.source) if route else ((), source)
+        previous = None
+        if source.keep_operator:
+            trip.send([])
+            previous = _latest_operator(trip.lead_id)
+        choice, path = _choose(
+            trip, source_id=source.pk, candidates=candidates, since=window_start(now), rng=rng or _default_rng,
+            previous_operator=previous,
+        )
+        if trip.lead:
+            trip.send([])
         contact = Contact(
-            lead_id=lead_id,
-            source=source,
+            lead_id=trip.lead_id,
+            source_id=source.pk,
             operator_id=choice.operator_id,
+            assigned_at=now if choice.operator_id else None,
             unassigned_reason=choice.reason,
-            explanation=choice.explanation,
+            explanation=_stamp(choice.explanation, path=path, at=now, by="webhook"),
             message=message,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
             created_at=now,
         )
-        ((contact.pk,),) = _run_together([_contact_insert(contact)])
+        [[(contact.pk,)]] = trip.send([sql.insert_contact(contact)])
+        contact.source = source
         return contact
+
+
+def _latest_operator(lead_id: int) -> int | None:
+    rows = sql.fetch_all(sql.latest_operator(lead_id))
+    return rows[0][0] if rows else None
 
 
 class IdempotencyConflict(Exception):
@@ -124,27 +268,45 @@ def receive_contact(
 
     Raises IdempotencyConflict when the key was used with different fields. Concurrent repeats are settled
     by the unique (source, idempotency_key) constraint: the loser's transaction rolls back whole and it
-    answers with the winner's contact.
+    answers with the winner's contact. A deadlock or serialization failure (PostgreSQL rolled the whole
+    transaction back) is retried a few times before it is raised.
     """
     digest = _request_hash(external_id=external_id, name=name, message=message) if idempotency_key else ""
     if idempotency_key and (earlier := _earlier_contact(source, idempotency_key, digest)):
         return Receipt(earlier, replayed=True)
     try:
-        contact = assign_contact(
-            source=source,
-            external_id=external_id,
-            name=name,
-            message=message,
-            idempotency_key=idempotency_key,
-            request_hash=digest,
-            candidates=candidates,
-            rng=rng,
+        contact = retrying(
+            lambda: assign_contact(
+                source=source,
+                external_id=external_id,
+                name=name,
+                message=message,
+                idempotency_key=idempotency_key,
+                request_hash=digest,
+                candidates=candidates,
+                rng=rng,
+            )
         )
     except IntegrityError:
         if idempotency_key and (earlier := _earlier_contact(source, idempotency_key, digest)):
             return Receipt(earlier, replayed=True)
         raise
     return Receipt(contact, replayed=False)
+
+
+def retrying(work: Callable[[], T]) -> T:
+    """Run `work` (one whole transaction) again when PostgreSQL rolled it back for a deadlock or a
+    serialization failure; a bounded number of times, with a short random pause."""
+    for attempt in range(RETRIES + 1):
+        try:
+            return work()
+        except OperationalError as exc:
+            state = getattr(exc.__cause__, "sqlstate", None)
+            if state not in RETRYABLE_SQLSTATES or attempt == RETRIES:
+                raise
+            log.warning("retrying after %s (attempt %d)", state, attempt + 1)
+            time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _request_hash(**fields: str) -> str:
@@ -158,144 +320,145 @@ def _earlier_contact(source: Source, idempotency_key: str, digest: str) -> Conta
     return contact
 
 
-# Raw SQL on the hot path: each statement is one round trip with no ORM compilation, and it runs
-# unchanged on PostgreSQL and SQLite (3.35+: ON CONFLICT ... RETURNING).
-_UPSERT_LEAD = (
-    "INSERT INTO crm_lead (external_id, name, created_at, updated_at) "
-    "VALUES (%(external_id)s, %(name)s, %(now)s, %(now)s) "
-    "ON CONFLICT (external_id) DO UPDATE SET updated_at = excluded.updated_at, "
-    "name = CASE WHEN excluded.name = '' THEN crm_lead.name ELSE excluded.name END "
-    "RETURNING id"
-)
-_INSERT_CONTACT = (
-    "INSERT INTO crm_contact (lead_id, source_id, operator_id, unassigned_reason, explanation, message, "
-    "idempotency_key, request_hash, created_at) VALUES (%(lead_id)s, %(source_id)s, %(operator_id)s, "
-    "%(unassigned_reason)s, %(explanation)s, %(message)s, %(idempotency_key)s, %(request_hash)s, %(created_at)s) "
-    "RETURNING id"
-)
-_LOCK_OPERATOR = "SELECT load_limit, is_active FROM crm_operator WHERE id = %(operator)s"
-# The load: whole hours from crm_operatorhour (kept by triggers) plus an exact count of the window's first,
-# partial hour. A handful of rows either way, never a scan of the history or of the whole window.
-_COUNT_WINDOW = (
-    "SELECT (SELECT coalesce(sum(contacts), 0) FROM crm_operatorhour "
-    "WHERE operator_id = %(operator)s AND hour_start >= %(next_hour)s) "
-    "+ (SELECT count(*) FROM crm_contact "
-    "WHERE operator_id = %(operator)s AND created_at > %(since)s AND created_at < %(next_hour)s)"
-)
+# --- The waiting queue -----------------------------------------------------------------------------
 
 
-Statement = tuple[str, dict]
+@dataclass
+class DrainReport:
+    assigned: int = 0
+    still_waiting: int = 0  # looked at in this pass, nobody could take them
+    too_old: int = 0  # waiting longer than UNASSIGNED_MAX_AGE_HOURS: left for a person
+    stopped_early: bool = False  # the pass hit its bound; the periodic drain goes on from there
 
 
-def _lead_upsert(*, external_id: str, name: str, now: datetime) -> Statement:
-    """INSERT ... ON CONFLICT (external_id) DO UPDATE, returning the lead's id: the losing insert of a race
-    waits for the winner and then updates its row, so there is never a second lead nor an error."""
-    now = connection.ops.adapt_datetimefield_value(now)
-    return _UPSERT_LEAD, {"external_id": external_id, "name": name, "now": now}
+def drain(
+    *,
+    trigger: str = AssignmentPath.DRAIN,
+    sources: Sequence[int] | None = None,
+    max_contacts: int | None = None,
+    max_seconds: float | None = None,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> DrainReport:
+    """Give waiting contacts an operator, oldest first, by the same rules as the webhook.
 
-
-def _contact_insert(contact: Contact) -> Statement:
-    """The INSERT of a new contact, each value prepared by its model field as the ORM would."""
-    fields = ("lead_id", "source_id", "operator_id", "unassigned_reason", "explanation", "message")
-    fields += ("idempotency_key", "request_hash", "created_at")
-    meta = Contact._meta
-    return _INSERT_CONTACT, {
-        name: meta.get_field(name.removesuffix("_id")).get_db_prep_save(getattr(contact, name), connection)
-        for name in fields
-    }
-
-
-def _run_together(statements: Sequence[Statement]) -> list[tuple | None]:
-    """Run the statements in order; return each one's first row (None when it returns no rows).
-
-    On PostgreSQL they travel in one round trip: Django's psycopg cursors bind parameters on the client, so
-    one execute may carry several statements, and each still runs in order with a snapshot of its own.
+    One pass over the queue (optionally only some sources), each contact in a transaction of its own:
+    the contact's row is locked (SKIP LOCKED, so concurrent drains take different contacts) and checked
+    to be still unassigned, then `_choose` decides as for a new contact. A source found with nobody free
+    is skipped for the rest of the pass. Contacts older than UNASSIGNED_MAX_AGE_HOURS are left alone and
+    counted. `max_contacts`/`max_seconds` bound the work (a supervisor's save drains inline).
     """
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            rows = []
-            for sql, params in statements:
-                cursor.execute(sql, params)
-                rows.append(cursor.fetchone() if cursor.description else None)
-            return rows
-        merged = {name: value for _, params in statements for name, value in params.items()}
-        cursor.execute("; ".join(sql for sql, _ in statements), merged)
-        rows = []
-        for _ in statements:
-            rows.append(cursor.fetchone() if cursor.description else None)
-            cursor.nextset()
-        return rows
+    now = now or timezone.now()
+    rng = rng or _default_rng
+    started = time.monotonic()
+    oldest_allowed = now - timedelta(hours=settings.UNASSIGNED_MAX_AGE_HOURS)
+    waiting = Contact.objects.unassigned()
+    if sources is not None:
+        waiting = waiting.filter(source_id__in=sources)
+    report = DrainReport(too_old=waiting.filter(created_at__lte=oldest_allowed).count())
+    full_sources: set[int] = set()
+    queue = waiting.filter(created_at__gt=oldest_allowed).order_by("created_at", "id")
+    for contact_id, source_id in queue.values_list("id", "source_id").iterator(chunk_size=500):
+        if (max_contacts is not None and report.assigned + report.still_waiting >= max_contacts) or (
+            max_seconds is not None and time.monotonic() - started > max_seconds
+        ):
+            report.stopped_early = True
+            break
+        if source_id in full_sources:
+            report.still_waiting += 1
+            continue
+        outcome = retrying(lambda: _drain_one(contact_id, trigger=trigger, now=timezone.now(), rng=rng))
+        if outcome is True:
+            report.assigned += 1
+        elif outcome is False:
+            report.still_waiting += 1
+            full_sources.add(source_id)
+    return report
 
 
-@dataclass(frozen=True)
-class Route:
-    """A source with its operators, as the webhook reads them together with the token check."""
-
-    source: Source
-    candidates: tuple[Candidate, ...]
-
-
-_ROUTES = (
-    "SELECT s.id, s.name, s.token, w.operator_id, w.weight, o.load_limit, o.is_active, o.name "
-    "FROM crm_source s LEFT JOIN crm_sourceoperatorweight w ON w.source_id = s.id "
-    "LEFT JOIN crm_operator o ON o.id = w.operator_id ORDER BY s.id, w.operator_id"
-)
-
-
-def routes() -> list[Route]:
-    """Every source with its candidates, in one query (sources are few: they are the channels)."""
-    sources: dict[int, Source] = {}
-    candidates: dict[int, list[Candidate]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(_ROUTES)
-        for source_id, name, token, *candidate in cursor.fetchall():
-            if source_id not in sources:
-                sources[source_id] = Source(id=source_id, name=name, token=token)
-                candidates[source_id] = []
-            if candidate[0] is not None:  # a source without operators still comes as one row
-                candidates[source_id].append(_candidate(*candidate))
-    return [Route(source, tuple(candidates[source_id])) for source_id, source in sources.items()]
+def _drain_one(contact_id: int, *, trigger: str, now: datetime, rng: random.Random) -> bool | None:
+    """Try one waiting contact: True assigned, False nobody free, None taken meanwhile by someone else."""
+    with transaction.atomic():
+        contact = (
+            Contact.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("source")
+            .filter(pk=contact_id, operator__isnull=True)
+            .first()
+        )
+        if contact is None:
+            return None
+        choice = _choose_for(contact, now=now, rng=rng)[0]
+        if choice.operator_id is None:
+            return False
+        _store_choice(contact, choice, path=trigger, now=now, by=trigger)
+        return True
 
 
-def _candidate(operator_id: int, weight: int, limit: int, active: bool, name: str) -> Candidate:
-    return Candidate(operator_id=operator_id, weight=weight, limit=limit, active=active, name=name)
-
-
-def _candidates(source: Source) -> tuple[Candidate, ...]:
-    """The source's operators, read the same way the webhook reads them."""
-    return next((route.candidates for route in routes() if route.source.pk == source.pk), ())
-
-
-def _open_count(candidates: list[Candidate]) -> int:
-    return sum(1 for c in candidates if exclusion(c) is None)
-
-
-def _lock_and_count(
-    pick: Candidate, *, since: datetime, others_open: bool, before: Sequence[Statement] = ()
-) -> tuple[Candidate, tuple | None]:
-    """Lock the drawn operator and count its window; the lock is kept only if it can take the contact.
-
-    The limit and active flag are re-read under the lock: a supervisor may have changed them since the
-    candidates were read. The statements `before` run first, in the same round trip; the first one's row
-    comes back too.
-    """
-    next_hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    adapt = connection.ops.adapt_datetimefield_value
-    params = {"operator": pick.operator_id, "since": adapt(since), "next_hour": adapt(next_hour)}
-    # The savepoint lets a full operator's lock go before the next draw; it is needed only when another
-    # draw may follow, and only where rows can be locked at all. (SQLite has no row locks: this write
-    # transaction began with BEGIN IMMEDIATE, so no other writer runs meanwhile.)
-    savepoint = others_open and connection.features.has_select_for_update
-    lock = _LOCK_OPERATOR + (" FOR UPDATE" if connection.features.has_select_for_update else "")
-    # The count is a statement of its own, run once the lock is granted: its snapshot then holds every
-    # contact the previous holder of the lock committed.
-    rows = _run_together(
-        [*before, *([("SAVEPOINT pick", {})] if savepoint else []), (lock, params), (_COUNT_WINDOW, params)]
+def _choose_for(
+    contact: Contact, *, now: datetime, rng: random.Random, exclude: int | None = None
+) -> tuple[Choice, str]:
+    route = source_route(contact.source_id)
+    previous = _latest_operator(contact.lead_id) if contact.source.keep_operator else None
+    return _choose(
+        _Trip(), source_id=contact.source_id, candidates=route.candidates if route else (),
+        since=window_start(now), rng=rng, previous_operator=previous, exclude=exclude,
     )
-    locked, (load,) = rows[-2], rows[-1]
-    # An operator deleted since the candidates were read simply drops out, like an inactive one.
-    limit, active = locked or (0, False)
-    counted = pick.with_load(load, limit=limit, active=active)
-    if savepoint and exclusion(counted) is not None:
-        _run_together([("ROLLBACK TO SAVEPOINT pick", {})])
-    return counted, rows[0] if before else None
+
+
+def _store_choice(contact: Contact, choice: Choice, *, path: str, now: datetime, by: str) -> None:
+    contact.operator_id = choice.operator_id
+    contact.assigned_at = now
+    contact.unassigned_reason = ""
+    contact.explanation = _stamp(choice.explanation, path=path, at=now, by=by)
+    contact.save(update_fields=["operator", "assigned_at", "unassigned_reason", "explanation"])
+
+
+# --- Supervisors ---------------------------------------------------------------------------------
+
+
+class AssignmentRefused(Exception):
+    """A manual assignment the rules forbid (inactive or full operator) without an explicit override,
+    or a re-route with nobody free."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def assign_manually(
+    *,
+    contact: Contact,
+    operator: Operator | None,
+    by: str,
+    override: bool = False,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> Contact:
+    """A supervisor gives the contact to `operator`, or routes it again through the draw (operator None).
+
+    A chosen operator must be active and under the limit unless `override` (recorded as such). Routing
+    again never lands on the contact's current operator: it moves the contact, and its load, elsewhere.
+    Raises AssignmentRefused (nothing changed) when the rules forbid it or nobody is free.
+    """
+    now = now or timezone.now()
+
+    def work() -> Contact:
+        with transaction.atomic():
+            locked = Contact.objects.select_for_update(of=("self",)).select_related("source").get(pk=contact.pk)
+            if operator is None:
+                choice, _ = _choose_for(locked, now=now, rng=rng or _default_rng, exclude=locked.operator_id)
+                if choice.operator_id is None:
+                    raise AssignmentRefused(choice.reason, "Nobody else can take this contact now.")
+                _store_choice(locked, choice, path=AssignmentPath.ROUTE_AGAIN, now=now, by=by)
+                return locked
+            pick = Candidate(operator_id=operator.pk, weight=1, limit=operator.load_limit, name=operator.name)
+            counted = _lock_and_count(_Trip(), pick, source_id=locked.source_id, since=window_start(now), others_open=False)
+            why = exclusion(counted.with_load(counted.load, weight=1))  # a manual pick needs no weight
+            if why is not None and not override:
+                raise AssignmentRefused(why, f"{operator.name} is {Exclusion(why).label}; confirm to override.")
+            choice = decide([counted], draws=[], chosen=counted)
+            path = AssignmentPath.MANUAL_OVERRIDE if why else AssignmentPath.MANUAL
+            _store_choice(locked, choice, path=path, now=now, by=by)
+            return locked
+
+    return retrying(work)

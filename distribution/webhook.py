@@ -4,29 +4,78 @@ Everything here answers a client mistake with a WebhookError (status, field, mes
 sends can reach the database unchecked.
 """
 
-import hmac
 import json
 import unicodedata
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+from django import forms
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
-from distribution.services import Route, routes
+from crm.models import Contact, Lead, token_digest
+from distribution.services import Route, route_for_token_digest
 
 MAX_BODY_BYTES = 64 * 1024
-MAX_EXTERNAL_ID = 255
-MAX_NAME = 200
-MAX_MESSAGE = 10_000
-MAX_IDEMPOTENCY_KEY = 255
+MAX_IDEMPOTENCY_KEY = Contact._meta.get_field("idempotency_key").max_length
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 
 
 class WebhookError(Exception):
-    def __init__(self, status: int, field: str, message: str) -> None:
+    def __init__(self, status: int, field: str, message: str, *, errors: dict[str, list[str]] | None = None) -> None:
         super().__init__(message)
         self.status, self.field, self.message = status, field, message
+        self.errors = errors or {field: [message]}
+
+
+def printable(allowed: str = ""):
+    """A validator refusing control characters (but `allowed`) and unpaired surrogates: they break
+    PostgreSQL (NUL), logs and terminals, and no customer's name needs them."""
+
+    def validate(value: str) -> None:
+        if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in allowed for ch in value):
+            raise ValidationError("Control characters and unpaired surrogates are not allowed.")
+
+    return validate
+
+
+class Text(forms.CharField):
+    """A string field whose length comes from the model field; a JSON value of another type is refused
+    instead of being turned into its str() (a list is not a name)."""
+
+    def __init__(self, model_field, *, allow_int: bool = False, multiline: bool = False, required: bool = False):
+        self.allow_int = allow_int
+        super().__init__(
+            max_length=model_field.max_length, required=required, validators=[printable("\n\r\t" if multiline else "")]
+        )
+
+    def to_python(self, value):
+        if self.allow_int and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if value is not None and not isinstance(value, str):
+            raise ValidationError("Must be a string.")
+        return super().to_python(value)
+
+
+class SourceId(forms.Field):
+    def to_python(self, value) -> int | None:
+        if value in (None, ""):
+            return None
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value) < 19:
+            value = int(value.strip())
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValidationError("Must be a positive integer: the id of the token's source.")
+        return value
+
+
+class ContactForm(forms.Form):
+    """The webhook's fields, declared once; lengths are the model fields'."""
+
+    external_id = Text(Lead._meta.get_field("external_id"), allow_int=True, required=True)
+    source_id = SourceId(required=False)
+    name = Text(Lead._meta.get_field("name"))
+    message = Text(Contact._meta.get_field("message"), multiline=True)
 
 
 @dataclass(frozen=True)
@@ -38,19 +87,19 @@ class ContactPayload:
 
 
 def authenticate(request: HttpRequest) -> Route:
-    """The source whose token the request bears, with its operators (one query). Every token is compared
-    in constant time, so the answer's timing says nothing about how much of a guess was right."""
+    """The source whose token the request bears, with its operators: one lookup by the token's digest.
+
+    Comparing digests through an index leaks nothing useful by timing: a guess's digest shares no prefix
+    with the real one's any more than a random string does.
+    """
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     presented = presented.strip()
     if scheme.lower() != "bearer" or not presented:
         raise WebhookError(401, "authorization", "Send the source's token as 'Authorization: Bearer <token>'.")
-    matched = None
-    for route in routes():
-        if hmac.compare_digest(route.source.token.encode(), presented.encode("utf-8", "surrogateescape")):
-            matched = route
-    if matched is None:
+    route = route_for_token_digest(token_digest(presented))
+    if route is None:
         raise WebhookError(401, "authorization", "Unknown token.")
-    return matched
+    return route
 
 
 def declared_size_ok(request: HttpRequest) -> None:
@@ -89,13 +138,12 @@ def parse(request: HttpRequest) -> ContactPayload:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise WebhookError(400, "body", "The body is not valid UTF-8.") from None
-    data = _json_object(text) if request.content_type == JSON else _form(text)
-    return ContactPayload(
-        external_id=_text(data, "external_id", MAX_EXTERNAL_ID, required=True, allow_int=True),
-        source_id=_source_id(data),
-        name=_text(data, "name", MAX_NAME),
-        message=_text(data, "message", MAX_MESSAGE, multiline=True),
-    )
+    form = ContactForm(_json_object(text) if request.content_type == JSON else _form(text))
+    if not form.is_valid():
+        field = next(iter(form.errors))
+        errors = {name: list(messages) for name, messages in form.errors.items()}
+        raise WebhookError(400, field, errors[field][0], errors=errors)
+    return ContactPayload(**form.cleaned_data)
 
 
 def _json_object(text: str) -> dict:
@@ -123,36 +171,3 @@ def _form(text: str) -> dict:
             raise WebhookError(400, key, "Given more than once.")
         data[key] = value
     return data
-
-
-def _text(
-    data: dict, field: str, max_length: int, *, required: bool = False, allow_int: bool = False,
-    multiline: bool = False,
-) -> str:
-    value = data.get(field)
-    if allow_int and isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise WebhookError(400, field, "Must be a string.")
-    value = value.strip()
-    if required and not value:
-        raise WebhookError(400, field, "This field is required.")
-    if len(value) > max_length:
-        raise WebhookError(400, field, f"At most {max_length} characters (got {len(value)}).")
-    allowed = "\n\r\t" if multiline else ""
-    if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in allowed for ch in value):
-        raise WebhookError(400, field, "Control characters and unpaired surrogates are not allowed.")
-    return value
-
-
-def _source_id(data: dict) -> int | None:
-    value = data.get("source_id")
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value) < 19:
-        value = int(value.strip())
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise WebhookError(400, "source_id", "Must be a positive integer: the id of the token's source.")
-    return value

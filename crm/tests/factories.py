@@ -4,7 +4,8 @@ import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, UnassignedReason
+from crm.choices import UnassignedReason
+from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
 
 
 class OperatorFactory(DjangoModelFactory):
@@ -49,4 +50,6 @@ class ContactFactory(DjangoModelFactory):
     source = factory.SubFactory(SourceFactory)
     operator = factory.SubFactory(OperatorFactory)
     created_at = factory.LazyFunction(timezone.now)
+    # Assigned on arrival unless a test says otherwise; the load counts by assigned_at.
+    assigned_at = factory.LazyAttribute(lambda c: c.created_at if c.operator else None)
     unassigned_reason = factory.LazyAttribute(lambda c: "" if c.operator else UnassignedReason.ALL_AT_LIMIT)

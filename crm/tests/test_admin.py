@@ -1,6 +1,7 @@
 import pytest
 from django.urls import reverse
 
+from crm.models import token_digest
 from crm.models import Operator, Source
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
 
@@ -58,8 +59,8 @@ def test_source_page_has_weights_inline_with_operator_autocomplete_and_read_only
     page = admin_client.get(reverse("admin:crm_source_change", args=[weight.source.pk])).text
     assert 'name="weights-0-weight"' in page and 'value="7"' in page
     assert "admin-autocomplete" in page
-    assert weight.source.token in page
-    assert 'name="token"' not in page
+    assert weight.source.token_prefix in page and weight.source.token not in page  # only the prefix is known
+    assert 'name="token' not in page
 
 
 def test_weights_are_saved_from_the_inline(admin_client):
@@ -105,9 +106,12 @@ def test_regenerate_token_action(admin_client):
     admin_client.post(
         reverse("admin:crm_source_changelist"), {"action": "regenerate_tokens", "_selected_action": [source.pk]}
     )
+    response = admin_client.get(reverse("admin:crm_source_changelist"))
     source.refresh_from_db()
-    assert source.token != old and len(source.token) >= 40
-    assert not Source.objects.filter(token=old).exists()
+    assert source.token_digest != token_digest(old)
+    (shown,) = [m.message for m in response.context["messages"] if "shown only this once" in m.message]
+    new = shown.split(": ")[1].split(" ")[0]
+    assert token_digest(new) == source.token_digest and len(new) >= 40
 
 
 def test_lead_search_and_read_only_contacts_inline(admin_client):

@@ -227,7 +227,7 @@ def test_invalid_idempotency_key_is_400(client, source, key):
 
 
 def test_database_outage_is_503_with_retry_after(client, source):
-    with mock.patch("distribution.webhook.routes", side_effect=OperationalError("connection refused")):
+    with mock.patch("distribution.webhook.route_for_token_digest", side_effect=OperationalError("connection refused")):
         response = post(client, source)
     assert response.status_code == 503
     assert int(response["Retry-After"]) > 0
@@ -235,7 +235,7 @@ def test_database_outage_is_503_with_retry_after(client, source):
 
 
 def test_database_outage_during_assignment_is_503_and_stores_nothing(client, source):
-    with mock.patch("distribution.services._contact_insert", side_effect=OperationalError("server closed")):
+    with mock.patch("distribution.sql.insert_contact", side_effect=OperationalError("server closed")):
         response = post(client, source)
     assert response.status_code == 503
     assert not Lead.objects.exists() and not Contact.objects.exists()

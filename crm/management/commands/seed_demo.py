@@ -1,13 +1,16 @@
 """Demo data for a local run: operators, two sources with weights, an admin user. Safe to run again."""
 
+import re
 import secrets
 import shlex
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from crm.models import Operator, Source, SourceOperatorWeight
+from crm import services
+from crm.models import Operator, Source, SourceOperatorWeight, token_digest
 
 OPERATORS = {"Anna": 20, "Boris": 20, "Vera": 10, "Gleb": 5}
 SOURCES = {
@@ -27,36 +30,60 @@ class Command(BaseCommand):
             "and an existing one keeps theirs.",
         )
         parser.add_argument(
+            "--tokens-file",
+            type=Path,
+            help="Keep the demo sources' tokens in this file (bin/run uses the local .env, ignored by git): only "
+            "digests are stored in the database, so this is how a restart can print a working curl again.",
+        )
+        parser.add_argument(
             "--base-url", default="http://127.0.0.1:8000", help="Where the app runs, for the printed curl example."
         )
 
     @transaction.atomic
-    def handle(self, *args, admin_password: str | None, base_url: str, **options) -> None:
+    def handle(self, *args, admin_password: str | None, base_url: str, tokens_file: Path | None, **options) -> None:
         operators = {
             name: Operator.objects.get_or_create(name=name, defaults={"load_limit": limit})[0]
             for name, limit in OPERATORS.items()
         }
         sources = []
         for source_name, weights in SOURCES.items():
-            source, _ = Source.objects.get_or_create(name=source_name)
+            source = Source.objects.filter(name=source_name).first() or services.create_source(name=source_name)[0]
             for operator_name, weight in weights.items():
                 SourceOperatorWeight.objects.update_or_create(
                     source=source, operator=operators[operator_name], defaults={"weight": weight}
                 )
             sources.append(source)
 
+        tokens = self._tokens(sources, tokens_file)
         password = self._ensure_admin(admin_password)
 
         self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(operators)} operators, {len(sources)} sources."))
         self.stdout.write(f"Admin login: {ADMIN_USERNAME} / {password}")
         for source in sources:
-            self.stdout.write(f"Source #{source.pk} {source.name!r} token: {source.token}")
+            self.stdout.write(f"Source #{source.pk} {source.name!r} token: {tokens[source.pk]}")
         body = shlex.quote('{"external_id": "demo-customer-1", "name": "Demo customer", "message": "Hello"}')
         self.stdout.write(
             "First webhook call:\n"
             f"  curl -sS -X POST {base_url.rstrip('/')}/api/contacts/ "
-            f"-H 'Authorization: Bearer {sources[0].token}' -H 'Content-Type: application/json' -d {body}"
+            f"-H 'Authorization: Bearer {tokens[sources[0].pk]}' -H 'Content-Type: application/json' -d {body}"
         )
+
+    def _tokens(self, sources: list[Source], path: Path | None) -> dict[int, str]:
+        """Each demo source's plain token: the one kept in `path` while it still matches, else a new one
+        (written back to `path`). Without a file, sources that existed already get a new token."""
+        text = path.read_text() if path and path.is_file() else ""
+        kept = {int(pk): token for pk, token in re.findall(r"^DEMO_SOURCE_TOKEN_(\d+)=(\S+)$", text, re.M)}
+        tokens = {}
+        for source in sources:
+            token = source.token or kept.get(source.pk, "")
+            if token_digest(token) != source.token_digest:
+                token = services.regenerate_token(source=source)
+            tokens[source.pk] = token
+        if path:
+            lines = [line for line in text.splitlines() if not line.startswith("DEMO_SOURCE_TOKEN_")]
+            lines += [f"DEMO_SOURCE_TOKEN_{pk}={token}" for pk, token in tokens.items()]
+            path.write_text("\n".join(lines) + "\n")
+        return tokens
 
     def _ensure_admin(self, password: str | None) -> str:
         user, created = get_user_model().objects.get_or_create(

@@ -1,0 +1,123 @@
+"""Contacts in the admin: read-only records, plus the supervisors' assignment actions.
+
+Contacts live in crm, but who gets them is distribution's business, so their admin lives here (crm never
+imports distribution).
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+
+from crm.models import Contact, Operator
+from distribution.services import AssignmentRefused, assign_manually
+
+
+class AssignmentFilter(admin.SimpleListFilter):
+    title = "assignment"
+    parameter_name = "assignment"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("assigned", "Assigned"), ("unassigned", "Unassigned")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        if self.value() == "unassigned":
+            return queryset.unassigned()
+        if self.value() == "assigned":
+            return queryset.filter(operator__isnull=False)
+        return queryset
+
+
+class AssignForm(forms.Form):
+    operator = forms.ModelChoiceField(queryset=Operator.objects.all())
+    override = forms.BooleanField(
+        required=False,
+        label="Override the limit and the active flag",
+        help_text="Only if the operator is switched off or full and must take these contacts anyway.",
+    )
+
+
+def can_assign(request: HttpRequest) -> bool:
+    return request.user.has_perm("crm.assign_contact")
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    """Contacts are written only by the distribution services; supervisors with the "can assign contacts"
+    permission may route them again or hand them to an operator."""
+
+    list_display = ["id", "created_at", "lead", "source", "operator", "assigned_at", "unassigned_reason"]
+    list_filter = [AssignmentFilter, "source", "operator"]
+    search_fields = ["lead__external_id"]
+    fields = ["lead", "source", "operator", "unassigned_reason", "created_at", "assigned_at", "message", "why"]
+    readonly_fields = fields
+    list_select_related = ["lead", "source", "operator"]
+    date_hierarchy = "created_at"
+    actions = ["route_again", "assign_to_operator"]
+
+    @admin.display(description="Why this operator")
+    def why(self, contact: Contact) -> str:
+        return render_to_string("crm/_explanation.html", {"explanation": contact.explanation, "contact": contact})
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        if not can_assign(request):
+            actions.pop("route_again", None)
+            actions.pop("assign_to_operator", None)
+        return actions
+
+    @admin.action(description="Route again through the draw")
+    def route_again(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
+        if not can_assign(request):
+            raise PermissionDenied
+        moved, refused = 0, 0
+        for contact in queryset.order_by("created_at", "id"):
+            try:
+                assign_manually(contact=contact, operator=None, by=request.user.get_username())
+                moved += 1
+            except AssignmentRefused:
+                refused += 1
+        self.message_user(request, f"{moved} contact(s) routed again.", messages.SUCCESS if moved else messages.INFO)
+        if refused:
+            self.message_user(request, f"{refused} contact(s) stay as they were: nobody else can take them now.",
+                              messages.WARNING)
+
+    @admin.action(description="Assign to an operator…")
+    def assign_to_operator(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
+        if not can_assign(request):
+            raise PermissionDenied
+        form = AssignForm(request.POST if "operator" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            operator, override = form.cleaned_data["operator"], form.cleaned_data["override"]
+            done, refusals = 0, []
+            for contact in queryset.order_by("created_at", "id"):
+                try:
+                    assign_manually(contact=contact, operator=operator, override=override,
+                                    by=request.user.get_username())
+                    done += 1
+                except AssignmentRefused as exc:
+                    refusals.append(str(exc))
+            if done:
+                self.message_user(request, f"{done} contact(s) assigned to {operator}.", messages.SUCCESS)
+            if refusals:
+                self.message_user(request, f"{len(refusals)} not assigned: {refusals[0]}", messages.WARNING)
+            return None
+        return TemplateResponse(
+            request,
+            "admin/distribution/assign.html",
+            {**self.admin_site.each_context(request), "title": "Assign contacts to an operator", "form": form,
+             "contacts": queryset, "opts": self.model._meta,
+             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME},
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
+        return False

@@ -1,0 +1,208 @@
+"""Every SQL statement that names tables, for the intake's and the drain's hot paths: one module.
+
+Why raw SQL at all: compiling an ORM query costs more than running these. Table and column names come
+from the models' `_meta`, so a renamed field breaks loudly here, not silently. Each statement is a
+`Statement`: its SQL with `%s` placeholders and its own list of parameters, so two statements can never
+overwrite each other's values when they travel together (`run_together`).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
+from django.db import connection
+from django.db.models import Model
+
+from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    params: tuple = ()
+
+
+def _names() -> dict[str, str]:
+    """Quoted table and column names, as the models define them."""
+    quote = connection.ops.quote_name
+
+    def table(model: type[Model]) -> str:
+        return quote(model._meta.db_table)
+
+    def column(model: type[Model], field: str) -> str:
+        return quote(model._meta.get_field(field).column)
+
+    names = {"source": table(Source), "weight": table(SourceOperatorWeight), "operator": table(Operator)}
+    names |= {"contact": table(Contact), "lead": table(Lead)}
+    for key, model, field in [
+        ("s_digest", Source, "token_digest"),
+        ("s_previous", Source, "previous_token_digest"),
+        ("s_expires", Source, "previous_token_expires_at"),
+        ("s_keep", Source, "keep_operator"),
+        ("w_source", SourceOperatorWeight, "source"),
+        ("w_operator", SourceOperatorWeight, "operator"),
+        ("w_weight", SourceOperatorWeight, "weight"),
+        ("o_limit", Operator, "load_limit"),
+        ("o_active", Operator, "is_active"),
+        ("o_name", Operator, "name"),
+        ("c_operator", Contact, "operator"),
+        ("c_assigned", Contact, "assigned_at"),
+        ("c_created", Contact, "created_at"),
+        ("c_lead", Contact, "lead"),
+        ("c_source", Contact, "source"),
+        ("l_external", Lead, "external_id"),
+        ("l_name", Lead, "name"),
+        ("l_created", Lead, "created_at"),
+        ("l_updated", Lead, "updated_at"),
+    ]:
+        names[key] = column(model, field)
+    return names
+
+
+@cache
+def _sql() -> dict[str, str]:
+    """The statements' text, built once per process (the vendor cannot change while it runs)."""
+    n = _names()
+    source_with_operators = (
+        "SELECT s.id, s.name, s.{s_keep}, w.{w_operator}, w.{w_weight}, o.{o_limit}, o.{o_active}, o.{o_name} "
+        "FROM {source} s LEFT JOIN {weight} w ON w.{w_source} = s.id "
+        "LEFT JOIN {operator} o ON o.id = w.{w_operator} "
+    )
+    return {
+        # One indexed lookup by digest (or by the previous token's digest during its grace period) that
+        # brings the source's operators along: its cost does not depend on how many sources exist.
+        "authenticate": (
+            source_with_operators + "WHERE s.{s_digest} = %s OR (s.{s_previous} = %s AND s.{s_expires} > %s) "
+            "ORDER BY s.id, w.{w_operator}"
+        ).format(**n),
+        "source_operators": (source_with_operators + "WHERE s.id = %s ORDER BY w.{w_operator}").format(**n),
+        # INSERT ... ON CONFLICT: the losing insert of a race waits for the winner and updates its row, so
+        # one external_id never makes a second lead nor an error. SQLite 3.35+ runs it unchanged.
+        "upsert_lead": (
+            "INSERT INTO {lead} ({l_external}, {l_name}, {l_created}, {l_updated}) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT ({l_external}) DO UPDATE SET {l_updated} = excluded.{l_updated}, "
+            "{l_name} = CASE WHEN excluded.{l_name} = '' THEN {lead}.{l_name} ELSE excluded.{l_name} END "
+            "RETURNING id"
+        ).format(**n),
+        "lock_operator": "SELECT {o_limit}, {o_active} FROM {operator} WHERE id = %s".format(**n),
+        # Run once the lock is granted, so its snapshot holds everything the previous holder committed:
+        # the operator's weight for this source now (a removed operator has none) and its load, counted
+        # over at most `limit` index entries of (operator, assigned_at).
+        "weight_and_load": (
+            "SELECT (SELECT {w_weight} FROM {weight} WHERE {w_source} = %s AND {w_operator} = %s), "
+            "(SELECT count(*) FROM (SELECT 1 FROM {contact} WHERE {c_operator} = %s AND {c_assigned} > %s "
+            "LIMIT (SELECT {o_limit} FROM {operator} WHERE id = %s)) AS window_rows)"
+        ).format(**n),
+        # Loads of all the source's operators without locks: used to skip the full ones once a draw has
+        # landed on a full operator (a flood while everyone is full costs one statement, not one lock
+        # each). Loads only fall as time passes, so this can only make an operator look fuller than it
+        # is for a moment: never a passed limit, and the drain routes what was left waiting.
+        "loads": (
+            "SELECT w.{w_operator}, (SELECT count(*) FROM {contact} c "
+            "WHERE c.{c_operator} = w.{w_operator} AND c.{c_assigned} > %s) "
+            "FROM {weight} w WHERE w.{w_source} = %s"
+        ).format(**n),
+        "latest_operator": (
+            "SELECT {c_operator} FROM {contact} WHERE {c_lead} = %s AND {c_operator} IS NOT NULL "
+            "ORDER BY {c_assigned} DESC LIMIT 1"
+        ).format(**n),
+        # The queue: the oldest waiting contact not too old, skipping rows another drain holds.
+        "next_waiting": (
+            "SELECT id, {c_source}, {c_lead} FROM {contact} WHERE {c_operator} IS NULL AND {c_created} > %s "
+            "ORDER BY {c_created}, id LIMIT 1"
+        ).format(**n),
+    }
+
+
+def authenticate(digest: str, *, now: datetime) -> Statement:
+    at = connection.ops.adapt_datetimefield_value(now)
+    return Statement(_sql()["authenticate"], (digest, digest, at))
+
+
+def source_operators(source_id: int) -> Statement:
+    return Statement(_sql()["source_operators"], (source_id,))
+
+
+def upsert_lead(*, external_id: str, name: str, now: datetime) -> Statement:
+    at = connection.ops.adapt_datetimefield_value(now)
+    return Statement(_sql()["upsert_lead"], (external_id, name, at, at))
+
+
+def lock_operator(operator_id: int) -> Statement:
+    # SQLite cannot lock rows: there every write transaction begins with BEGIN IMMEDIATE (settings), so no
+    # other writer runs meanwhile.
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return Statement(_sql()["lock_operator"] + lock, (operator_id,))
+
+
+def weight_and_load(*, source_id: int, operator_id: int, since: datetime) -> Statement:
+    at = connection.ops.adapt_datetimefield_value(since)
+    return Statement(_sql()["weight_and_load"], (source_id, operator_id, operator_id, at, operator_id))
+
+
+def loads(*, source_id: int, since: datetime) -> Statement:
+    return Statement(_sql()["loads"], (connection.ops.adapt_datetimefield_value(since), source_id))
+
+
+def latest_operator(lead_id: int) -> Statement:
+    return Statement(_sql()["latest_operator"], (lead_id,))
+
+
+def next_waiting(*, not_before: datetime) -> Statement:
+    # SKIP LOCKED: concurrent drains take different contacts instead of queueing behind each other.
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    at = connection.ops.adapt_datetimefield_value(not_before)
+    return Statement(_sql()["next_waiting"] + lock, (at,))
+
+
+def savepoint(name: str) -> Statement:
+    return Statement(f"SAVEPOINT {name}")
+
+
+def rollback_to(name: str) -> Statement:
+    return Statement(f"ROLLBACK TO SAVEPOINT {name}")
+
+
+def insert_contact(contact: Contact) -> Statement:
+    """The INSERT of a new contact, each value prepared by its model field as the ORM would."""
+    fields = [f for f in Contact._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    values = tuple(f.get_db_prep_save(getattr(contact, f.attname), connection) for f in fields)
+    table = connection.ops.quote_name(Contact._meta.db_table)
+    placeholders = ", ".join(["%s"] * len(fields))
+    return Statement(f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING id", values)
+
+
+def batching() -> bool:
+    """Whether several statements may travel in one round trip.
+
+    Django's psycopg 3 cursors bind parameters on the client by default, so one execute may carry several
+    statements. With `OPTIONS={"server_side_binding": True}` the server prepares each execute, and a
+    prepared statement cannot hold several commands: then each statement goes on its own (same result,
+    more round trips). SQLite's driver runs one statement per execute.
+    """
+    return connection.vendor == "postgresql" and not connection.settings_dict["OPTIONS"].get("server_side_binding")
+
+
+def run_together(statements: Sequence[Statement]) -> list[list[tuple]]:
+    """Run the statements in order in the current transaction; return each one's rows."""
+    with connection.cursor() as cursor:
+        if not batching():
+            results = []
+            for statement in statements:
+                cursor.execute(statement.sql, statement.params)
+                results.append(cursor.fetchall() if cursor.description else [])
+            return results
+        cursor.execute("; ".join(s.sql for s in statements), [p for s in statements for p in s.params])
+        results = []
+        for _ in statements:
+            results.append(cursor.fetchall() if cursor.description else [])
+            cursor.nextset()
+        return results
+
+
+def fetch_all(statement: Statement) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(statement.sql, statement.params)
+        return cursor.fetchall()
