@@ -109,6 +109,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # What sits between the app and PostgreSQL: none, or a pooler in session or transaction mode
+    # (PgBouncer, deploy/pgbouncer.ini). In transaction mode nothing may outlive a transaction on the
+    # server, so QuerySet.iterator() must not open server-side cursors; config/checks.py refuses that
+    # and the other combinations known to break (docs/scale-out.md).
+    DATABASE_POOLER = env.str("DATABASE_POOLER", default="none")
+    if DATABASE_POOLER not in ("none", "session", "transaction"):
+        raise ImproperlyConfigured("DATABASE_POOLER must be none, session or transaction.")
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
