@@ -142,3 +142,71 @@ def test_concurrent_retries_with_one_idempotency_key_store_one_contact():
     statuses = Counter(status for status, _ in answers)
     assert statuses == {201: 1, 200: 29}
     assert all(body["contact_id"] == contact.pk for _, body in answers)
+
+
+def test_no_contact_is_decided_on_a_removal_that_has_committed():
+    """Posts race a supervisor removing an operator from the source: once the removal has committed, no
+    contact that started after it may go to that operator (its weight is re-read under the lock)."""
+    import time
+
+    from django.utils import timezone
+
+    from distribution.services import source_route
+
+    leaving, staying = OperatorFactory(load_limit=1000), OperatorFactory(load_limit=1000)
+    source = SourceFactory()
+    WeightFactory(source=source, operator=leaving, weight=50)
+    WeightFactory(source=source, operator=staying, weight=1)
+    stale = source_route(source.pk).candidates  # read before the removal, as a token check in flight
+    removed_at = []
+
+    def work(i: int):
+        if i == 0:
+            time.sleep(0.05)
+            from crm.models import SourceOperatorWeight
+
+            SourceOperatorWeight.objects.filter(source=source, operator=leaving).delete()
+            removed_at.append(timezone.now())
+            return None
+        for n in range(15):
+            assign_contact(source=source, external_id=f"c-{i}-{n}", candidates=stale, rng=random.Random(i * 100 + n))
+        return None
+
+    run_at_once(8, work)
+    (removed,) = removed_at
+    late = Contact.objects.filter(created_at__gt=removed)
+    assert late.exists()  # the race really happened
+    assert not late.filter(operator=leaving).exists()
+    assert Contact.objects.filter(operator=leaving).exists()  # and before it, the operator did get contacts
+
+
+@pytest.mark.postgres
+def test_two_drains_and_webhooks_at_once_assign_each_contact_once_within_limits():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from crm.tests.factories import ContactFactory
+    from distribution.services import drain
+
+    operators = [OperatorFactory(load_limit=limit) for limit in (15, 10, 5)]
+    source = SourceFactory()
+    for operator in operators:
+        WeightFactory(source=source, operator=operator)
+    for i in range(60):
+        ContactFactory(source=source, operator=None, created_at=timezone.now() - timedelta(minutes=60 - i))
+    before = set(Contact.objects.values_list("pk", flat=True))
+
+    def work(i: int):
+        if i < 2:
+            return drain(rng=random.Random(i))
+        return assign_contact(source=source, external_id=f"new-{i}", rng=random.Random(i))
+
+    results = run_at_once(12, work)
+    drained = [r for r in results[:2]]
+    per_operator = Counter(Contact.objects.exclude(operator=None).values_list("operator_id", flat=True))
+    assert per_operator == {op.pk: op.load_limit for op in operators}  # full, never over
+    assert Contact.objects.count() == 70 and set(Contact.objects.values_list("pk", flat=True)) >= before
+    # Each contact assigned once: the two drains' counts plus the webhooks' add up to the capacity.
+    webhook_assigned = Contact.objects.exclude(pk__in=before).exclude(operator=None).count()
+    assert sum(r.assigned for r in drained) + webhook_assigned == 30
