@@ -9,7 +9,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from config.errors import RETRY_AFTER_SECONDS, json_error
 from distribution import webhook
-from distribution.services import IdempotencyConflict, receive_contact
+from distribution.services import IdempotencyConflict, SourceGone, receive_contact
+from throttle.services import client_ip, record_failure, too_many_failures
 
 log = logging.getLogger("leadflow.intake")
 
@@ -40,12 +41,11 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
             idempotency_key=key,
             candidates=route.candidates,
         )
+    except SourceGone:
+        # The source was deleted while this request was in flight: its token is unknown now.
+        return _rejected(request, source, webhook.WebhookError(401, "authorization", "Unknown token."), started)
     except webhook.WebhookError as exc:
-        response = json_error(exc.status, exc.field, exc.message, errors=exc.errors)
-        if exc.status == 401:
-            response["WWW-Authenticate"] = 'Bearer realm="leadflow"'
-        _log_rejection(source, response, exc.field, started)
-        return response
+        return _rejected(request, source, exc, started)
     except IdempotencyConflict:
         response = json_error(422, "idempotency_key", "This key was already used with different fields.")
         _log_rejection(source, response, "idempotency_key", started)
@@ -75,6 +75,18 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
         receipt.replayed,
         (time.monotonic() - started) * 1000,
     )
+    return response
+
+
+def _rejected(request: HttpRequest, source, exc: webhook.WebhookError, started: float) -> JsonResponse:
+    response = json_error(exc.status, exc.field, exc.message, errors=exc.errors)
+    if exc.status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="leadflow"'
+        # Only failures are counted (shared through the database by every worker and host): a request with
+        # a valid token never touches the throttle.
+        if (wait := record_failure(client_ip(request))) is not None:
+            response = too_many_failures(wait)
+    _log_rejection(source, response, exc.field, started)
     return response
 
 

@@ -243,6 +243,10 @@ def _latest_operator(lead_id: int) -> int | None:
     return rows[0][0] if rows else None
 
 
+class SourceGone(Exception):
+    """The source was deleted while its contact was being stored; nothing was written."""
+
+
 class IdempotencyConflict(Exception):
     """The Idempotency-Key was used before, by this source, for a request with different fields."""
 
@@ -290,6 +294,8 @@ def receive_contact(
     except IntegrityError:
         if idempotency_key and (earlier := _earlier_contact(source, idempotency_key, digest)):
             return Receipt(earlier, replayed=True)
+        if not Source.objects.filter(pk=source.pk).exists():
+            raise SourceGone from None
         raise
     return Receipt(contact, replayed=False)
 

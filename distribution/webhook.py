@@ -103,7 +103,15 @@ def authenticate(request: HttpRequest) -> Route:
 
 
 def declared_size_ok(request: HttpRequest) -> None:
-    """Refuse an oversized body from its Content-Length, before reading a byte of it."""
+    """Refuse a body the app cannot read whole, before reading a byte of it: oversized by its
+    Content-Length, sent chunked without one (a WSGI app would read it as empty and lose the contact), or
+    compressed (the app does not decode Content-Encoding)."""
+    if request.META.get("HTTP_TRANSFER_ENCODING", "identity").lower() != "identity" and not request.META.get(
+        "CONTENT_LENGTH"
+    ):
+        raise WebhookError(411, "body", "Send the body with a Content-Length header (chunked bodies are not read).")
+    if request.META.get("HTTP_CONTENT_ENCODING", "identity").lower() != "identity":
+        raise WebhookError(415, "content_encoding", "Send the body uncompressed (no Content-Encoding).")
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:

@@ -210,3 +210,34 @@ def test_two_drains_and_webhooks_at_once_assign_each_contact_once_within_limits(
     # Each contact assigned once: the two drains' counts plus the webhooks' add up to the capacity.
     webhook_assigned = Contact.objects.exclude(pk__in=before).exclude(operator=None).count()
     assert sum(r.assigned for r in drained) + webhook_assigned == 30
+
+
+@pytest.mark.postgres
+def test_a_deadlock_is_retried_inside_the_service_not_surfaced():
+    """Two connections lock two rows in opposite orders: PostgreSQL kills one transaction with a deadlock;
+    `retrying` runs it again and both finish."""
+    import time
+
+    from django.db import transaction
+
+    from distribution.services import retrying
+
+    first, second = OperatorFactory(), OperatorFactory()
+    attempts = Counter()
+
+    def work(i: int):
+        order = [first.pk, second.pk] if i == 0 else [second.pk, first.pk]
+
+        def transaction_body():
+            attempts[i] += 1
+            with transaction.atomic():
+                for n, pk in enumerate(order):
+                    Operator.objects.select_for_update().get(pk=pk)
+                    if n == 0 and attempts[i] == 1:
+                        time.sleep(0.3)  # both hold their first row before asking for the second
+            return i
+
+        return retrying(transaction_body)
+
+    assert sorted(run_at_once(2, work)) == [0, 1]
+    assert sum(attempts.values()) == 3  # exactly one of them was retried once

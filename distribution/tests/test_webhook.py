@@ -6,6 +6,7 @@ from unittest import mock
 
 import pytest
 from django.db import OperationalError
+from django.utils import timezone
 
 from crm.models import Contact, Lead
 from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
@@ -272,3 +273,55 @@ def test_healthz_is_503_when_the_database_is_down(client):
         response = client.get("/healthz")
     assert response.status_code == 503 and response.json()["status"] == "unavailable"
     assert "Retry-After" in response
+
+
+def test_chunked_body_without_length_is_411_never_read_as_empty(client, source):
+    response = post(client, source, HTTP_TRANSFER_ENCODING="chunked", CONTENT_LENGTH="")
+    assert_error(response, 411, "body")
+
+
+def test_compressed_body_is_415(client, source):
+    assert_error(post(client, source, HTTP_CONTENT_ENCODING="gzip"), 415, "content_encoding")
+
+
+def test_a_source_deleted_in_flight_is_answered_as_an_unknown_token(client, source):
+    from django.db import IntegrityError
+
+    from distribution import services
+
+    real = services.assign_contact
+
+    def delete_then_fail(**kwargs):
+        source.weights.all().delete()
+        type(source).objects.filter(pk=source.pk).delete()
+        raise IntegrityError("insert or update on table crm_contact violates foreign key constraint")
+
+    with mock.patch.object(services, "assign_contact", side_effect=delete_then_fail):
+        response = post(client, source)
+    assert real is services.assign_contact
+    assert_error(response, 401, "authorization")
+
+
+def test_repeated_bad_tokens_get_429_with_retry_after_and_a_good_token_still_works(client, source, settings):
+    settings.API_AUTH_FAILURE_LIMIT = 3
+    statuses = [post(client, None, token="wrong").status_code for _ in range(5)]
+    assert statuses == [401, 401, 401, 429, 429]
+    response = post(client, None, token="wrong")
+    assert int(response["Retry-After"]) > 0 and "authorization" in response.json()["errors"]
+    assert post(client, source).status_code == 201
+
+
+def test_a_rotated_token_works_during_its_grace_period_then_401(client, source):
+    from datetime import timedelta
+
+    from crm.services import regenerate_token
+
+    old = source.token
+    new = regenerate_token(source=source, grace=timedelta(hours=1))
+    assert post(client, None, {"external_id": "a"}, token=old).status_code == 201
+    assert post(client, None, {"external_id": "b"}, token=new).status_code == 201
+    type(source).objects.filter(pk=source.pk).update(previous_token_expires_at=timezone.now())
+    assert_status = post(client, None, {"external_id": "c"}, token=old).status_code
+    assert assert_status == 401
+    regenerate_token(source=source)  # no grace: the previous token stops at once
+    assert post(client, None, {"external_id": "d"}, token=new).status_code == 401
