@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from crm.models import Operator, Source
 
@@ -11,6 +12,52 @@ DATE_FORMAT = "%Y-%m-%d"
 DATE_ERRORS = {"invalid": "Enter a date as YYYY-MM-DD, for example 2024-06-01."}
 # Far-off years would overflow when a day is turned into a time range; nobody means them.
 EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
+
+
+class _SourceOperatorChoices(forms.Form):
+    """Source and operator filters whose choices the view has fetched already (rendering runs no query)."""
+
+    source = forms.TypedChoiceField(label=_("Source"), coerce=int, empty_value=None, required=False)
+    operator = forms.TypedChoiceField(label=_("Operator"), coerce=int, empty_value=None, required=False)
+
+    def __init__(self, data, *, sources: Iterable[Source], operators: Iterable[Operator]) -> None:
+        super().__init__(data)
+        self.fields["source"].choices = [("", _("All sources")), *((s.pk, s.name) for s in sources)]
+        self.fields["operator"].choices = [("", _("All operators")), *((o.pk, o.name) for o in operators)]
+
+
+class LeadFilterForm(_SourceOperatorChoices):
+    """Filters of the lead list: ?q=<text>&source=<id>&operator=<id>&waiting=1 (leads that came through the
+    source, that the operator has handled, that have a contact waiting for an operator)."""
+
+    q = forms.CharField(
+        label=_("Search external id or name"),
+        required=False,
+        strip=True,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("e.g. tg-1234 or Ivan")}),
+    )
+    waiting = forms.BooleanField(
+        required=False, label=_("Waiting for an operator"), widget=forms.CheckboxInput(attrs={"value": "1"})
+    )
+    field_order = ("q", "source", "operator", "waiting")
+
+
+class ChangeFilterForm(_SourceOperatorChoices):
+    """Filters of the Changes page: ?operator=<id>&source=<id>."""
+
+
+class AssignForm(forms.Form):
+    """A supervisor's hand assignment from a staff page: to an operator, or again through the draw."""
+
+    operator = forms.ModelChoiceField(label=_("Operator"), queryset=Operator.objects.all(), required=False)
+    override = forms.BooleanField(label=_("Even if the operator is full or switched off"), required=False)
+    route_again = forms.BooleanField(required=False)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if not cleaned.get("route_again") and cleaned.get("operator") is None:
+            raise forms.ValidationError(_("Choose an operator, or route the contact again."))
+        return cleaned
 
 
 class ContactFilterForm(forms.Form):

@@ -259,4 +259,8 @@ class Contact(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Contact #{self.pk} of {self.lead_id}"
+        """The contact's arrival time, lead and source ("2026-11-23 16:40 UTC · Ivan · Telegram bot"): what
+        a supervisor recognises. Reads the lead and the source, so lists select them along."""
+        from crm.templatetags.leadflow import when  # the pages' one date format, defined there
+
+        return f"{when(self.created_at)} · {self.lead} · {self.source}"

@@ -4,22 +4,43 @@ Pages stay cheap on big tables: a page counts one plain (join-free) filtered tab
 and computes per-row aggregates for those rows only.
 """
 
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 
+from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, Max, Min, Q
+from django.db.models import (
+    CharField,
+    Count,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    Window,
+)
+from django.db.models.functions import RowNumber, Trunc
 from django.utils import timezone
 
-from crm.models import Contact, Lead, Operator, Source, window_start
+from crm.choices import UnassignedReason
+from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, window_start
 
 PAGE_SIZE = 50
+CHART_HOURS = 24
+CHART_DAYS = 30
 
 
 @dataclass(frozen=True)
 class OperatorLoad:
     operator: Operator
     load: int
+    # When a full operator's next slot frees (its oldest counted assignment leaves the window); None when
+    # it is not full, or never frees because its limit is 0.
+    frees_at: datetime | None = None
 
     @property
     def percent(self) -> int:
@@ -31,6 +52,11 @@ class OperatorLoad:
     def is_full(self) -> bool:
         return self.load >= self.operator.load_limit
 
+    @property
+    def free(self) -> int:
+        """Contacts the operator can still take now (0 when switched off)."""
+        return max(0, self.operator.load_limit - self.load) if self.operator.is_active else 0
+
 
 @dataclass(frozen=True)
 class OperatorShare:
@@ -39,6 +65,421 @@ class OperatorShare:
     weight_share: float  # percent of the source's total weight
     contacts: int
     actual_share: float  # percent of the source's assigned contacts in the window
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Unassigned contacts: how many, since when, and how many wait longer than the drain routes."""
+
+    count: int = 0
+    oldest: datetime | None = None
+    too_old: int = 0
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: datetime
+    assigned: int = 0
+    unassigned: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.assigned + self.unassigned
+
+
+@dataclass(frozen=True)
+class SourceOverview:
+    source: Source
+    operators: list[OperatorLoad]  # the source's weighted operators, by name
+    waiting: Waiting
+    assigned: int  # assigned in the window
+    rows: list[OperatorShare]  # weight share against actual share
+    hours: list[Bucket] = field(default_factory=list)  # arrivals per hour, last CHART_HOURS hours
+    days: list[Bucket] = field(default_factory=list)  # arrivals per day, last CHART_DAYS days
+
+    @property
+    def free(self) -> int:
+        """Free slots now: the sum over the source's active operators of limit − load."""
+        return sum(row.free for row in self.operators)
+
+    @property
+    def blocked(self) -> str:
+        """Why nobody can take this source's contacts now (an UnassignedReason), or "" when someone can."""
+        if not self.operators:
+            return UnassignedReason.NO_OPERATORS
+        if not any(row.operator.is_active for row in self.operators):
+            return UnassignedReason.ALL_INACTIVE
+        if not self.free:
+            return UnassignedReason.ALL_AT_LIMIT
+        return ""
+
+    @property
+    def full(self) -> list[OperatorLoad]:
+        return [row for row in self.operators if row.operator.is_active and row.is_full]
+
+    @property
+    def inactive(self) -> list[OperatorLoad]:
+        return [row for row in self.operators if not row.operator.is_active]
+
+    @property
+    def next_free(self) -> OperatorLoad | None:
+        """The full operator whose slot frees first, when nobody is free."""
+        if self.free:
+            return None
+        freeing = [row for row in self.full if row.frees_at is not None]
+        return min(freeing, key=lambda row: row.frees_at) if freeing else None
+
+
+@dataclass(frozen=True)
+class LoadLine:
+    """An operator's load at each hour of the last day (the last point is now)."""
+
+    operator: Operator
+    points: list[tuple[datetime, int]]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    now: datetime
+    loads: list[OperatorLoad]
+    sources: list[SourceOverview]
+    load_lines: list[LoadLine]
+
+    @property
+    def waiting(self) -> Waiting:
+        oldest = [s.waiting.oldest for s in self.sources if s.waiting.oldest]
+        return Waiting(
+            count=sum(s.waiting.count for s in self.sources),
+            oldest=min(oldest) if oldest else None,
+            too_old=sum(s.waiting.too_old for s in self.sources),
+        )
+
+    @property
+    def blocked(self) -> list[SourceOverview]:
+        return [s for s in self.sources if s.blocked]
+
+
+@dataclass(frozen=True)
+class LeadRow:
+    lead: Lead
+    contacts: int
+    last_contact_at: datetime | None
+    latest: Contact | None = None  # the lead's latest contact, with source and operator
+
+
+def dashboard(*, now: datetime) -> Dashboard:
+    """Everything the dashboard shows, for one moment; at most eight queries."""
+    loads = operator_loads(now=now)
+    by_id = {row.operator.pk: row for row in loads}
+    sources = source_overviews(now=now, loads=by_id)
+    return Dashboard(
+        now=now,
+        loads=loads,
+        sources=sources,
+        load_lines=load_lines(now=now, loads=loads),
+    )
+
+
+def operator_loads(*, now: datetime) -> list[OperatorLoad]:
+    """Every operator (active or not) with its load in the window, by name, and for full operators when
+    their next slot frees; one query, two when someone is full."""
+    operators = list(Operator.objects.with_load(now))
+    frees_at = _freeing_times(
+        now=now,
+        operators=[op for op in operators if op.is_active and op.load >= op.load_limit],
+    )
+    return [OperatorLoad(operator=op, load=op.load, frees_at=frees_at.get(op.pk)) for op in operators]
+
+
+def _freeing_times(*, now: datetime, operators: list[Operator]) -> dict[int, datetime]:
+    """When each full operator drops below its limit: its (load − limit + 1)-th oldest assignment in the
+    window leaves it (the oldest one, unless an override or a lowered limit put it over). One query."""
+    needed = {op.pk: op.load - op.load_limit + 1 for op in operators if op.load_limit > 0}
+    if not needed:
+        return {}
+    ranked = (
+        Contact.objects.in_window(now)
+        .filter(operator_id__in=list(needed))
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("operator_id")],
+                order_by=[F("assigned_at").asc()],
+            )
+        )
+        .filter(rank__lte=max(needed.values()))
+        .order_by()
+        .values_list("operator_id", "rank", "assigned_at")
+    )
+    window = timedelta(hours=settings.LOAD_WINDOW_HOURS)
+    return {op: at + window for op, rank, at in ranked if rank == needed[op]}
+
+
+def source_overviews(*, now: datetime, loads: dict[int, OperatorLoad]) -> list[SourceOverview]:
+    """Per source: its operators' capacity, the waiting queue, weight share against actual share, and the
+    arrivals per hour and per day. Five queries: sources, their weights, assigned contacts in the window
+    by source and operator, the waiting queue by source, and arrivals by source and hour.
+
+    `loads` must hold every operator (names and loads are taken from it, not queried again); one created
+    after it was read is left out until the next load rather than failing the page.
+    """
+    counts: dict[int, dict[int, int]] = defaultdict(dict)
+    in_window = Contact.objects.in_window(now).order_by().values_list("source_id", "operator_id")
+    for source_id, operator_id, n in in_window.annotate(n=Count("pk")):
+        counts[source_id][operator_id] = n
+    waiting = waiting_by_source(now=now)
+    hours, days = arrivals(now=now)
+
+    result = []
+    for source in Source.objects.only("name").prefetch_related("weights"):
+        weights = {w.operator_id: w.weight for w in source.weights.all() if w.operator_id in loads}
+        per_operator = counts.get(source.pk, {})
+        assigned = sum(per_operator.values())
+        total_weight = sum(weights.values())
+        shares = [
+            OperatorShare(
+                operator=loads[operator_id].operator,
+                weight=weights.get(operator_id, 0),
+                weight_share=_percent(weights.get(operator_id, 0), total_weight),
+                contacts=per_operator.get(operator_id, 0),
+                actual_share=_percent(per_operator.get(operator_id, 0), assigned),
+            )
+            # Operators that got contacts but have since been removed from the source are shown too.
+            for operator_id in weights.keys() | per_operator.keys()
+            if operator_id in loads
+        ]
+        shares.sort(key=lambda s: (s.operator.name, s.operator.pk))
+        operators = sorted(
+            (loads[op] for op in weights),
+            key=lambda row: (row.operator.name, row.operator.pk),
+        )
+        result.append(
+            SourceOverview(
+                source=source,
+                operators=operators,
+                waiting=waiting.get(source.pk, Waiting()),
+                assigned=assigned,
+                rows=shares,
+                hours=hours.get(source.pk) or _empty_hours(now),
+                days=days.get(source.pk) or _empty_days(now),
+            )
+        )
+    return result
+
+
+def waiting_by_source(*, now: datetime) -> dict[int, Waiting]:
+    """The unassigned contacts per source: count, oldest arrival, how many are past the max age; one query
+    over the unassigned contacts' partial index."""
+    too_old = now - timedelta(hours=settings.UNASSIGNED_MAX_AGE_HOURS)
+    rows = (
+        Contact.objects.unassigned()
+        .order_by()
+        .values_list("source_id")
+        .annotate(
+            n=Count("pk"),
+            oldest=Min("created_at"),
+            too_old=Count("pk", filter=Q(created_at__lte=too_old)),
+        )
+    )
+    return {source_id: Waiting(count=n, oldest=oldest, too_old=old) for source_id, n, oldest, old in rows}
+
+
+def arrivals(*, now: datetime) -> tuple[dict[int, list[Bucket]], dict[int, list[Bucket]]]:
+    """Contacts that arrived per source, per hour (last CHART_HOURS hours) and per day (last CHART_DAYS
+    days, local days), split into assigned now and still waiting; one grouped query by hour."""
+    tz = timezone.get_current_timezone()
+    first_day = _day_starts(now)[0]
+    rows = (
+        Contact.objects.filter(created_at__gte=first_day)
+        .annotate(hour=Trunc("created_at", "hour", tzinfo=tz))
+        .order_by()
+        .values_list("source_id", "hour")
+        .annotate(
+            assigned=Count("pk", filter=Q(operator__isnull=False)),
+            waiting=Count("pk", filter=Q(operator=None)),
+        )
+    )
+    by_hour: dict[int, dict[datetime, tuple[int, int]]] = defaultdict(dict)
+    by_day: dict[int, dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for source_id, hour, assigned, waiting in rows:
+        by_hour[source_id][hour] = (assigned, waiting)
+        day = by_day[source_id][timezone.localtime(hour, tz).date()]
+        day[0] += assigned
+        day[1] += waiting
+    hours = {
+        source_id: [Bucket(h, *(found.get(h) or (0, 0))) for h in _hour_starts(now)]
+        for source_id, found in by_hour.items()
+    }
+    days = {
+        source_id: [Bucket(d, *found.get(timezone.localtime(d, tz).date(), (0, 0))) for d in _day_starts(now)]
+        for source_id, found in by_day.items()
+    }
+    return hours, days
+
+
+def _hour_starts(now: datetime) -> list[datetime]:
+    """The starts of the last CHART_HOURS whole or running hours, in the current time zone, oldest first."""
+    tz = timezone.get_current_timezone()
+    # Hours are stepped in UTC: wall-clock arithmetic on local times goes wrong across a DST change.
+    current = timezone.localtime(now, tz).replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+    return [(current - timedelta(hours=n)).astimezone(tz) for n in range(CHART_HOURS - 1, -1, -1)]
+
+
+def _day_starts(now: datetime) -> list[datetime]:
+    """Local midnights of the last CHART_DAYS days (today included), oldest first."""
+    today = timezone.localdate(now)
+    return [_start_of(today - timedelta(days=n)) for n in range(CHART_DAYS - 1, -1, -1)]
+
+
+def _empty_hours(now: datetime) -> list[Bucket]:
+    return [Bucket(h) for h in _hour_starts(now)]
+
+
+def _empty_days(now: datetime) -> list[Bucket]:
+    return [Bucket(d) for d in _day_starts(now)]
+
+
+def load_lines(*, now: datetime, loads: list[OperatorLoad]) -> list[LoadLine]:
+    """Each operator's load at every hour mark of the last CHART_HOURS hours, ending with now; one query.
+
+    The load at a moment is the operator's assignments in the window before it; counted per hour from the
+    (operator, assigned_at) index and summed over the window here. Exact at the hour marks (contacts on a
+    mark's very second aside), and the last point is the exact load now.
+    """
+    if not loads:
+        return []
+    window = timedelta(hours=settings.LOAD_WINDOW_HOURS)
+    marks = [h for h in _hour_starts(now)[1:]]
+    since = marks[0] - window
+    per_hour = (
+        # Filtering by the operators lets each one be an index range over (operator, assigned_at).
+        Contact.objects.filter(operator_id__in=[row.operator.pk for row in loads], assigned_at__gte=since)
+        .annotate(hour=Trunc("assigned_at", "hour", tzinfo=timezone.get_current_timezone()))
+        .order_by()
+        .values_list("operator_id", "hour")
+        .annotate(n=Count("pk"))
+    )
+    counts: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    for operator_id, hour, n in per_hour:
+        counts[operator_id].append((hour, n))
+    lines = []
+    for row in loads:
+        hourly = counts.get(row.operator.pk, [])
+        points = [(mark, sum(n for hour, n in hourly if mark - window <= hour < mark)) for mark in marks]
+        lines.append(LoadLine(operator=row.operator, points=[*points, (now, row.load)]))
+    return lines
+
+
+def lead_page(
+    *,
+    query: str = "",
+    source_id: int | None = None,
+    operator_id: int | None = None,
+    waiting: bool = False,
+    page: str | int | None = 1,
+) -> Page:
+    """Leads newest first, searched over external id and name and filtered by the contacts they have (from
+    a source, handled by an operator, waiting); rows are LeadRow with the lead's latest contact. Four queries.
+
+    The count runs over the leads table (with a semi-join for a filter); the contacts count, the last
+    contact time and the latest contact are computed for the page's leads only.
+    """
+    leads = Lead.objects.all()
+    if len(query) >= 3:
+        # A search matches few leads, found through the trigram indexes (PostgreSQL) and then sorted.
+        # ORDER BY created_at DESC with a small LIMIT tempts the planner to walk the newest-first
+        # index hoping to meet matches early, which reads every lead when there are few; NULLS LAST (a
+        # no-op here, created_at is never null) is an order that index cannot give, so it is not tempted.
+        leads = leads.filter(Q(external_id__icontains=query) | Q(name__icontains=query)).order_by(
+            F("created_at").desc(nulls_last=True), "-id"
+        )
+    elif query:  # too short for trigrams: it matches many leads, and the newest-first index finds 50 soon
+        leads = leads.filter(Q(external_id__icontains=query) | Q(name__icontains=query))
+    contacts = Contact.objects.order_by()
+    if source_id is not None:
+        leads = leads.filter(pk__in=contacts.filter(source_id=source_id).values("lead_id"))
+    if operator_id is not None:
+        leads = leads.filter(pk__in=contacts.filter(operator_id=operator_id).values("lead_id"))
+    if waiting:
+        leads = leads.filter(pk__in=contacts.unassigned().values("lead_id"))
+    result = Paginator(leads, PAGE_SIZE).get_page(page)
+    on_page = list(result.object_list)
+    stats, latest = {}, {}
+    if on_page:
+        ids = [lead.pk for lead in on_page]
+        per_lead = (
+            Contact.objects.filter(lead_id__in=ids)
+            .order_by()
+            .values_list("lead_id")
+            .annotate(n=Count("pk"), last=Max("created_at"))
+        )
+        stats = {lead_id: (n, last) for lead_id, n, last in per_lead}
+        latest = {contact.lead_id: contact for contact in _latest_contacts(ids)}
+    result.object_list = [
+        LeadRow(lead, *stats.get(lead.pk, (0, None)), latest=latest.get(lead.pk)) for lead in on_page
+    ]
+    return result
+
+
+def _latest_contacts(lead_ids: list[int]) -> QuerySet[Contact]:
+    """Each lead's newest contact, with its source and operator: one query over the (lead, created_at) index."""
+    newest_first = [F("created_at").desc(), F("id").desc()]
+    return (
+        Contact.objects.filter(lead_id__in=lead_ids)
+        .annotate(rank=Window(RowNumber(), partition_by=[F("lead_id")], order_by=newest_first))
+        .filter(rank=1)
+        .select_related("source", "operator")
+        .defer("explanation", "request_hash", "idempotency_key")
+        .order_by()
+    )
+
+
+def lead_contacts_page(*, lead: Lead, page: str | int | None = 1) -> Page:
+    """The lead's contacts, newest first, with source and operator; two queries (count, page)."""
+    contacts = Contact.objects.filter(lead=lead).select_related("source", "operator")
+    return Paginator(contacts, PAGE_SIZE).get_page(page)
+
+
+def contact_page(
+    *,
+    source_id: int | None = None,
+    operator_id: int | None = None,
+    unassigned: bool = False,
+    start: date | None = None,
+    end: date | None = None,
+    page: str | int | None = 1,
+) -> Page:
+    """Contacts newest first, filtered; `start` and `end` are inclusive days in the current time zone.
+
+    Three queries: a count over the contacts table alone (select_related is dropped from counts), the
+    page with its lead and operator joined, and the page's sources. The explanation is read for its
+    path and author only. Sources come in a query of their own: joined, the tiny sources table led
+    SQLite's planner to sort every contact of a source instead of reading the newest 50 off the
+    (source, created_at) index.
+    """
+    contacts = Contact.objects.select_related("lead", "operator").prefetch_related("source")
+    if source_id is not None:
+        contacts = contacts.filter(source_id=source_id)
+    if operator_id is not None:
+        contacts = contacts.filter(operator_id=operator_id)
+    if unassigned:
+        contacts = contacts.unassigned()
+    if start is not None:
+        contacts = contacts.filter(created_at__gte=_start_of(start))
+    if end is not None:
+        contacts = contacts.filter(created_at__lt=_start_of(end + timedelta(days=1)))
+    return Paginator(contacts, PAGE_SIZE).get_page(page)
+
+
+def _start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _percent(part: int, whole: int) -> float:
+    return round(100 * part / whole, 1) if whole else 0.0
+
+
+# --- The API's statistics (integrations.api): the same figures as the dashboard, in its older shape ---
 
 
 @dataclass(frozen=True)
@@ -56,18 +497,6 @@ class Backlog:
     in_window: int
 
 
-@dataclass(frozen=True)
-class LeadRow:
-    lead: Lead
-    contacts: int
-    last_contact_at: datetime | None
-
-
-def operator_loads(*, now: datetime) -> list[OperatorLoad]:
-    """Every operator (active or not) with its load in the window, by name; one query."""
-    return [OperatorLoad(operator=op, load=op.load) for op in Operator.objects.with_load(now)]
-
-
 def source_shares(*, now: datetime, operators: list[Operator]) -> list[SourceShares]:
     """Per source: configured weight share against actual share of the window's contacts.
 
@@ -78,7 +507,9 @@ def source_shares(*, now: datetime, operators: list[Operator]) -> list[SourceSha
     counts: dict[int, dict[int | None, int]] = {}
     rows = (
         # Assigned in the window (the load's rule) or arrived in it and still waiting.
-        Contact.objects.filter(Q(assigned_at__gt=window_start(now)) | Q(operator=None, created_at__gt=window_start(now)))
+        Contact.objects.filter(
+            Q(assigned_at__gt=window_start(now)) | Q(operator=None, created_at__gt=window_start(now))
+        )
         .order_by()
         .values_list("source_id", "operator_id")
         .annotate(n=Count("pk"))
@@ -108,7 +539,12 @@ def source_shares(*, now: datetime, operators: list[Operator]) -> list[SourceSha
         ]
         shares.sort(key=lambda s: (s.operator.name, s.operator.pk))
         result.append(
-            SourceShares(source=source, contacts=assigned + unassigned, unassigned=unassigned, rows=shares)
+            SourceShares(
+                source=source,
+                contacts=assigned + unassigned,
+                unassigned=unassigned,
+                rows=shares,
+            )
         )
     return result
 
@@ -123,77 +559,127 @@ def unassigned_backlog(*, now: datetime) -> Backlog:
     return Backlog(**totals)
 
 
-def lead_page(*, query: str = "", page: str | int | None = 1) -> Page:
-    """Leads newest first, searched over external id and name; rows are LeadRow; three queries.
+# --- History of configuration changes (django-simple-history) ----------------------------------------
 
-    The count runs over the leads table alone; the contacts count and last contact time are computed
-    for the page's leads only, in one grouped query over the (lead, created_at) index.
+# The fields whose changes the Changes page shows, per model; the identity (ids, the weight's source and
+# operator) is the subject, not a change. Digests are not recorded at all (see Source.history).
+TRACKED = {
+    "operator": ("name", "is_active", "load_limit"),
+    "source": ("name", "keep_operator", "token_prefix", "previous_token_expires_at"),
+    "weight": ("weight",),
+}
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str  # the field's verbose name, as the model declares it
+    old: object  # None for a created record
+    new: object
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str  # "operator", "source" or "weight"
+    at: datetime
+    user: str  # "" when no signed-in user made it (a command, the API without a user)
+    action: str  # "+" created, "~" changed, "-" deleted (simple-history's history_type)
+    operator_id: int | None
+    source_id: int | None
+    fields: list[FieldChange]
+
+
+def _history_models() -> dict[str, type]:
+    return {
+        "operator": Operator.history.model,
+        "source": Source.history.model,
+        "weight": SourceOperatorWeight.history.model,
+    }
+
+
+def change_page(
+    *,
+    operator_id: int | None = None,
+    source_id: int | None = None,
+    page: str | int | None = 1,
+) -> Page:
+    """Changes to operators, sources and weights, newest first, optionally about one operator and/or one
+    source (both: the weights between them); rows are Change. At most eight queries: a count and a page of
+    (kind, id, time) over the three history tables together, then per kind on the page its records with
+    their users and the records just before them (to tell old from new values).
     """
-    leads = Lead.objects.all()
-    if len(query) >= 3:
-        # A search matches few leads, found through the trigram indexes (PostgreSQL) and then sorted.
-        # ORDER BY created_at DESC with a small LIMIT tempts the planner to walk the newest-first
-        # index hoping to meet matches early, which reads every lead when there are few; NULLS LAST (a
-        # no-op here, created_at is never null) is an order that index cannot give, so it is not tempted.
-        leads = leads.filter(Q(external_id__icontains=query) | Q(name__icontains=query)).order_by(
-            F("created_at").desc(nulls_last=True), "-id"
-        )
-    elif query:  # too short for trigrams: it matches many leads, and the newest-first index finds 50 soon
-        leads = leads.filter(Q(external_id__icontains=query) | Q(name__icontains=query))
-    result = Paginator(leads, PAGE_SIZE).get_page(page)
+    tables = _history_models()
+    parts = {
+        "operator": tables["operator"].objects.filter(**({"id": operator_id} if operator_id else {})),
+        "source": tables["source"].objects.filter(**({"id": source_id} if source_id else {})),
+        "weight": tables["weight"].objects.filter(
+            **({"operator_id": operator_id} if operator_id else {}),
+            **({"source_id": source_id} if source_id else {}),
+        ),
+    }
+    if source_id:  # an operator's own changes are not about any one source, and the other way round
+        parts.pop("operator")
+    if operator_id:
+        parts.pop("source")
+    keyed = [
+        qs.order_by()
+        .annotate(kind=Value(kind, output_field=CharField()))
+        .values_list("kind", "history_id", "history_date")
+        for kind, qs in parts.items()
+    ]
+    combined = keyed[0].union(*keyed[1:], all=True).order_by("-history_date", "-history_id")
+    result = Paginator(combined, PAGE_SIZE).get_page(page)
     on_page = list(result.object_list)
-    stats = {}
-    if on_page:
-        per_lead = (
-            Contact.objects.filter(lead_id__in=[lead.pk for lead in on_page])
-            .order_by()
-            .values_list("lead_id")
-            .annotate(n=Count("pk"), last=Max("created_at"))
-        )
-        stats = {lead_id: (n, last) for lead_id, n, last in per_lead}
-    result.object_list = [LeadRow(lead, *stats.get(lead.pk, (0, None))) for lead in on_page]
+    wanted: dict[str, list[int]] = defaultdict(list)
+    for kind, history_id, _ in on_page:
+        wanted[kind].append(history_id)
+    records: dict[tuple[str, int], Change] = {}
+    for kind, ids in wanted.items():
+        for change in _changes(tables[kind], kind, ids):
+            records[kind, change[0]] = change[1]
+    result.object_list = [records[kind, history_id] for kind, history_id, _ in on_page]
     return result
 
 
-def lead_contacts_page(*, lead: Lead, page: str | int | None = 1) -> Page:
-    """The lead's contacts, newest first, with source and operator; two queries (count, page)."""
-    contacts = Contact.objects.filter(lead=lead).select_related("source", "operator")
-    return Paginator(contacts, PAGE_SIZE).get_page(page)
+def _changes(table: type, kind: str, history_ids: list[int]) -> list[tuple[int, Change]]:
+    """The records with these ids as Change rows: two queries (the records with users, their predecessors)."""
+    before = table.objects.filter(id=OuterRef("id"), history_id__lt=OuterRef("history_id")).order_by(
+        "-history_id"
+    )
+    rows = list(
+        table.objects.filter(history_id__in=history_ids)
+        .select_related("history_user")
+        .annotate(previous_id=Subquery(before.values("history_id")[:1]))
+    )
+    previous = table.objects.in_bulk(
+        [row.previous_id for row in rows if row.previous_id], field_name="history_id"
+    )
+    tracked = TRACKED[kind]
+    changes = []
+    for row in rows:
+        old = previous.get(row.previous_id)
+        if row.history_type == "-":
+            fields = []
+        elif old is None:  # created (or history started here): every value is new
+            fields = [FieldChange(_verbose(table, name), None, getattr(row, name)) for name in tracked]
+        else:
+            delta = row.diff_against(old, included_fields=tracked)
+            fields = [FieldChange(_verbose(table, c.field), c.old, c.new) for c in delta.changes]
+        changes.append(
+            (
+                row.history_id,
+                Change(
+                    kind=kind,
+                    at=row.history_date,
+                    user=row.history_user.get_username() if row.history_user else "",
+                    action=row.history_type,
+                    operator_id=row.id if kind == "operator" else getattr(row, "operator_id", None),
+                    source_id=row.id if kind == "source" else getattr(row, "source_id", None),
+                    fields=fields,
+                ),
+            )
+        )
+    return changes
 
 
-def contact_page(
-    *,
-    source_id: int | None = None,
-    operator_id: int | None = None,
-    unassigned: bool = False,
-    start: date | None = None,
-    end: date | None = None,
-    page: str | int | None = 1,
-) -> Page:
-    """Contacts newest first, filtered; `start` and `end` are inclusive days in the current time zone.
-
-    Three queries: a count over the contacts table alone (select_related is dropped from counts), the
-    page with its lead and operator joined, and the page's sources. The explanation is not needed in the
-    list. Sources come in a query of their own: joined, the tiny sources table led SQLite's planner to
-    sort every contact of a source instead of reading the newest 50 off the (source, created_at) index.
-    """
-    contacts = Contact.objects.select_related("lead", "operator").prefetch_related("source").defer("explanation")
-    if source_id is not None:
-        contacts = contacts.filter(source_id=source_id)
-    if operator_id is not None:
-        contacts = contacts.filter(operator_id=operator_id)
-    if unassigned:
-        contacts = contacts.unassigned()
-    if start is not None:
-        contacts = contacts.filter(created_at__gte=_start_of(start))
-    if end is not None:
-        contacts = contacts.filter(created_at__lt=_start_of(end + timedelta(days=1)))
-    return Paginator(contacts, PAGE_SIZE).get_page(page)
-
-
-def _start_of(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
-
-
-def _percent(part: int, whole: int) -> float:
-    return round(100 * part / whole, 1) if whole else 0.0
+def _verbose(table: type, name: str) -> str:
+    return str(table._meta.get_field(name).verbose_name)

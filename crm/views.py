@@ -1,18 +1,32 @@
-"""Staff pages, read-only: what the router did. Each view parses the request, calls selectors, renders."""
+"""Staff pages: what the router did, and hand assignment for supervisors with the permission.
+
+Each view parses the request, calls selectors (reads) or a service (the one write, assign_manually), renders.
+"""
 
 from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from crm import selectors
-from crm.forms import ContactFilterForm
-from crm.models import Lead, Operator, Source
+from crm.forms import AssignForm, ChangeFilterForm, ContactFilterForm, LeadFilterForm
+from crm.models import Contact, Lead, Operator, Source
+
+# The staff pages are the outermost layer: they call the distribution service for a hand assignment, as
+# the admin's contact actions do (crm's models and services never import distribution).
+from distribution.services import AssignmentRefused, assign_manually
+
+ASSIGN_PERMISSION = "crm.assign_contact"
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -27,39 +41,63 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     return login_required(staff_only)
 
 
+def _choices() -> dict:
+    """The filters' sources and operators: two small queries, so forms validate and render without more."""
+    return {"sources": list(Source.objects.only("name")), "operators": list(Operator.objects.only("name"))}
+
+
+def _assign_context(request: HttpRequest, operators: list[Operator]) -> dict:
+    """What the pages need to offer hand assignment: nothing at all without the permission."""
+    if not request.user.has_perm(ASSIGN_PERMISSION):
+        return {"can_assign": False}
+    return {"can_assign": True, "assignable": operators, "here": request.get_full_path()}
+
+
 @staff_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     now = timezone.now()  # one moment for every number on the page
-    loads = selectors.operator_loads(now=now)
     context = {
+        "board": selectors.dashboard(now=now),
         "now": now,
         "window_hours": settings.LOAD_WINDOW_HOURS,
-        "loads": loads,
-        "shares": selectors.source_shares(now=now, operators=[row.operator for row in loads]),
-        "backlog": selectors.unassigned_backlog(now=now),
+        "max_age_hours": settings.UNASSIGNED_MAX_AGE_HOURS,
     }
     return render(request, "crm/dashboard.html", context)
 
 
 @staff_required
 def lead_list(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()
-    page = selectors.lead_page(query=query, page=request.GET.get("page"))
-    return render(request, "crm/lead_list.html", {"q": query, "page_obj": page})
+    choices = _choices()
+    form = LeadFilterForm(request.GET, **choices)
+    page = None
+    if form.is_valid():
+        page = selectors.lead_page(
+            query=form.cleaned_data["q"],
+            source_id=form.cleaned_data["source"],
+            operator_id=form.cleaned_data["operator"],
+            waiting=form.cleaned_data["waiting"],
+            page=request.GET.get("page"),
+        )
+    return render(
+        request, "crm/lead_list.html", {"form": form, "page_obj": page, "q": form.data.get("q", "")}
+    )
 
 
 @staff_required
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     lead = get_object_or_404(Lead, pk=pk)
     page = selectors.lead_contacts_page(lead=lead, page=request.GET.get("page"))
-    return render(request, "crm/lead_detail.html", {"lead": lead, "page_obj": page})
+    operators = (
+        list(Operator.objects.only("name", "is_active")) if request.user.has_perm(ASSIGN_PERMISSION) else []
+    )
+    context = {"lead": lead, "page_obj": page, **_assign_context(request, operators)}
+    return render(request, "crm/lead_detail.html", context)
 
 
 @staff_required
 def contact_list(request: HttpRequest) -> HttpResponse:
-    form = ContactFilterForm(
-        request.GET, sources=list(Source.objects.only("name")), operators=list(Operator.objects.only("name"))
-    )
+    choices = _choices()
+    form = ContactFilterForm(request.GET, **choices)
     page = None
     if form.is_valid():
         page = selectors.contact_page(
@@ -70,4 +108,73 @@ def contact_list(request: HttpRequest) -> HttpResponse:
             end=form.cleaned_data["to"],
             page=request.GET.get("page"),
         )
-    return render(request, "crm/contact_list.html", {"form": form, "page_obj": page})
+    context = {"form": form, "page_obj": page, **_assign_context(request, choices["operators"])}
+    return render(request, "crm/contact_list.html", context)
+
+
+@staff_required
+def change_list(request: HttpRequest) -> HttpResponse:
+    choices = _choices()
+    form = ChangeFilterForm(request.GET, **choices)
+    page = None
+    if form.is_valid():
+        page = selectors.change_page(
+            operator_id=form.cleaned_data["operator"],
+            source_id=form.cleaned_data["source"],
+            page=request.GET.get("page"),
+        )
+    names = {
+        "operators": {op.pk: op.name for op in choices["operators"]},
+        "sources": {source.pk: source.name for source in choices["sources"]},
+    }
+    return render(request, "crm/change_list.html", {"form": form, "page_obj": page, "names": names})
+
+
+@require_POST
+@staff_required
+def contact_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    """Give a contact to the chosen operator, or route it again through the draw (POST, with permission).
+
+    A refusal the supervisor may override (the operator is full or switched off) asks for a confirmation;
+    any other refusal is explained on the page the supervisor came from.
+    """
+    if not request.user.has_perm(ASSIGN_PERMISSION):
+        raise PermissionDenied(_("Assigning contacts needs the “can assign contacts” permission."))
+    contact = get_object_or_404(Contact.objects.select_related("lead", "source", "operator"), pk=pk)
+    back = _back(request, default=reverse("lead_detail", args=[contact.lead_id]))
+    form = AssignForm(request.POST)
+    if not form.is_valid():
+        for error in form.non_field_errors() + form.errors.get("operator", []):
+            messages.error(request, error)
+        return HttpResponseRedirect(back)
+    operator = None if form.cleaned_data["route_again"] else form.cleaned_data["operator"]
+    try:
+        assign_manually(
+            contact=contact,
+            operator=operator,
+            by=request.user.get_username(),
+            override=form.cleaned_data["override"],
+        )
+    except AssignmentRefused as refusal:
+        if operator is None:
+            messages.error(request, str(refusal))
+            return HttpResponseRedirect(back)
+        context = {"contact": contact, "operator": operator, "refusal": refusal, "back": back}
+        return render(request, "crm/assign_confirm.html", context, status=409)
+    contact.refresh_from_db(fields=["operator", "assigned_at"])
+    messages.success(
+        request,
+        _("Contact of %(lead)s is now with %(operator)s.")
+        % {"lead": contact.lead, "operator": contact.operator},
+    )
+    return HttpResponseRedirect(back)
+
+
+def _back(request: HttpRequest, *, default: str) -> str:
+    """The page to return to: the form's `next` when it is on this site, else `default`."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default

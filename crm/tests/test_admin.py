@@ -1,8 +1,11 @@
-import pytest
-from django.urls import reverse
+from datetime import UTC, datetime, timedelta
 
-from crm.models import token_digest
-from crm.models import Operator, Source
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import Operator, Source, token_digest
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
 
 pytestmark = pytest.mark.django_db
@@ -13,7 +16,9 @@ def test_changelist_and_add_or_change_pages_render(admin_client, model):
     contact = ContactFactory()
     WeightFactory(source=contact.source, operator=contact.operator)
     assert admin_client.get(reverse(f"admin:crm_{model}_changelist")).status_code == 200
-    obj = {"operator": contact.operator, "source": contact.source, "lead": contact.lead, "contact": contact}[model]
+    obj = {"operator": contact.operator, "source": contact.source, "lead": contact.lead, "contact": contact}[
+        model
+    ]
     assert admin_client.get(reverse(f"admin:crm_{model}_change", args=[obj.pk])).status_code == 200
 
 
@@ -100,18 +105,122 @@ def test_source_list_shows_operator_count_and_total_weight(admin_client):
     assert '<td class="field-total_weight">7</td>' in page
 
 
-def test_regenerate_token_action(admin_client):
-    source = SourceFactory()
+def test_source_page_shows_the_webhook_url_a_ready_curl_and_the_token_prefix(admin_client):
+    source = SourceFactory(name="Bot")
+    page = admin_client.get(reverse("admin:crm_source_change", args=[source.pk])).text
+    assert "http://testserver/api/contacts/" in page
+    assert "curl -sS -X POST http://testserver/api/contacts/" in page
+    assert "Authorization: Bearer $SOURCE_TOKEN" in page
+    assert "“Authorization: Bearer &lt;token&gt;”" in page  # the placeholder is text, not a swallowed tag
+    assert f"<code>{source.token_prefix}…</code>" in page
+    assert f'href="{reverse("admin:crm_source_regenerate_token", args=[source.pk])}"' in page
+
+
+def test_regenerating_a_token_asks_first_then_shows_the_new_token_once_with_the_curl(admin_client):
+    source = SourceFactory(name="Bot")
     old = source.token
-    admin_client.post(
-        reverse("admin:crm_source_changelist"), {"action": "regenerate_tokens", "_selected_action": [source.pk]}
-    )
-    response = admin_client.get(reverse("admin:crm_source_changelist"))
+    url = reverse("admin:crm_source_regenerate_token", args=[source.pk])
+
+    confirm = admin_client.get(url)
+    assert confirm.status_code == 200 and "Yes, regenerate the token" in confirm.text
     source.refresh_from_db()
-    assert source.token_digest != token_digest(old)
-    (shown,) = [m.message for m in response.context["messages"] if "shown only this once" in m.message]
-    new = shown.split(": ")[1].split(" ")[0]
+    assert source.token_digest == token_digest(old)  # nothing happens before the confirmation
+    assert admin_client.post(url, {}).status_code == 200  # a grace period must be chosen
+    source.refresh_from_db()
+    assert source.token_digest == token_digest(old)
+
+    shown = admin_client.post(url, {"grace": "1"})
+    assert shown.status_code == 200 and "no-store" in shown["Cache-Control"]
+    new = shown.context["token"]
+    source.refresh_from_db()
     assert token_digest(new) == source.token_digest and len(new) >= 40
+    assert f"Bearer {new}&quot;" in shown.text and "shown only this once" in shown.text
+    assert source.previous_token_digest == token_digest(old)
+    assert source.previous_token_expires_at == pytest.approx(
+        timezone.now() + timedelta(hours=1), abs=timedelta(minutes=1)
+    )
+    assert "keeps working until" in shown.text
+    # The source page says until when the previous token works, and never shows a token again.
+    page = admin_client.get(reverse("admin:crm_source_change", args=[source.pk])).text
+    assert "The previous token keeps working until" in page and new not in page
+
+
+def test_regenerating_without_a_grace_period_stops_the_old_token_at_once(admin_client):
+    source = SourceFactory()
+    url = reverse("admin:crm_source_regenerate_token", args=[source.pk])
+    shown = admin_client.post(url, {"grace": "0"})
+    source.refresh_from_db()
+    assert (source.previous_token_digest, source.previous_token_expires_at) == ("", None)
+    assert "stopped working" in shown.text
+
+
+def test_regenerating_needs_the_change_permission(client, django_user_model):
+    viewer = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_source"))
+    client.force_login(viewer)
+    source = SourceFactory()
+    response = client.post(reverse("admin:crm_source_regenerate_token", args=[source.pk]), {"grace": "0"})
+    assert response.status_code == 403
+
+
+def test_a_new_source_shows_its_token_once_on_a_page_of_its_own(admin_client):
+    response = admin_client.post(
+        reverse("admin:crm_source_add"),
+        {"name": "Phone line", "weights-TOTAL_FORMS": "0", "weights-INITIAL_FORMS": "0"},
+    )
+    source = Source.objects.get(name="Phone line")
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    assert token_digest(response.context["token"]) == source.token_digest
+    assert "none: the source is new" in response.text
+
+
+def test_weights_inline_shows_share_load_and_active_without_row_titles(admin_client):
+    source = SourceFactory(name="Telegram bot")
+    anna = OperatorFactory(name="Anna", load_limit=5)
+    boris = OperatorFactory(name="Boris", is_active=False)
+    WeightFactory(source=source, operator=anna, weight=3)
+    WeightFactory(source=source, operator=boris, weight=1)
+    ContactFactory.create_batch(2, operator=anna)
+    page = admin_client.get(reverse("admin:crm_source_change", args=[source.pk])).text
+    assert "75.0 %" in page and "25.0 %" in page
+    assert "2 / 5" in page and "0 / 10" in page
+    assert 'alt="True"' in page and 'alt="False"' in page
+    assert "Telegram bot → Anna" not in page
+
+
+def test_contacts_read_as_time_lead_and_source(settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    contact = ContactFactory(
+        lead=LeadFactory(name="Ivan"),
+        source=SourceFactory(name="Site form"),
+        created_at=datetime(2024, 6, 1, 10, 30, tzinfo=UTC),
+    )
+    assert str(contact) == "2024-06-01 12:30 CEST · Ivan · Site form"
+
+
+def test_deleting_an_operator_with_contacts_explains_and_offers_deactivation(admin_client):
+    anna = OperatorFactory(name="Anna")
+    ContactFactory.create_batch(3, operator=anna)
+    url = reverse("admin:crm_operator_delete", args=[anna.pk])
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    assert "Anna has handled 3 contacts" in page.text and "Switch Anna off" in page.text
+    assert "permission" not in page.text.lower()
+    response = admin_client.post(url, {"deactivate": "1"})
+    assert response.status_code == 302
+    anna.refresh_from_db()
+    assert not anna.is_active and Operator.objects.filter(pk=anna.pk).exists()
+    # Without contacts the usual confirmation deletes.
+    idle = OperatorFactory()
+    admin_client.post(reverse("admin:crm_operator_delete", args=[idle.pk]), {"post": "yes"})
+    assert not Operator.objects.filter(pk=idle.pk).exists()
+
+
+def test_admin_dates_use_the_one_format_with_the_time_zone(admin_client):
+    lead = LeadFactory(created_at=datetime(2024, 6, 1, 10, 30, tzinfo=UTC))
+    page = admin_client.get(reverse("admin:crm_lead_changelist")).text
+    assert "2024-06-01 10:30 UTC" in page
+    assert "2024-06-01 10:30 UTC" in admin_client.get(reverse("admin:crm_lead_change", args=[lead.pk])).text
 
 
 def test_lead_search_and_read_only_contacts_inline(admin_client):
@@ -130,7 +239,10 @@ def test_contacts_are_read_only(admin_client):
     assert admin_client.get(reverse("admin:crm_contact_add")).status_code == 403
     page = admin_client.get(reverse("admin:crm_contact_change", args=[contact.pk])).text
     assert 'name="message"' not in page
-    assert admin_client.post(reverse("admin:crm_contact_delete", args=[contact.pk]), {"post": "yes"}).status_code == 403
+    assert (
+        admin_client.post(reverse("admin:crm_contact_delete", args=[contact.pk]), {"post": "yes"}).status_code
+        == 403
+    )
 
 
 def test_contact_list_filters_unassigned_without_a_query_per_row(admin_client, django_assert_max_num_queries):

@@ -17,10 +17,17 @@ PAGES = ["dashboard", "lead_list", "lead_detail", "contact_list"]
 PASSWORD = "correct horse battery staple"
 
 # Queries per page, whatever the number of rows: 2 of them load the session and the user.
-DASHBOARD_QUERIES = 7  # operators with load, sources, weights, window contacts by source/operator, backlog
-LEAD_LIST_QUERIES = 5  # count of leads, the page, contacts count and last time for the page's leads
-LEAD_DETAIL_QUERIES = 5  # the lead, count of its contacts, the page of contacts with source and operator
-CONTACT_LIST_QUERIES = 7  # sources and operators for the filters, count of contacts, the page, its sources
+# operators with load, when full operators free a slot, sources, weights, window contacts by source and
+# operator, the waiting queue by source, arrivals by source and hour, assignments by operator and hour
+DASHBOARD_QUERIES = 10
+# sources and operators for the filters, count of leads, the page, contacts count and last time for the
+# page's leads, their latest contacts
+LEAD_LIST_QUERIES = 8
+# the lead, count of its contacts, the page of contacts with source and operator, the user's permissions
+# (user and group) to decide on the assign buttons
+LEAD_DETAIL_QUERIES = 7
+# sources and operators for the filters, the user's permissions, count of contacts, the page, its sources
+CONTACT_LIST_QUERIES = 9
 
 
 @pytest.fixture
@@ -126,12 +133,14 @@ def test_dashboard_shows_each_operators_load_against_its_limit(staff_client):
 
     response = staff_client.get(reverse("dashboard"))
 
-    loads = {row.operator.name: (row.load, row.percent, row.is_full) for row in response.context["loads"]}
+    loads = {
+        row.operator.name: (row.load, row.percent, row.is_full) for row in response.context["board"].loads
+    }
     assert loads == {"Busy": (3, 60, False), "Full": (2, 100, True), "Off": (0, 0, False)}
     page = response.text
     assert "3 / 5" in page and 'style="width: 60%"' in page
     assert "2 / 2" in page and "full</span>" in page
-    assert "0 / 4" in page and ">inactive<" in page
+    assert "0 / 4" in page and ">switched off<" in page
 
 
 def test_dashboard_compares_each_sources_weight_share_with_its_actual_share(staff_client):
@@ -144,19 +153,22 @@ def test_dashboard_compares_each_sources_weight_share_with_its_actual_share(staf
     ContactFactory.create_batch(1, source=source, operator=boris)
     ContactFactory(source=source, operator=gone)
     ContactFactory(source=source, operator=None)
+    ContactFactory(
+        source=source, operator=None, created_at=timezone.now() - timedelta(days=2)
+    )  # still waiting
     ContactFactory(source=source, operator=boris, created_at=timezone.now() - timedelta(days=2))
     ContactFactory(operator=anna)  # another source
 
     response = staff_client.get(reverse("dashboard"))
 
-    shares = {item.source.name: item for item in response.context["shares"]}
+    shares = {item.source.name: item for item in response.context["board"].sources}
     telegram = shares["Telegram bot"]
-    assert (telegram.contacts, telegram.unassigned) == (5, 1)
+    assert (telegram.assigned, telegram.waiting.count) == (4, 2)
     rows = {r.operator.name: (r.weight, r.weight_share, r.contacts, r.actual_share) for r in telegram.rows}
     assert rows == {"Anna": (1, 25.0, 2, 50.0), "Boris": (3, 75.0, 1, 25.0), "Gone": (0, 0.0, 1, 25.0)}
     page = response.text
     assert "weight 25.0%" in page and "actual 50.0% (2)" in page and "weight 75.0%" in page
-    assert "5 contacts in the window, 1 unassigned" in page
+    assert "4 contacts assigned in the window" in page and "2 waiting" in page
 
 
 def test_dashboard_shows_how_many_contacts_wait_unassigned_and_for_how_long(staff_client):
@@ -167,26 +179,26 @@ def test_dashboard_shows_how_many_contacts_wait_unassigned_and_for_how_long(staf
 
     response = staff_client.get(reverse("dashboard"))
 
-    backlog = response.context["backlog"]
-    assert (backlog.count, backlog.in_window) == (2, 1)
-    assert backlog.oldest == now - timedelta(hours=30, minutes=5)
+    waiting = response.context["board"].waiting
+    assert (waiting.count, waiting.too_old) == (2, 0)
+    assert waiting.oldest == now - timedelta(hours=30, minutes=5)
     page = response.text
-    assert '<p class="big-number">2</p>' in page
+    assert f'<p class="big-number"><a href="{reverse("contact_list")}?unassigned=1">2</a></p>' in page
     assert "1\xa0day, 6\xa0hours" in page
-    assert f'href="{reverse("contact_list")}?unassigned=1"' in page
 
 
 def test_an_operator_created_while_the_dashboard_loads_is_left_out_until_the_next_load():
     contact = ContactFactory()
     WeightFactory(source=contact.source, operator=contact.operator)
-    [shares] = selectors.source_shares(now=timezone.now(), operators=[])  # read before the operator existed
-    assert (shares.contacts, shares.rows) == (1, [])
+    [overview] = selectors.source_overviews(now=timezone.now(), loads={})  # read before the operator existed
+    assert (overview.assigned, overview.rows, overview.operators) == (1, [], [])
 
 
 def test_dashboard_without_any_data_renders(staff_client):
     page = staff_client.get(reverse("dashboard")).text
     assert "Every contact has an operator." in page
     assert "No operators yet." in page and "No sources yet." in page
+    assert "nobody can take contacts" not in page
 
 
 # Leads
@@ -282,8 +294,11 @@ def test_lead_detail_shows_the_contacts_as_a_timeline_with_why_each_operator_was
     page = response.text
     assert "tg-42" in page and "Ivan" in page and "someone else" not in page
     assert "Site form" in page and "Hello<br>there" in page
-    assert f"Chosen: operator #{anna.pk} (Anna)" in page and "100%" in page and "Why this operator" in page
-    assert "unassigned" in page and "every operator of the source is inactive" in page
+    assert "Anna got it in a weighted draw among 1 operator who could take it (a 100% chance)." in page
+    assert "Why this operator" in page and "Exact numbers" in page
+    assert "waiting" in page and "every operator of the source is inactive" in page
+    assert f'href="{reverse("contact_list")}?operator={anna.pk}">Anna</a>' in page
+    assert f'href="{reverse("contact_list")}?source={source.pk}">Site form</a>' in page
     assert "Why nobody took it" in page
     # Newest first.
     assert page.index("every operator of the source is inactive") < page.index("Hello<br>there")
@@ -453,4 +468,4 @@ def test_dashboard_runs_a_fixed_number_of_queries(staff_client, django_assert_ma
         ContactFactory(source=sources[i % 3], operator=None)
     with django_assert_max_num_queries(DASHBOARD_QUERIES):
         response = staff_client.get(reverse("dashboard"))
-    assert response.status_code == 200 and len(response.context["loads"]) == rows
+    assert response.status_code == 200 and len(response.context["board"].loads) == rows

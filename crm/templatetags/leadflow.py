@@ -1,0 +1,271 @@
+"""Template filters of the staff pages and the admin: the one date format, labels of stored codes, and the
+explanation of an assignment in plain words.
+
+Labels are read from crm.choices (never retyped in templates); sentences are built here, each one a
+translatable string, so a template only lays them out.
+"""
+
+from datetime import datetime
+
+from django import template
+from django.utils import dateformat, timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from crm.choices import AssignmentPath, Exclusion, UnassignedReason
+
+register = template.Library()
+
+# The one date-and-time format of the pages and the admin: ISO-like, 24 h, with the time zone's name, so a
+# supervisor in another zone never has to guess. `TIME_ZONE` decides the zone.
+DATETIME_FORMAT = "Y-m-d H:i T"
+
+
+@register.filter
+def when(value: datetime | None) -> str:
+    """A moment as text in the one format, in the current time zone ("2026-11-23 16:40 UTC")."""
+    if value is None:
+        return ""
+    if timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return dateformat.format(value, DATETIME_FORMAT)
+
+
+@register.filter
+def time_tag(value: datetime | None) -> str:
+    """A moment as a <time> element (machine-readable attribute, the one format as text)."""
+    if value is None:
+        return "—"
+    return format_html('<time datetime="{}">{}</time>', value.isoformat(), when(value))
+
+
+@register.filter
+def reason_label(code: str | None) -> str:
+    return _label(UnassignedReason, code)
+
+
+@register.filter
+def exclusion_label(code: str | None) -> str:
+    return _label(Exclusion, code)
+
+
+@register.filter
+def path_label(code: str | None) -> str:
+    return _label(AssignmentPath, code)
+
+
+def _label(choices: type, code: str | None) -> str:
+    if not code:
+        return ""
+    try:
+        return str(choices(code).label)
+    except ValueError:  # a code from an older version: show it rather than fail the page
+        return code
+
+
+@register.filter
+def percent(p: float | None) -> str:
+    """A probability (0..1) as a whole percent, "<1%" for a real but tiny chance."""
+    if not p:
+        return "0%"
+    return "<1%" if p < 0.005 else f"{round(100 * p)}%"
+
+
+@register.filter
+def explanation_sentences(explanation: dict | None) -> list[str]:
+    """What happened to a contact, in a few sentences a supervisor reads at a glance.
+
+    The stored explanation (distribution.selection.explain plus path/at/by/sticky) is exact but terse; the
+    exact numbers stay one click away in the table under these sentences.
+    """
+    if not explanation or explanation.get("candidates") is None:
+        return []
+    candidates = explanation["candidates"]
+    by_id = {c["operator_id"]: c for c in candidates}
+    chosen = by_id.get(explanation.get("chosen"))
+    sentences = []
+
+    sticky = explanation.get("sticky")
+    if sticky:
+        previous = _name(by_id.get(sticky.get("operator_id")), sticky.get("operator_id"))
+        if sticky.get("fallback"):
+            sentences.append(
+                _(
+                    "A returning lead: their previous operator %(name)s could not take it (%(why)s), so the usual draw ran."
+                )
+                % {"name": previous, "why": exclusion_label(sticky["fallback"])}
+            )
+        elif chosen:
+            sentences.append(
+                _("A returning lead: back to %(name)s, who handled their previous contact.")
+                % {"name": previous}
+            )
+
+    path = explanation.get("path")
+    if chosen and path in (AssignmentPath.MANUAL, AssignmentPath.MANUAL_OVERRIDE):
+        sentences.append(_("%(name)s was chosen by hand.") % {"name": _name(chosen)})
+        if path == AssignmentPath.MANUAL_OVERRIDE and chosen.get("excluded") is None:
+            sentences.append(_("The supervisor confirmed it although the operator was full or switched off."))
+    elif chosen and path != AssignmentPath.STICKY:
+        in_draw = [c for c in candidates if c.get("p")]
+        sentences.append(
+            ngettext(
+                "%(name)s got it in a weighted draw among %(count)d operator who could take it (a %(chance)s chance).",
+                "%(name)s got it in a weighted draw among %(count)d operators who could take it (a %(chance)s chance).",
+                len(in_draw),
+            )
+            % {
+                "name": _name(chosen),
+                "count": len(in_draw),
+                "chance": percent(chosen.get("p")),
+            }
+        )
+        earlier = [_name(by_id.get(op), op) for op in explanation.get("draws", [])[:-1]]
+        if earlier:
+            sentences.append(
+                _(
+                    "The draw first landed on %(names)s, who turned out to be full or switched off, so it was repeated."
+                )
+                % {"names": _join(earlier)}
+            )
+    elif not chosen:
+        sentences.append(
+            _("Nobody could take it: %(why)s.") % {"why": reason_label(explanation.get("reason"))}
+        )
+
+    left_out = [c for c in candidates if c.get("excluded") and c is not chosen]
+    for code in (Exclusion.AT_LIMIT, Exclusion.INACTIVE, Exclusion.NO_WEIGHT):
+        names = [_name(c) for c in left_out if c["excluded"] == code]
+        if names:
+            sentences.append(
+                ngettext(
+                    "Left out: %(names)s (%(why)s).",
+                    "Left out: %(names)s (%(why)s).",
+                    len(names),
+                )
+                % {"names": _join(names), "why": exclusion_label(code)}
+            )
+    return sentences
+
+
+def _name(candidate: dict | None, operator_id: int | None = None) -> str:
+    if candidate and candidate.get("name"):
+        return candidate["name"]
+    return _("operator #%(id)s") % {"id": candidate["operator_id"] if candidate else operator_id}
+
+
+def _join(names: list[str]) -> str:
+    if len(names) == 1:
+        return names[0]
+    return _("%(first)s and %(last)s") % {
+        "first": ", ".join(names[:-1]),
+        "last": names[-1],
+    }
+
+
+@register.filter
+def parse_when(value: str | None) -> datetime | None:
+    """The explanation's `at` (ISO text in JSON) back as a moment, for `when`/`time_tag`."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# --- Charts: server-rendered SVG (no JavaScript). The tags compute the geometry; the templates draw it. ---
+
+CHART_WIDTH, CHART_HEIGHT, CHART_TOP = 480, 120, 14
+
+
+@register.inclusion_tag("crm/_bar_chart.svg")
+def bar_chart(buckets: list, *, unit: str = "hour", title: str = "") -> dict:
+    """Stacked bars, one per bucket (selectors.Bucket): assigned below, still waiting above."""
+    peak = max((b.total for b in buckets), default=0) or 1
+    slot = CHART_WIDTH / max(len(buckets), 1)
+    height = CHART_HEIGHT - CHART_TOP
+    bars = []
+    for i, bucket in enumerate(buckets):
+        assigned_h = height * bucket.assigned / peak
+        waiting_h = height * bucket.unassigned / peak
+        bars.append(
+            {
+                "bucket": bucket,
+                "x": round(i * slot + slot * 0.1, 2),
+                "width": round(slot * 0.8, 2),
+                "assigned_y": round(CHART_HEIGHT - assigned_h, 2),
+                "assigned_h": round(assigned_h, 2),
+                "waiting_y": round(CHART_HEIGHT - assigned_h - waiting_h, 2),
+                "waiting_h": round(waiting_h, 2),
+            }
+        )
+    return {
+        "bars": bars,
+        "peak": peak if any(b.total for b in buckets) else 0,
+        "unit": unit,
+        "title": title,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "top": CHART_TOP,
+        "first": buckets[0].start if buckets else None,
+        "last": buckets[-1].start if buckets else None,
+    }
+
+
+SPARK_WIDTH, SPARK_HEIGHT = 160, 36
+
+
+@register.inclusion_tag("crm/_load_line.svg")
+def load_line(line, limit: int) -> dict:
+    """An operator's load over the last day (selectors.LoadLine) against its limit (dashed)."""
+    values = [load for _, load in line.points] if line else []
+    peak = max([limit, *values, 1])
+    step = SPARK_WIDTH / max(len(values) - 1, 1)
+
+    def y(value: int) -> float:
+        return round(SPARK_HEIGHT - 2 - (SPARK_HEIGHT - 4) * value / peak, 2)
+
+    points = " ".join(f"{round(i * step, 2)},{y(v)}" for i, v in enumerate(values))
+    return {
+        "points": points,
+        "limit_y": y(limit),
+        "width": SPARK_WIDTH,
+        "height": SPARK_HEIGHT,
+        "low": min(values, default=0),
+        "high": max(values, default=0),
+        "now": values[-1] if values else 0,
+        "limit": limit,
+        "start": line.points[0][0] if line and line.points else None,
+    }
+
+
+@register.filter
+def get_item(mapping: dict, key):
+    """mapping[key] in a template (None when missing)."""
+    return mapping.get(key) if mapping else None
+
+
+@register.filter
+def names(rows: list) -> str:
+    """Operators (or rows with an .operator) as "Boris, Vera and Gleb"."""
+    return _join([getattr(row, "operator", row).name for row in rows]) if rows else ""
+
+
+@register.filter
+def line_of(lines: list, operator) -> object:
+    """The LoadLine of this operator among the dashboard's lines (None when it has none)."""
+    return next((line for line in lines or [] if line.operator.pk == operator.pk), None)
+
+
+@register.filter
+def change_value(value: object) -> str:
+    """A recorded field value in words: yes/no, the one date format, "—" for none."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, datetime):
+        return when(value)
+    return str(value)
