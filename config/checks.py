@@ -12,12 +12,13 @@ client-side parameter binding allows, pooler or not.
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import Error, Warning, register
 
 PGBOUNCER_PORT = 6432
 
 
-@register(Tags.database)
+# Untagged: it reads settings only, so it runs with every check, not just `check --database`.
+@register
 def database_pooler(app_configs: Sequence | None = None, **kwargs) -> list[Error | Warning]:
     db = settings.DATABASES["default"]
     if db["ENGINE"] != "django.db.backends.postgresql":
