@@ -660,7 +660,10 @@ def _changes(table: type, kind: str, history_ids: list[int]) -> list[tuple[int, 
         if row.history_type == "-":
             fields = []
         elif old is None:  # created (or history started here): every value is new
-            fields = [FieldChange(_verbose(table, name), None, getattr(row, name)) for name in tracked]
+            values = [(name, getattr(row, name)) for name in tracked]
+            fields = [
+                FieldChange(_verbose(table, name), None, value) for name, value in values if value is not None
+            ]
         else:
             delta = row.diff_against(old, included_fields=tracked)
             fields = [FieldChange(_verbose(table, c.field), c.old, c.new) for c in delta.changes]

@@ -105,8 +105,12 @@ def explanation_sentences(explanation: dict | None) -> list[str]:
     path = explanation.get("path")
     if chosen and path in (AssignmentPath.MANUAL, AssignmentPath.MANUAL_OVERRIDE):
         sentences.append(_("%(name)s was chosen by hand.") % {"name": _name(chosen)})
-        if path == AssignmentPath.MANUAL_OVERRIDE and chosen.get("excluded") is None:
-            sentences.append(_("The supervisor confirmed it although the operator was full or switched off."))
+        if path == AssignmentPath.MANUAL_OVERRIDE:
+            why = exclusion_label(chosen.get("excluded")) or _("full or switched off")
+            sentences.append(
+                _("The supervisor confirmed it although the operator was %(why)s.") % {"why": why}
+            )
+            return sentences  # the operator's own state is the whole story of an override
     elif chosen and path != AssignmentPath.STICKY:
         in_draw = [c for c in candidates if c.get("p")]
         sentences.append(

@@ -1,0 +1,88 @@
+"""The Changes page: who changed operators, sources and weights, when, and from what to what."""
+
+import pytest
+from django.urls import reverse
+
+from crm import services
+from crm.models import Operator
+from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
+
+pytestmark = pytest.mark.django_db
+
+# Session and user, sources and operators for the filters, a count and a page over the three history
+# tables, and per kind on the page its records (with users) and their predecessors.
+CHANGES_QUERIES = 12
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("staff", password="x", is_staff=True))
+    return client
+
+
+def test_an_admin_edit_shows_old_and_new_value_with_who_and_when(admin_client, staff_client):
+    anna = OperatorFactory(name="Anna", load_limit=37)
+    response = admin_client.post(
+        reverse("admin:crm_operator_change", args=[anna.pk]),
+        {"name": "Anna", "is_active": "on", "load_limit": "91"},
+    )
+    assert response.status_code == 302
+    page = staff_client.get(reverse("change_list")).text
+    first = page.split('<li class="change card">')[1]
+    assert "load limit</span> 37 → 91" in first
+    assert "admin" in first.split("</p>")[0]  # the user who saved it
+    assert "UTC" in first.split("</p>")[0]
+
+
+def test_list_actions_and_services_are_recorded_too(staff_client):
+    anna = OperatorFactory(name="Anna")
+    services.set_operators_active(operators=Operator.objects.filter(pk=anna.pk), is_active=False)
+    page = staff_client.get(reverse("change_list")).text
+    assert "active</span> yes → no" in page
+    assert "no signed-in user" in page
+
+
+def test_weights_read_as_the_operator_for_the_source(staff_client):
+    weight = WeightFactory(source=SourceFactory(name="Bot"), operator=OperatorFactory(name="Anna"), weight=1)
+    weight.weight = 3
+    weight.save()
+    page = staff_client.get(reverse("change_list")).text
+    assert "Weight of" in page and "Anna</a> for" in page and "Bot</a>" in page
+    assert "weight</span> 1 → 3" in page
+
+
+def test_changes_filter_by_operator_and_by_source(staff_client):
+    anna, boris = OperatorFactory(name="Anna"), OperatorFactory(name="Boris")
+    bot, form = SourceFactory(name="Bot"), SourceFactory(name="Form")
+    WeightFactory(source=bot, operator=anna)
+    WeightFactory(source=form, operator=boris)
+
+    def subjects(**params) -> list[tuple[str, int | None, int | None]]:
+        page = staff_client.get(reverse("change_list"), params).context["page_obj"]
+        return sorted((c.kind, c.operator_id, c.source_id) for c in page)
+
+    assert subjects(operator=anna.pk) == [("operator", anna.pk, None), ("weight", anna.pk, bot.pk)]
+    assert subjects(source=form.pk) == [("source", None, form.pk), ("weight", boris.pk, form.pk)]
+    assert subjects(operator=anna.pk, source=bot.pk) == [("weight", anna.pk, bot.pk)]
+    assert subjects(operator=anna.pk, source=form.pk) == []
+    assert len(subjects()) == 6
+
+
+@pytest.mark.parametrize("rows", [3, 30])
+def test_the_changes_page_runs_a_fixed_number_of_queries(staff_client, django_assert_max_num_queries, rows):
+    for i in range(rows):
+        op = OperatorFactory(load_limit=i + 1)
+        op.load_limit += 1
+        op.save()
+        WeightFactory(operator=op)
+    with django_assert_max_num_queries(CHANGES_QUERIES):
+        response = staff_client.get(reverse("change_list"))
+    assert response.status_code == 200 and len(response.context["page_obj"].object_list) == min(50, rows * 4)
+
+
+def test_the_admin_history_of_an_operator_lists_its_changes(admin_client):
+    anna = OperatorFactory(name="Anna", load_limit=37)
+    anna.load_limit = 91
+    anna.save()
+    page = admin_client.get(reverse("admin:crm_operator_history", args=[anna.pk])).text
+    assert "Load limit" in page or "load limit" in page

@@ -1,0 +1,168 @@
+"""The dashboard: capacity per source up front, when the next slot frees, trends, and click-through."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from crm import selectors
+from crm.tests.factories import ContactFactory, OperatorFactory, SourceFactory, WeightFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("staff", password="x", is_staff=True))
+    return client
+
+
+def overview(name: str, now=None):
+    board = selectors.dashboard(now=now or timezone.now())
+    return next(item for item in board.sources if item.source.name == name), board
+
+
+def test_free_slots_are_the_sum_of_limit_minus_load_over_the_active_operators():
+    source = SourceFactory(name="Bot")
+    anna, boris = OperatorFactory(name="Anna", load_limit=5), OperatorFactory(name="Boris", load_limit=3)
+    off = OperatorFactory(name="Off", load_limit=50, is_active=False)
+    for op in (anna, boris, off):
+        WeightFactory(source=source, operator=op)
+    ContactFactory.create_batch(2, operator=anna)
+    ContactFactory.create_batch(4, operator=boris)  # over the limit (an override): counts as 0, not -1
+    item, _ = overview("Bot")
+    assert item.free == 3 and item.blocked == ""
+    assert item.next_free is None
+
+
+def test_a_source_whose_operators_are_all_full_says_when_the_next_slot_frees(staff_client):
+    now = timezone.now()
+    source = SourceFactory(name="Site form")
+    boris, vera = OperatorFactory(name="Boris", load_limit=2), OperatorFactory(name="Vera", load_limit=1)
+    off = OperatorFactory(name="Gleb", is_active=False)
+    for op in (boris, vera, off):
+        WeightFactory(source=source, operator=op)
+    # Boris: the oldest of his two frees first, 20 h ago + 24 h = in 4 h; Vera's frees in 10 h.
+    ContactFactory(
+        operator=boris, created_at=now - timedelta(hours=30), assigned_at=now - timedelta(hours=20)
+    )
+    ContactFactory(operator=boris, created_at=now - timedelta(hours=1))
+    ContactFactory(operator=vera, created_at=now - timedelta(hours=14))
+    ContactFactory(source=source, operator=None, created_at=now - timedelta(hours=2))
+
+    item, board = overview("Site form", now)
+    assert item.blocked == "all_at_limit" and item.free == 0
+    assert [row.operator.name for row in item.full] == ["Boris", "Vera"]
+    assert item.next_free.operator == boris
+    assert item.next_free.frees_at == now - timedelta(hours=20) + timedelta(hours=24)
+    assert item in board.blocked
+
+    page = staff_client.get(reverse("dashboard")).text
+    alert = page.split('class="alerts"')[1].split("</section>")[0]
+    assert "Site form" in alert and "nobody can take contacts" in alert
+    assert "every active operator is at the load limit" in alert
+    assert "Full: Boris and Vera" in alert and "Switched off: Gleb" in alert
+    assert "the next slot frees at" in alert and "(Boris)" in alert
+    assert (
+        f'href="{reverse("contact_list")}?source={source.pk}&amp;unassigned=1">1 contact waiting</a>' in alert
+    )
+
+
+def test_an_operator_over_the_limit_frees_a_slot_when_enough_of_its_assignments_have_left():
+    now = timezone.now()
+    source = SourceFactory(name="Bot")
+    anna = OperatorFactory(name="Anna", load_limit=2)
+    WeightFactory(source=source, operator=anna)
+    # Three assigned, limit two (an override put her over): two must leave before she is below it again.
+    times = [now - timedelta(hours=h) for h in (23, 10, 2)]
+    for at in times:
+        ContactFactory(operator=anna, created_at=at)
+    item, _ = overview("Bot", now)
+    assert item.next_free.frees_at == times[1] + timedelta(hours=24)
+
+
+@pytest.mark.parametrize(
+    "setup, reason, words",
+    [
+        (lambda source: None, "no_operators", "no operators configured for the source"),
+        (
+            lambda source: WeightFactory(source=source, operator=OperatorFactory(is_active=False)),
+            "all_inactive",
+            "every operator of the source is inactive",
+        ),
+        (
+            lambda source: WeightFactory(source=source, operator=OperatorFactory(load_limit=0)),
+            "all_at_limit",
+            "every active operator is at the load limit",
+        ),
+    ],
+)
+def test_sources_nobody_can_take_contacts_from_are_flagged_in_plain_words(staff_client, setup, reason, words):
+    source = SourceFactory(name="Phone line")
+    setup(source)
+    item, _ = overview("Phone line")
+    assert item.blocked == reason
+    page = staff_client.get(reverse("dashboard")).text
+    assert "Phone line</a>: nobody can take contacts</strong>" in page and words in page
+
+
+def test_waiting_contacts_per_source_with_the_oldest_and_those_past_the_max_age(staff_client, settings):
+    settings.UNASSIGNED_MAX_AGE_HOURS = 72
+    now = timezone.now()
+    source = SourceFactory(name="Bot")
+    ContactFactory(source=source, operator=None, created_at=now - timedelta(hours=80))
+    ContactFactory(source=source, operator=None, created_at=now - timedelta(hours=1))
+    ContactFactory(source=source)
+    item, board = overview("Bot", now)
+    assert (item.waiting.count, item.waiting.too_old) == (2, 1)
+    assert item.waiting.oldest == now - timedelta(hours=80)
+    assert board.waiting.too_old == 1
+    page = staff_client.get(reverse("dashboard")).text
+    assert "1 has waited longer than 72 hours" in page
+    assert f'href="{reverse("contact_list")}?source={source.pk}&amp;unassigned=1">2</a>' in page
+
+
+def test_arrivals_per_hour_and_per_day_split_assigned_from_waiting(staff_client):
+    now = timezone.now()
+    source = SourceFactory(name="Bot")
+    ContactFactory.create_batch(2, source=source, created_at=now - timedelta(minutes=1))
+    ContactFactory(source=source, operator=None, created_at=now - timedelta(minutes=1))
+    ContactFactory(source=source, created_at=now - timedelta(days=3))
+    ContactFactory(source=source, created_at=now - timedelta(days=40))  # older than the chart
+    item, _ = overview("Bot", now)
+    assert len(item.hours) == 24 and len(item.days) == 30
+    assert (item.hours[-1].assigned, item.hours[-1].unassigned) == (2, 1)
+    assert sum(b.total for b in item.hours) == 3
+    assert (item.days[-1].assigned, item.days[-1].unassigned) == (2, 1)
+    assert sum(b.total for b in item.days) == 4
+    page = staff_client.get(reverse("dashboard")).text
+    assert page.count('<svg class="bar-chart"') == 2
+    assert "2 assigned, 1 waiting" in page  # the bar's tooltip
+
+
+def test_each_operators_load_over_the_day_ends_with_the_load_now():
+    now = timezone.now()
+    anna = OperatorFactory(name="Anna", load_limit=5)
+    ContactFactory(operator=anna, created_at=now - timedelta(hours=30))  # left the window 6 h ago
+    ContactFactory(operator=anna, created_at=now - timedelta(hours=3))
+    board = selectors.dashboard(now=now)
+    [line] = board.load_lines
+    loads = [load for _, load in line.points]
+    assert len(loads) == 24 and loads[-1] == 1
+    assert max(loads) == 1 and loads[0] == 1  # 23 h ago only the 30-h-old one counted
+    assert loads[-5] == 0  # 4 h ago: the old one had left, the new one had not come
+
+
+def test_every_name_and_number_on_the_dashboard_links_to_the_contacts_it_counts(staff_client):
+    source = SourceFactory(name="Bot")
+    anna = OperatorFactory(name="Anna")
+    WeightFactory(source=source, operator=anna)
+    ContactFactory(source=source, operator=anna)
+    page = staff_client.get(reverse("dashboard")).text
+    contacts = reverse("contact_list")
+    assert f'href="{contacts}?operator={anna.pk}">Anna</a>' in page
+    assert f'href="{contacts}?operator={anna.pk}">1 / 10</a>' in page
+    assert f'href="{contacts}?source={source.pk}">Bot</a>' in page
+    assert f'href="{contacts}?source={source.pk}&amp;operator={anna.pk}">Anna</a>' in page
+    assert f'href="{contacts}?unassigned=1">0</a>' in page

@@ -1,0 +1,93 @@
+"""The template filters: the one date format, labels from crm.choices, the explanation in plain words."""
+
+from datetime import UTC, datetime
+
+from crm.templatetags.leadflow import explanation_sentences, path_label, percent, reason_label, when
+
+
+def candidate(op_id: int, name: str, *, load=None, limit=5, excluded=None, p=0.0, active=True) -> dict:
+    return {
+        "operator_id": op_id,
+        "name": name,
+        "weight": 1,
+        "load": load,
+        "limit": limit,
+        "active": active,
+        "excluded": excluded,
+        "p": p,
+    }
+
+
+def test_one_date_format_with_the_time_zone(settings):
+    moment = datetime(2024, 6, 1, 10, 30, tzinfo=UTC)
+    assert when(moment) == "2024-06-01 10:30 UTC"
+    settings.TIME_ZONE = "Europe/Moscow"
+    assert when(moment) == "2024-06-01 13:30 MSK"
+    assert when(None) == ""
+
+
+def test_labels_come_from_the_choices_and_unknown_codes_show_as_they_are():
+    assert reason_label("all_at_limit") == "every active operator is at the load limit"
+    assert path_label("drain") == "routed from the waiting queue"
+    assert path_label("from_the_future") == "from_the_future"
+    assert (percent(0.75), percent(0.001), percent(0)) == ("75%", "<1%", "0%")
+
+
+def test_a_repeated_draw_reads_as_sentences():
+    why = {
+        "candidates": [
+            candidate(1, "Anna", load=5, excluded="at_limit"),
+            candidate(2, "Boris", load=1, p=0.75),
+            candidate(3, "Vera", p=0.25),
+            candidate(4, "Gleb", excluded="inactive", active=False),
+        ],
+        "draws": [1, 2],
+        "chosen": 2,
+        "reason": "",
+        "path": "draw",
+    }
+    assert explanation_sentences(why) == [
+        "Boris got it in a weighted draw among 2 operators who could take it (a 75% chance).",
+        "The draw first landed on Anna, who turned out to be full or switched off, so it was repeated.",
+        "Left out: Anna (at the load limit).",
+        "Left out: Gleb (switched off).",
+    ]
+
+
+def test_nobody_free_sticky_fallback_and_manual_paths():
+    nobody = {
+        "candidates": [candidate(1, "Anna", load=5, excluded="at_limit")],
+        "draws": [1],
+        "chosen": None,
+        "reason": "all_at_limit",
+        "sticky": {"operator_id": 1, "fallback": "at_limit"},
+    }
+    assert explanation_sentences(nobody)[:2] == [
+        "A returning lead: their previous operator Anna could not take it (at the load limit), so the usual draw ran.",
+        "Nobody could take it: every active operator is at the load limit.",
+    ]
+    sticky = {
+        "candidates": [candidate(1, "Anna", load=1, p=1.0)],
+        "draws": [],
+        "chosen": 1,
+        "reason": "",
+        "path": "sticky",
+        "sticky": {"operator_id": 1, "fallback": None},
+    }
+    assert explanation_sentences(sticky) == [
+        "A returning lead: back to Anna, who handled their previous contact."
+    ]
+    manual = {
+        "candidates": [candidate(1, "Anna", load=5, limit=5)],
+        "draws": [],
+        "chosen": 1,
+        "path": "manual",
+    }
+    assert explanation_sentences(manual) == ["Anna was chosen by hand."]
+    override = {**manual, "path": "manual_override"}
+    override["candidates"] = [candidate(1, "Anna", load=5, limit=5, excluded="at_limit")]
+    assert explanation_sentences(override) == [
+        "Anna was chosen by hand.",
+        "The supervisor confirmed it although the operator was at the load limit.",
+    ]
+    assert explanation_sentences({}) == []

@@ -1,0 +1,98 @@
+"""Lead and contact lists: latest contact per lead, filters, both times, the path in plain words."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("staff", password="x", is_staff=True))
+    return client
+
+
+def test_each_lead_shows_its_latest_contact_source_and_operator_or_waiting(staff_client):
+    now = timezone.now()
+    bot, form = SourceFactory(name="Bot"), SourceFactory(name="Form")
+    anna = OperatorFactory(name="Anna")
+    handled, waiting = LeadFactory(external_id="handled"), LeadFactory(external_id="waiting")
+    ContactFactory(lead=handled, source=form, operator=None, created_at=now - timedelta(days=1))
+    ContactFactory(lead=handled, source=bot, operator=anna, created_at=now - timedelta(hours=1))
+    ContactFactory(lead=waiting, source=form, operator=anna, created_at=now - timedelta(days=1))
+    ContactFactory(lead=waiting, source=form, operator=None, created_at=now)
+
+    response = staff_client.get(reverse("lead_list"))
+
+    rows = {row.lead.external_id: row.latest for row in response.context["page_obj"]}
+    assert (rows["handled"].source, rows["handled"].operator) == (bot, anna)
+    assert (rows["waiting"].source, rows["waiting"].operator) == (form, None)
+    page = response.text
+    assert f'href="{reverse("contact_list")}?operator={anna.pk}">Anna</a>' in page
+    assert f'href="{reverse("contact_list")}?source={bot.pk}">Bot</a>' in page
+    assert ">waiting</span>" in page
+    assert 'data-label="Latest contact"' in page  # stacked rows on phones
+
+
+def test_leads_filter_by_source_operator_and_waiting(staff_client):
+    bot, form = SourceFactory(), SourceFactory()
+    anna = OperatorFactory()
+    a = ContactFactory(source=bot, operator=anna).lead
+    b = ContactFactory(source=form, operator=None).lead
+    c = ContactFactory(source=form, operator=OperatorFactory()).lead
+
+    def found(**params) -> set[int]:
+        response = staff_client.get(reverse("lead_list"), params)
+        assert response.status_code == 200
+        return {row.lead.pk for row in response.context["page_obj"]}
+
+    assert found(source=bot.pk) == {a.pk}
+    assert found(source=form.pk) == {b.pk, c.pk}
+    assert found(operator=anna.pk) == {a.pk}
+    assert found(waiting=1) == {b.pk}
+    assert found(source=form.pk, waiting=1, q="lead") == {b.pk}
+    bad = staff_client.get(reverse("lead_list"), {"source": "x"})
+    assert "The filters could not be applied" in bad.text
+
+
+@pytest.mark.parametrize("leads", [5, 60])
+def test_filtered_lead_list_runs_a_fixed_number_of_queries(
+    staff_client, django_assert_max_num_queries, leads
+):
+    source = SourceFactory()
+    for lead in LeadFactory.create_batch(leads):
+        ContactFactory.create_batch(2, lead=lead, source=source)
+    with django_assert_max_num_queries(8):
+        response = staff_client.get(reverse("lead_list"), {"source": source.pk, "q": "lead"})
+    assert response.status_code == 200
+
+
+def test_contacts_show_arrival_and_assignment_times_when_they_differ_and_how(staff_client):
+    now = timezone.now()
+    late = ContactFactory(
+        created_at=now - timedelta(hours=5),
+        assigned_at=now - timedelta(hours=1),
+        explanation={
+            "candidates": [],
+            "draws": [],
+            "chosen": None,
+            "reason": "",
+            "path": "drain",
+            "by": "drain",
+        },
+    )
+    ContactFactory(created_at=now - timedelta(hours=2))
+    page = staff_client.get(reverse("contact_list")).text
+    assert page.count("assigned-at") == 1
+    assert late.assigned_at.strftime("%Y-%m-%d %H:%M UTC") in page
+    assert "routed from the waiting queue" in page
+
+
+def test_date_filters_are_real_date_inputs(staff_client):
+    page = staff_client.get(reverse("contact_list")).text
+    assert 'type="date" name="from"' in page and 'type="date" name="to"' in page
