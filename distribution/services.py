@@ -34,6 +34,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from crm.choices import AssignmentPath, Exclusion
@@ -363,8 +364,7 @@ def drain(
         waiting = waiting.filter(source_id__in=sources)
     report = DrainReport(too_old=waiting.filter(created_at__lte=oldest_allowed).count())
     full_sources: set[int] = set()
-    queue = waiting.filter(created_at__gt=oldest_allowed).order_by("created_at", "id")
-    for contact_id, source_id in queue.values_list("id", "source_id").iterator(chunk_size=500):
+    for contact_id, source_id in _oldest_first(waiting.filter(created_at__gt=oldest_allowed)):
         if (max_contacts is not None and report.assigned + report.still_waiting >= max_contacts) or (
             max_seconds is not None and time.monotonic() - started > max_seconds
         ):
@@ -380,6 +380,21 @@ def drain(
             report.still_waiting += 1
             full_sources.add(source_id)
     return report
+
+
+def _oldest_first(queue, batch: int = 200):
+    """(id, source_id) of the waiting contacts, oldest first, read in batches by keyset (no server-side
+    cursor, which a pooler in transaction mode would break, and no long-held snapshot)."""
+    after = None
+    while True:
+        page = queue.order_by("created_at", "id")
+        if after is not None:
+            page = page.filter(Q(created_at__gt=after[0]) | Q(created_at=after[0], id__gt=after[1]))
+        rows = list(page.values_list("created_at", "id", "source_id")[:batch])
+        yield from ((contact_id, source_id) for _, contact_id, source_id in rows)
+        if len(rows) < batch:
+            return
+        after = rows[-1][:2]
 
 
 def _drain_one(contact_id: int, *, trigger: str, now: datetime, rng: random.Random) -> bool | None:

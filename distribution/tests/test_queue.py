@@ -311,3 +311,14 @@ def test_integrity_errors_other_than_a_replay_are_raised(rng):
     with mock.patch.object(services, "assign_contact", side_effect=IntegrityError("boom")):
         with pytest.raises(IntegrityError):
             receive_contact(source=source, external_id="x", rng=random.Random(1))
+
+
+def test_drain_walks_a_queue_longer_than_one_batch_oldest_first(rng):
+    anna = OperatorFactory(load_limit=1000)
+    source = source_with(anna)
+    same_time = timezone.now() - timedelta(minutes=30)
+    contacts = [ContactFactory(source=source, operator=None, created_at=same_time) for _ in range(250)]
+    contacts += [waiting(source, minutes_ago=m) for m in (20, 10)]
+    assert drain(rng=rng, max_contacts=251).assigned == 251
+    still = Contact.objects.get(operator=None)
+    assert still.pk == contacts[-1].pk  # the newest waits; ties at one time go by id
