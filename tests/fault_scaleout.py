@@ -205,14 +205,15 @@ def setup_routing() -> str:
     django.setup()
     from django.db import connections
 
-    from crm.models import Operator, Source, SourceOperatorWeight
+    from crm.models import Operator, SourceOperatorWeight
+    from crm.services import create_source
 
-    source = Source.objects.create(name="Scale-out source")
+    source, token = create_source(name="Scale-out source")
     for weight, (name, limit) in enumerate(LIMITS.items(), start=1):
         operator = Operator.objects.create(name=name, load_limit=limit)
         SourceOperatorWeight.objects.create(source=source, operator=operator, weight=weight)
     connections.close_all()
-    return source.token
+    return token
 
 
 # --- the three services -----------------------------------------------------------------------------
@@ -725,7 +726,8 @@ def verify(tally: Tally, url: str, limits: dict[str, int], drained: int | None) 
         "no 503 during the outage (it proved nothing)": tally.counts["503"] == 0,
         "PgBouncer was not restarted": end == 0.0,
         "clients that did not finish in time": tally.unfinished,
-        "the drains did not fill the capacity added after the traffic": drained is not None
+        "the drains did not fill the capacity added after the traffic (artifacts/scaleout/drain-*.log)": drained
+        is not None
         and sum(per_operator.values()) < sum(limits.values()),
     }
 
