@@ -162,11 +162,12 @@ def database() -> str:
 
 def add_sources(count: int, tokens: list[str]) -> None:
     """Add sources with 20 operators each (weights 1..20) until there are `count`; collect their tokens."""
-    from crm.models import Operator, Source, SourceOperatorWeight
+    from crm.models import Operator, SourceOperatorWeight
+    from crm.services import create_source
 
     for n in range(len(tokens), count):
-        source = Source.objects.create(name=f"Bench source {n + 1}")
-        tokens.append(source.token)  # the plain token exists only on the instance that made it
+        source, token = create_source(name=f"Bench source {n + 1}")
+        tokens.append(token)
         operators = Operator.objects.bulk_create(
             Operator(name=f"Bench {n + 1}.{i}", load_limit=FREE_LIMIT)
             for i in range(1, OPERATORS_PER_SOURCE + 1)
