@@ -4,6 +4,7 @@ import shlex
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.templatetags.admin_list import _boolean_icon
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -141,9 +142,10 @@ class WeightInline(admin.TabularInline):
             return "—"
         return f"{weight.load} / {weight.operator.load_limit}"
 
-    @admin.display(description=_("active"), boolean=True)
-    def active(self, weight: SourceOperatorWeight) -> bool | None:
-        return weight.operator.is_active if weight.pk else None
+    @admin.display(description=_("active"))
+    def active(self, weight: SourceOperatorWeight) -> str:
+        # The admin's yes/no icon, but nothing at all on the blank row for a new operator.
+        return _boolean_icon(weight.operator.is_active) if weight.pk else "—"
 
 
 GRACE_CHOICES = [

@@ -31,7 +31,8 @@ def chromium_path() -> str:
 
 
 def make_data(django_user_model) -> None:
-    django_user_model.objects.create_user("sam", password=PASSWORD, is_staff=True)
+    # A supervisor: staff pages, the admin and the hand-assignment buttons.
+    django_user_model.objects.create_user("sam", password=PASSWORD, is_staff=True, is_superuser=True)
     anna, boris = OperatorFactory(name="Anna", load_limit=4), OperatorFactory(name="Boris", load_limit=2)
     bot = SourceFactory(name="Telegram bot")
     WeightFactory(source=bot, operator=anna, weight=3)
@@ -70,6 +71,16 @@ def make_data(django_user_model) -> None:
     )
     for i in range(3):
         ContactFactory(lead=LeadFactory(external_id=f"site-{i}"), source=bot, operator=boris if i else anna)
+    # A source nobody can take contacts from: its only operator is full, so the dashboard warns up front.
+    form = SourceFactory(name="Site form")
+    vera = OperatorFactory(name="Vera", load_limit=1)
+    WeightFactory(source=form, operator=vera)
+    ContactFactory(
+        lead=LeadFactory(external_id="form-1"),
+        source=form,
+        operator=vera,
+        created_at=now - timedelta(hours=3),
+    )
 
 
 @pytest.mark.browser
@@ -100,44 +111,94 @@ def test_staff_member_logs_in_and_browses_leads_and_contacts(live_server, django
 
             page.get_by_role("link", name="Dashboard").click()
             expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+            # Capacity up front: the full source is named, with who is full and when a slot frees.
+            alert = page.locator(".alerts .alert")
+            expect(alert).to_have_count(1)
+            expect(alert).to_contain_text("Site form: nobody can take contacts")
+            expect(alert).to_contain_text("Full: Vera; the next slot frees at")
             loads = page.get_by_role("region", name="Operator load")
             expect(loads.get_by_role("row", name="Anna")).to_contain_text("2 / 4")
             expect(loads.get_by_role("row", name="Boris")).to_contain_text("2 / 2 full")
-            expect(page.locator(".backlog")).to_contain_text("1")
-            expect(page.locator(".share")).to_contain_text("weight 75.0%")
+            expect(loads.locator("svg.load-line")).to_have_count(3)
+            expect(page.locator(".backlog .big-number")).to_have_text("1")
+            expect(page.locator(".share", has_text="Telegram bot")).to_contain_text("weight 75.0%")
+            # A chart: the bot's last hour has two bars' worth (assigned and waiting), drawn in SVG.
+            trends = page.get_by_role("region", name="Contacts per source")
+            chart = trends.locator("article", has_text="Telegram bot").locator("svg.bar-chart").first
+            expect(chart).to_be_visible()
+            assert (
+                chart.locator("rect.bar-assigned").count() >= 1
+                and chart.locator("rect.bar-waiting").count() == 1
+            )
             page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
+
+            # Click-through: an operator's name opens their contacts.
+            loads.get_by_role("link", name="Boris", exact=True).click()
+            expect(page).to_have_url(re.compile(r"/contacts/\?operator=\d+$"))
+            expect(page.locator("table.data tbody tr")).to_have_count(2)
+            expect(page.locator("#id_operator option:checked")).to_have_text("Boris")
+            page.screenshot(path=ARTIFACTS / "contacts-of-boris.png", full_page=True)
 
             page.get_by_role("link", name="Leads").click()
             page.get_by_label("Search external id or name").fill("petrov")
             page.get_by_role("button", name="Search").click()
             expect(page.locator("table.data tbody tr")).to_have_count(1)
             expect(page.locator("table.data")).to_contain_text("tg-1001")
+            expect(page.locator("table.data")).to_contain_text("waiting")  # the latest contact waits
             page.screenshot(path=ARTIFACTS / "leads-search.png", full_page=True)
-            page.get_by_role("link", name="tg-1001").click()
+            page.get_by_role("link", name="tg-1001").first.click()
 
             expect(page.get_by_role("heading", name="Lead tg-1001")).to_be_visible()
             expect(page.locator(".timeline")).to_contain_text("Hello, I want a quote")
             expect(page.locator(".timeline")).to_contain_text("every active operator is at the load limit")
             page.get_by_text("Why this operator").click()
-            expect(page.locator(".why[open]")).to_contain_text("Chosen: operator #")
-            expect(page.locator(".why[open]")).to_contain_text("(Anna)")
+            why = page.locator(".why[open]")
+            expect(why).to_contain_text("Anna got it in a weighted draw among 2 operators who could take it")
+            why.get_by_text("Exact numbers").click()
+            expect(why.locator(".explanation-table")).to_contain_text("not checked / 2")
             page.screenshot(path=ARTIFACTS / "lead.png", full_page=True)
 
             page.get_by_role("link", name="Contacts").click()
-            expect(page.locator("table.data tbody tr")).to_have_count(5)
+            expect(page.locator("table.data tbody tr")).to_have_count(6)
             page.get_by_label("Unassigned only").check()
             page.get_by_role("button", name="Filter").click()
             expect(page).to_have_url(re.compile(r"/contacts/\?.*unassigned=1"))
             expect(page.locator("table.data tbody tr")).to_have_count(1)
             expect(page.locator("table.data")).to_contain_text("tg-1001")
-            expect(page.locator("table.data")).to_contain_text("unassigned")
+            expect(page.locator("table.data")).to_contain_text("waiting")
             page.screenshot(path=ARTIFACTS / "contacts-unassigned.png", full_page=True)
 
-            # A phone: wide tables scroll inside their box, the page itself does not scroll sideways.
+            # The source page in the admin: webhook URL, ready curl, and the regenerate flow.
+            page.goto(f"{live_server.url}/admin/crm/source/")
+            page.get_by_role("link", name="Site form").click()
+            expect(page.locator("fieldset.webhook")).to_contain_text("/api/contacts/")
+            expect(page.locator("pre.curl")).to_contain_text("Authorization: Bearer $SOURCE_TOKEN")
+            page.screenshot(path=ARTIFACTS / "admin-source.png", full_page=True)
+            page.get_by_role("link", name="Regenerate token…").click()
+            page.get_by_label("Keeps working for 1 hour, while the channel is switched over").check()
+            page.screenshot(path=ARTIFACTS / "admin-regenerate-confirm.png", full_page=True)
+            page.get_by_role("button", name="Yes, regenerate the token").click()
+            token = page.locator("code.new-token").inner_text()
+            assert len(token) >= 40
+            expect(page.locator("pre.curl")).to_contain_text(f"Authorization: Bearer {token}")
+            expect(page.locator("body")).to_contain_text("keeps working until")
+            page.screenshot(path=ARTIFACTS / "admin-token-once.png", full_page=True)
+            page.get_by_role("link", name="Back to Site form").click()
+            expect(page.locator("body")).not_to_contain_text(token)
+            expect(page.locator("fieldset.webhook")).to_contain_text("The previous token keeps working until")
+
+            # A phone: lists become stacked rows, and no page scrolls sideways.
             page.set_viewport_size({"width": 390, "height": 844})
-            page.get_by_role("link", name="Dashboard").click()
-            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
-            page.screenshot(path=ARTIFACTS / "dashboard-phone.png", full_page=True)
+            for name, url in [("dashboard", "/"), ("contacts", "/contacts/"), ("leads", "/leads/")]:
+                page.goto(live_server.url + url)
+                assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), name
+                page.screenshot(path=ARTIFACTS / f"{name}-phone.png", full_page=True)
+            # Stacked: each row is a block of labelled cells, the table head hidden.
+            expect(page.locator("table.data thead")).to_be_hidden()
+            row_display = page.locator("table.data tbody tr").first.evaluate(
+                "r => getComputedStyle(r).display"
+            )
+            assert row_display != "table-row"
 
             page.get_by_role("button", name="Log out").click()
             expect(page.get_by_role("heading", name="Log in")).to_be_visible()
