@@ -55,8 +55,11 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "simple_history",
+    # django-ninja: listed so that Swagger UI is served from its own static files, never from a CDN.
+    "ninja",
     "crm",
     "distribution",
+    "integrations",
 ]
 
 MIDDLEWARE = [

@@ -2,8 +2,12 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from integrations.api import api as integration_api
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The integration API (django-ninja), before the "" includes so none of them can shadow it.
+    path("api/v1/", integration_api.urls),
     path("", include("distribution.urls")),
     # Only log in and out: password resets would need an email backend, and supervisors reset passwords
     # in the admin.

@@ -1,0 +1,60 @@
+"""API keys: issue, authenticate, revoke. The admin, the create_api_key command and the API call these."""
+
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from crm.models import token_digest
+from integrations.models import ApiKey, Scope
+
+# last_used_at is a hint for supervisors ("is this key still in use?"), not an audit log: refreshing it
+# at most this often keeps a busy integration from writing the row on every request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def issue_api_key(*, api_key: ApiKey, created_by: AbstractBaseUser | None = None) -> str:
+    """Give a new, unsaved key (name and scope set) its secret, validate it and store it.
+
+    Returns the secret: the only time it is seen, since only its digest is stored.
+    """
+    secret = api_key.set_new_key()
+    api_key.created_by = created_by if created_by is not None and created_by.pk else None
+    api_key.full_clean()
+    api_key.save()
+    return secret
+
+
+def create_api_key(
+    *, name: str, scope: str = Scope.READ, created_by: AbstractBaseUser | None = None
+) -> tuple[ApiKey, str]:
+    """A new API key and its secret (shown once). Raises ValidationError for a blank name or unknown scope."""
+    api_key = ApiKey(name=name, scope=scope)
+    return api_key, issue_api_key(api_key=api_key, created_by=created_by)
+
+
+def authenticate(secret: str, *, now: datetime | None = None) -> ApiKey | None:
+    """The key with this secret, unless it is unknown or revoked (None); one indexed query.
+
+    The lookup is by digest, so the comparison never touches the secret itself (no timing leak of it).
+    `last_used_at` is refreshed when it is older than LAST_USED_RESOLUTION.
+    """
+    if not secret:
+        return None
+    api_key = ApiKey.objects.active().filter(key_digest=token_digest(secret)).first()
+    if api_key is None:
+        return None
+    now = now or timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_RESOLUTION:
+        # A conditional UPDATE: of concurrent requests with a stale stamp, all write the same minute.
+        ApiKey.objects.filter(pk=api_key.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION)
+        ).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key
+
+
+def revoke_api_keys(*, api_keys: QuerySet[ApiKey], now: datetime | None = None) -> int:
+    """Revoke the keys (from now on they get 401); returns how many were still active."""
+    return api_keys.filter(revoked_at__isnull=True).update(revoked_at=now or timezone.now())
