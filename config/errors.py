@@ -9,19 +9,38 @@ import logging
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.utils.functional import lazy
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+from django.views import csrf
 
 log = logging.getLogger("leadflow.errors")
 
 RETRY_AFTER_SECONDS = 5
 API_PREFIX = "/api/"
 
-TITLES = {400: "Bad request", 404: "Page not found", 500: "Server error", 503: "Temporarily unavailable"}
+
+def _unavailable() -> str:
+    return ngettext(
+        "The database is unavailable right now; nothing was changed. Try again in %(seconds)d second.",
+        "The database is unavailable right now; nothing was changed. Try again in %(seconds)d seconds.",
+        RETRY_AFTER_SECONDS,
+    ) % {"seconds": RETRY_AFTER_SECONDS}
+
+
+# Lazy: each answer is worded in its request's language (LocaleMiddleware: cookie or Accept-Language).
+TITLES = {
+    400: _("Bad request"),
+    404: _("Page not found"),
+    500: _("Server error"),
+    503: _("Temporarily unavailable"),
+}
 MESSAGES = {
-    400: "The request could not be understood.",
-    403: "You may not do this.",
-    404: "Nothing is here.",
-    500: "Something went wrong on our side; it has been logged.",
-    503: f"The database is unavailable right now; nothing was changed. Try again in {RETRY_AFTER_SECONDS} seconds.",
+    400: _("The request could not be understood."),
+    403: _("You may not do this."),
+    404: _("Nothing is here."),
+    500: _("Something went wrong on our side; it has been logged."),
+    503: lazy(_unavailable, str)(),
 }
 
 
@@ -41,7 +60,7 @@ def error_response(request: HttpRequest, status: int) -> HttpResponse:
     except Exception:
         # The error page must not fail in turn (say, collectstatic never ran): say it in plain text.
         log.exception("The %s page could not be rendered", status)
-        return HttpResponse(MESSAGES[status], status=status, headers=headers, content_type="text/plain")
+        return HttpResponse(str(MESSAGES[status]), status=status, headers=headers, content_type="text/plain")
     return HttpResponse(page, status=status, headers=headers)
 
 
@@ -62,6 +81,13 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 def server_error(request: HttpRequest) -> HttpResponse:
     return error_response(request, 500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: JSON under /api/ (an API client has no form to reload), Django's page elsewhere."""
+    if request.path.startswith(API_PREFIX):
+        return json_error(403, "csrf", gettext("CSRF verification failed: %(reason)s") % {"reason": reason})
+    return csrf.csrf_failure(request, reason=reason)
 
 
 class DatabaseUnavailableMiddleware:

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.choices import UnassignedReason
@@ -38,8 +39,8 @@ def window_start(now: datetime | None = None) -> datetime:
 
 
 class TimeStamped(models.Model):
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         abstract = True
@@ -60,17 +61,22 @@ class OperatorQuerySet(models.QuerySet):
 
 
 class Operator(TimeStamped):
-    name = models.CharField(max_length=200)
-    is_active = models.BooleanField("active", default=True, help_text="Inactive operators receive no contacts.")
+    name = models.CharField(_("name"), max_length=200)
+    is_active = models.BooleanField(
+        _("active"), default=True, help_text=_("Inactive operators receive no contacts.")
+    )
     load_limit = models.PositiveIntegerField(
+        _("load limit"),
         default=20,
-        help_text="Most contacts the operator may receive within the load window; 0 means none.",
+        help_text=_("Most contacts the operator may receive within the load window; 0 means none."),
     )
 
     objects = OperatorQuerySet.as_manager()
     history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta:
+        verbose_name = _("operator")
+        verbose_name_plural = _("operators")
         ordering = ["name", "id"]
 
     def __str__(self) -> str:
@@ -78,29 +84,44 @@ class Operator(TimeStamped):
 
 
 class Source(TimeStamped):
-    name = models.CharField(max_length=100, unique=True, help_text="The channel: a bot, a site form, a phone line.")
+    name = models.CharField(
+        _("name"), max_length=100, unique=True, help_text=_("The channel: a bot, a site form, a phone line.")
+    )
     # Only a digest of the webhook token is stored (see token_digest); the token itself is shown once.
-    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    token_digest = models.CharField(_("token digest"), max_length=64, unique=True, editable=False)
     token_prefix = models.CharField(
-        max_length=TOKEN_PREFIX_LENGTH, editable=False, help_text="The token's first characters, to tell tokens apart."
+        _("token prefix"),
+        max_length=TOKEN_PREFIX_LENGTH,
+        editable=False,
+        help_text=_("The token's first characters, to tell tokens apart."),
     )
     # After a regeneration the previous token may keep working for a grace period, so a channel can be
     # switched over without losing contacts.
-    previous_token_digest = models.CharField(max_length=64, blank=True, editable=False)
-    previous_token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
-    keep_operator = models.BooleanField(
-        "returning leads keep their operator",
-        default=False,
-        help_text="A returning lead goes back to the operator of its latest assigned contact when that operator "
-        "can take it now (active, weighted for this source, under the limit); otherwise the usual draw runs.",
+    previous_token_digest = models.CharField(
+        _("previous token digest"), max_length=64, blank=True, editable=False
     )
-    operators = models.ManyToManyField(Operator, through="SourceOperatorWeight", related_name="sources")
+    previous_token_expires_at = models.DateTimeField(
+        _("previous token expires at"), null=True, blank=True, editable=False
+    )
+    keep_operator = models.BooleanField(
+        _("returning leads keep their operator"),
+        default=False,
+        help_text=_(
+            "A returning lead goes back to the operator of its latest assigned contact when that operator "
+            "can take it now (active, weighted for this source, under the limit); otherwise the usual draw runs."
+        ),
+    )
+    operators = models.ManyToManyField(
+        Operator, through="SourceOperatorWeight", related_name="sources", verbose_name=_("operators")
+    )
     history = HistoricalRecords(excluded_fields=["updated_at", "token_digest", "previous_token_digest"])
 
     # The plain token, set only on the instance that made it (creation or regeneration): never stored.
     token: str = ""
 
     class Meta:
+        verbose_name = _("source")
+        verbose_name_plural = _("sources")
         ordering = ["name"]
         constraints = [models.CheckConstraint(condition=~Q(token_digest=""), name="source_token_not_blank")]
         indexes = [
@@ -127,18 +148,24 @@ class Source(TimeStamped):
 
 class SourceOperatorWeight(models.Model):
     # The unique (source, operator) constraint is the index for "the source's operators".
-    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="weights", db_index=False)
-    operator = models.ForeignKey(Operator, on_delete=models.CASCADE, related_name="weights")
+    source = models.ForeignKey(
+        Source, on_delete=models.CASCADE, related_name="weights", db_index=False, verbose_name=_("source")
+    )
+    operator = models.ForeignKey(
+        Operator, on_delete=models.CASCADE, related_name="weights", verbose_name=_("operator")
+    )
     weight = models.PositiveIntegerField(
+        _("weight"),
         default=1,
         validators=[MinValueValidator(1)],
-        help_text="Relative share: an operator with weight 3 gets three times the contacts of one with weight 1.",
+        help_text=_("Relative share: an operator with weight 3 gets three times the contacts of one with weight 1."),
     )
 
     history = HistoricalRecords()
 
     class Meta:
-        verbose_name = "operator weight"
+        verbose_name = _("operator weight")
+        verbose_name_plural = _("operator weights")
         ordering = ["source_id", "operator_id"]
         constraints = [
             models.UniqueConstraint(fields=["source", "operator"], name="weight_unique_source_operator"),
@@ -151,11 +178,13 @@ class SourceOperatorWeight(models.Model):
 
 class Lead(TimeStamped):
     external_id = models.CharField(
-        "external id", max_length=255, unique=True, help_text="The customer's id in the channel that sent them."
+        _("external id"), max_length=255, unique=True, help_text=_("The customer's id in the channel that sent them.")
     )
-    name = models.CharField(max_length=200, blank=True)
+    name = models.CharField(_("name"), max_length=200, blank=True)
 
     class Meta:
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["created_at", "id"], name="lead_newest")]
 
@@ -203,28 +232,48 @@ class Contact(models.Model):
     """One appeal of a lead through a source; created only by distribution.services.assign_contact."""
 
     # Each foreign key is the first column of a composite index below, so none needs an index of its own.
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="contacts", db_index=False)
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="contacts", db_index=False)
-    operator = models.ForeignKey(
-        Operator, on_delete=models.PROTECT, null=True, blank=True, related_name="contacts", db_index=False
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, related_name="contacts", db_index=False, verbose_name=_("lead")
     )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    source = models.ForeignKey(
+        Source, on_delete=models.PROTECT, related_name="contacts", db_index=False, verbose_name=_("source")
+    )
+    operator = models.ForeignKey(
+        Operator,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="contacts",
+        db_index=False,
+        verbose_name=_("operator"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     # When the operator was given the contact (by any path); the load counts by this, not by arrival.
-    assigned_at = models.DateTimeField(null=True, blank=True, editable=False)
-    message = models.TextField(blank=True, max_length=10_000)
-    unassigned_reason = models.CharField(max_length=20, choices=UnassignedReason.choices, blank=True)
+    assigned_at = models.DateTimeField(_("assigned at"), null=True, blank=True, editable=False)
+    message = models.TextField(_("message"), blank=True, max_length=10_000)
+    unassigned_reason = models.CharField(
+        _("unassigned reason"), max_length=20, choices=UnassignedReason.choices, blank=True
+    )
     explanation = models.JSONField(
-        default=dict, blank=True, help_text="What the choice saw: candidates, exclusions, probabilities, outcome."
+        _("explanation"),
+        default=dict,
+        blank=True,
+        help_text=_("What the choice saw: candidates, exclusions, probabilities, outcome."),
     )
     # A webhook retry with the same Idempotency-Key gets this contact back instead of a second one.
-    idempotency_key = models.CharField(max_length=255, blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=255, blank=True)
     request_hash = models.CharField(
-        max_length=64, blank=True, help_text="SHA-256 of the request's fields, to refuse a reused key."
+        _("request hash"),
+        max_length=64,
+        blank=True,
+        help_text=_("SHA-256 of the request's fields, to refuse a reused key."),
     )
 
     objects = ContactQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
         ordering = ["-created_at", "-id"]
         indexes = [
             # An operator's load is an index range over (operator, created_at): never a scan of history.

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext
 from simple_history.utils import bulk_update_with_history
 
 from crm.models import Operator, Source, SourceOperatorWeight, new_token
@@ -88,7 +89,7 @@ def update_operator(*, operator: Operator, **changes) -> Operator:
     """Change `name`, `is_active` and/or `load_limit`."""
     unknown = changes.keys() - {"name", "is_active", "load_limit"}
     if unknown:
-        raise ValidationError({field: "Cannot be changed." for field in unknown})
+        raise ValidationError({field: gettext("Cannot be changed.") for field in unknown})
     for field, value in changes.items():
         setattr(operator, field, value)
     return save_operator(operator=operator)
@@ -115,9 +116,11 @@ def set_weights(*, source: Source, weights: Mapping[int, int]) -> list[SourceOpe
     """
     errors = {}
     if bad := sorted(op for op, w in weights.items() if not isinstance(w, int) or isinstance(w, bool) or w < 1):
-        errors["weights"] = [f"Weights must be whole numbers of at least 1 (operators {bad})."]
+        errors["weights"] = [
+            gettext("Weights must be whole numbers of at least 1 (operators %(operators)s).") % {"operators": bad}
+        ]
     if missing := sorted(set(weights) - set(Operator.objects.filter(pk__in=list(weights)).values_list("pk", flat=True))):
-        errors["operator_id"] = [f"No such operators: {missing}."]
+        errors["operator_id"] = [gettext("No such operators: %(operators)s.") % {"operators": missing}]
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():

@@ -11,17 +11,19 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from crm.models import Contact, Operator
 from distribution.services import AssignmentRefused, assign_manually
 
 
 class AssignmentFilter(admin.SimpleListFilter):
-    title = "assignment"
+    title = _("assignment")
     parameter_name = "assignment"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("assigned", "Assigned"), ("unassigned", "Unassigned")]
+        return [("assigned", _("Assigned")), ("unassigned", _("Unassigned"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
         if self.value() == "unassigned":
@@ -32,11 +34,11 @@ class AssignmentFilter(admin.SimpleListFilter):
 
 
 class AssignForm(forms.Form):
-    operator = forms.ModelChoiceField(queryset=Operator.objects.all())
+    operator = forms.ModelChoiceField(queryset=Operator.objects.all(), label=_("Operator"))
     override = forms.BooleanField(
         required=False,
-        label="Override the limit and the active flag",
-        help_text="Only if the operator is switched off or full and must take these contacts anyway.",
+        label=_("Override the limit and the active flag"),
+        help_text=_("Only if the operator is switched off or full and must take these contacts anyway."),
     )
 
 
@@ -58,7 +60,7 @@ class ContactAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = ["route_again", "assign_to_operator"]
 
-    @admin.display(description="Why this operator")
+    @admin.display(description=_("Why this operator"))
     def why(self, contact: Contact) -> str:
         return render_to_string("crm/_explanation.html", {"explanation": contact.explanation, "contact": contact})
 
@@ -69,7 +71,7 @@ class ContactAdmin(admin.ModelAdmin):
             actions.pop("assign_to_operator", None)
         return actions
 
-    @admin.action(description="Route again through the draw")
+    @admin.action(description=_("Route again through the draw"))
     def route_again(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
         if not can_assign(request):
             raise PermissionDenied
@@ -80,12 +82,17 @@ class ContactAdmin(admin.ModelAdmin):
                 moved += 1
             except AssignmentRefused:
                 refused += 1
-        self.message_user(request, f"{moved} contact(s) routed again.", messages.SUCCESS if moved else messages.INFO)
+        routed = ngettext("%(count)d contact routed again.", "%(count)d contacts routed again.", moved)
+        self.message_user(request, routed % {"count": moved}, messages.SUCCESS if moved else messages.INFO)
         if refused:
-            self.message_user(request, f"{refused} contact(s) stay as they were: nobody else can take them now.",
-                              messages.WARNING)
+            stay = ngettext(
+                "%(count)d contact stays as it was: nobody else can take it now.",
+                "%(count)d contacts stay as they were: nobody else can take them now.",
+                refused,
+            )
+            self.message_user(request, stay % {"count": refused}, messages.WARNING)
 
-    @admin.action(description="Assign to an operator…")
+    @admin.action(description=_("Assign to an operator…"))
     def assign_to_operator(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
         if not can_assign(request):
             raise PermissionDenied
@@ -101,14 +108,22 @@ class ContactAdmin(admin.ModelAdmin):
                 except AssignmentRefused as exc:
                     refusals.append(str(exc))
             if done:
-                self.message_user(request, f"{done} contact(s) assigned to {operator}.", messages.SUCCESS)
+                assigned = ngettext(
+                    "%(count)d contact assigned to %(operator)s.", "%(count)d contacts assigned to %(operator)s.", done
+                )
+                self.message_user(request, assigned % {"count": done, "operator": operator}, messages.SUCCESS)
             if refusals:
-                self.message_user(request, f"{len(refusals)} not assigned: {refusals[0]}", messages.WARNING)
+                not_assigned = ngettext(
+                    "%(count)d not assigned: %(reason)s", "%(count)d not assigned: %(reason)s", len(refusals)
+                )
+                self.message_user(
+                    request, not_assigned % {"count": len(refusals), "reason": refusals[0]}, messages.WARNING
+                )
             return None
         return TemplateResponse(
             request,
             "admin/distribution/assign.html",
-            {**self.admin_site.each_context(request), "title": "Assign contacts to an operator", "form": form,
+            {**self.admin_site.each_context(request), "title": gettext("Assign contacts to an operator"), "form": form,
              "contacts": queryset, "opts": self.model._meta,
              "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME},
         )

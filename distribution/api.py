@@ -5,6 +5,7 @@ import time
 
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
 from config.errors import RETRY_AFTER_SECONDS, json_error
@@ -25,14 +26,14 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
     source = None
     try:
         if request.method != "POST":
-            return json_error(405, "method", "Use POST.", Allow="POST")
+            return json_error(405, "method", gettext("Use %(method)s.") % {"method": "POST"}, Allow="POST")
         webhook.declared_size_ok(request)
         route = webhook.authenticate(request)
         source = route.source
         key = webhook.idempotency_key(request)
         payload = webhook.parse(request)
         if payload.source_id is not None and payload.source_id != source.pk:
-            raise webhook.WebhookError(403, "source_id", "The token belongs to another source.")
+            raise webhook.WebhookError(403, "source_id", gettext("The token belongs to another source."))
         receipt = receive_contact(
             source=source,
             external_id=payload.external_id,
@@ -43,11 +44,11 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
         )
     except SourceGone:
         # The source was deleted while this request was in flight: its token is unknown now.
-        return _rejected(request, source, webhook.WebhookError(401, "authorization", "Unknown token."), started)
+        return _rejected(request, source, webhook.WebhookError(401, "authorization", gettext("Unknown token.")), started)
     except webhook.WebhookError as exc:
         return _rejected(request, source, exc, started)
     except IdempotencyConflict:
-        response = json_error(422, "idempotency_key", "This key was already used with different fields.")
+        response = json_error(422, "idempotency_key", gettext("This key was already used with different fields."))
         _log_rejection(source, response, "idempotency_key", started)
         return response
 
@@ -103,7 +104,7 @@ def _log_rejection(source, response: JsonResponse, field: str, started: float) -
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 when the database answers a query, 503 otherwise. No authentication and nothing secret."""
     if request.method not in ("GET", "HEAD"):
-        return json_error(405, "method", "Use GET.", Allow="GET, HEAD")
+        return json_error(405, "method", gettext("Use %(method)s.") % {"method": "GET"}, Allow="GET, HEAD")
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

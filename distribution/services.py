@@ -36,6 +36,7 @@ from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from crm.choices import AssignmentPath, Exclusion
 from crm.models import Contact, Operator, Source, window_start
@@ -469,14 +470,18 @@ def assign_manually(
             if operator is None:
                 choice, _ = _choose_for(locked, now=now, rng=rng or _default_rng, exclude=locked.operator_id)
                 if choice.operator_id is None:
-                    raise AssignmentRefused(choice.reason, "Nobody else can take this contact now.")
+                    raise AssignmentRefused(choice.reason, gettext("Nobody else can take this contact now."))
                 _store_choice(locked, choice, path=AssignmentPath.ROUTE_AGAIN, now=now, by=by)
                 return locked
             pick = Candidate(operator_id=operator.pk, weight=1, limit=operator.load_limit, name=operator.name)
             counted = _lock_and_count(_Trip(), pick, source_id=locked.source_id, since=window_start(now), others_open=False)
             why = exclusion(counted.with_load(counted.load, weight=1))  # a manual pick needs no weight
             if why is not None and not override:
-                raise AssignmentRefused(why, f"{operator.name} is {Exclusion(why).label}; confirm to override.")
+                raise AssignmentRefused(
+                    why,
+                    gettext("%(operator)s is %(state)s; confirm to override.")
+                    % {"operator": operator.name, "state": Exclusion(why).label},
+                )
             choice = decide([counted], draws=[], chosen=counted)
             path = AssignmentPath.MANUAL_OVERRIDE if why else AssignmentPath.MANUAL
             _store_choice(locked, choice, path=path, now=now, by=by)

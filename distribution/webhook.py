@@ -1,7 +1,8 @@
 """The webhook's contract: who is calling (bearer token) and what they sent (JSON or a form), strictly checked.
 
 Everything here answers a client mistake with a WebhookError (status, field, message); nothing a client
-sends can reach the database unchecked.
+sends can reach the database unchecked. Field names stay English; the messages are translated into the
+request's language (LocaleMiddleware: Accept-Language), so they are built per request, never at import.
 """
 
 import json
@@ -12,6 +13,7 @@ from urllib.parse import parse_qsl
 from django import forms
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.utils.translation import gettext
 
 from crm.models import Contact, Lead, token_digest
 from distribution.services import Route, route_for_token_digest
@@ -35,7 +37,7 @@ def printable(allowed: str = ""):
 
     def validate(value: str) -> None:
         if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in allowed for ch in value):
-            raise ValidationError("Control characters and unpaired surrogates are not allowed.")
+            raise ValidationError(gettext("Control characters and unpaired surrogates are not allowed."))
 
     return validate
 
@@ -54,7 +56,7 @@ class Text(forms.CharField):
         if self.allow_int and isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         if value is not None and not isinstance(value, str):
-            raise ValidationError("Must be a string.")
+            raise ValidationError(gettext("Must be a string."))
         return super().to_python(value)
 
 
@@ -65,7 +67,7 @@ class SourceId(forms.Field):
         if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value) < 19:
             value = int(value.strip())
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValidationError("Must be a positive integer: the id of the token's source.")
+            raise ValidationError(gettext("Must be a positive integer: the id of the token's source."))
         return value
 
 
@@ -95,10 +97,12 @@ def authenticate(request: HttpRequest) -> Route:
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     presented = presented.strip()
     if scheme.lower() != "bearer" or not presented:
-        raise WebhookError(401, "authorization", "Send the source's token as 'Authorization: Bearer <token>'.")
+        raise WebhookError(
+            401, "authorization", gettext("Send the source's token as 'Authorization: Bearer <token>'.")
+        )
     route = route_for_token_digest(token_digest(presented))
     if route is None:
-        raise WebhookError(401, "authorization", "Unknown token.")
+        raise WebhookError(401, "authorization", gettext("Unknown token."))
     return route
 
 
@@ -109,15 +113,21 @@ def declared_size_ok(request: HttpRequest) -> None:
     if request.META.get("HTTP_TRANSFER_ENCODING", "identity").lower() != "identity" and not request.META.get(
         "CONTENT_LENGTH"
     ):
-        raise WebhookError(411, "body", "Send the body with a Content-Length header (chunked bodies are not read).")
+        raise WebhookError(
+            411, "body", gettext("Send the body with a Content-Length header (chunked bodies are not read).")
+        )
     if request.META.get("HTTP_CONTENT_ENCODING", "identity").lower() != "identity":
-        raise WebhookError(415, "content_encoding", "Send the body uncompressed (no Content-Encoding).")
+        raise WebhookError(415, "content_encoding", gettext("Send the body uncompressed (no Content-Encoding)."))
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        raise WebhookError(400, "body", "Content-Length is not a number.") from None
+        raise WebhookError(400, "body", gettext("Content-Length is not a number.")) from None
     if declared > MAX_BODY_BYTES:
-        raise WebhookError(413, "body", f"The body may be at most {MAX_BODY_BYTES} bytes.")
+        raise WebhookError(413, "body", _too_large())
+
+
+def _too_large() -> str:
+    return gettext("The body may be at most %(bytes)d bytes.") % {"bytes": MAX_BODY_BYTES}
 
 
 def idempotency_key(request: HttpRequest) -> str:
@@ -127,7 +137,9 @@ def idempotency_key(request: HttpRequest) -> str:
     key = key.strip()
     if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
         raise WebhookError(
-            400, "idempotency_key", f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters."
+            400,
+            "idempotency_key",
+            gettext("Idempotency-Key must be 1 to %(max)d printable characters.") % {"max": MAX_IDEMPOTENCY_KEY},
         )
     return key
 
@@ -135,17 +147,17 @@ def idempotency_key(request: HttpRequest) -> str:
 def parse(request: HttpRequest) -> ContactPayload:
     """Read and validate the body: a JSON object, or a URL-encoded form, in UTF-8."""
     if request.content_type not in (JSON, FORM):
-        raise WebhookError(415, "content_type", f"Send {JSON} or {FORM}.")
+        raise WebhookError(415, "content_type", gettext("Send %(json)s or %(form)s.") % {"json": JSON, "form": FORM})
     charset = request.content_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
-        raise WebhookError(415, "content_type", "The body must be UTF-8.")
+        raise WebhookError(415, "content_type", gettext("The body must be UTF-8."))
     body = request.read(MAX_BODY_BYTES + 1)
     if len(body) > MAX_BODY_BYTES:
-        raise WebhookError(413, "body", f"The body may be at most {MAX_BODY_BYTES} bytes.")
+        raise WebhookError(413, "body", _too_large())
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise WebhookError(400, "body", "The body is not valid UTF-8.") from None
+        raise WebhookError(400, "body", gettext("The body is not valid UTF-8.")) from None
     form = ContactForm(_json_object(text) if request.content_type == JSON else _form(text))
     if not form.is_valid():
         field = next(iter(form.errors))
@@ -158,11 +170,11 @@ def _json_object(text: str) -> dict:
     try:
         data = json.loads(text)
     except RecursionError:
-        raise WebhookError(400, "body", "The JSON is nested too deeply.") from None
+        raise WebhookError(400, "body", gettext("The JSON is nested too deeply.")) from None
     except ValueError as exc:
-        raise WebhookError(400, "body", f"Malformed JSON: {exc}.") from None
+        raise WebhookError(400, "body", gettext("Malformed JSON: %(error)s.") % {"error": exc}) from None
     if not isinstance(data, dict):
-        raise WebhookError(400, "body", "The JSON body must be an object.")
+        raise WebhookError(400, "body", gettext("The JSON body must be an object."))
     return data
 
 
@@ -170,12 +182,12 @@ def _form(text: str) -> dict:
     try:
         pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=50)
     except UnicodeDecodeError:
-        raise WebhookError(400, "body", "The form is not valid UTF-8.") from None
+        raise WebhookError(400, "body", gettext("The form is not valid UTF-8.")) from None
     except ValueError:
-        raise WebhookError(400, "body", "The form has too many fields.") from None
+        raise WebhookError(400, "body", gettext("The form has too many fields.")) from None
     data: dict = {}
     for key, value in pairs:
         if key in data:
-            raise WebhookError(400, key, "Given more than once.")
+            raise WebhookError(400, key, gettext("Given more than once."))
         data[key] = value
     return data

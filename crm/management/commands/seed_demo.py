@@ -8,6 +8,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
+from django.utils.translation import gettext, ngettext
 
 from crm import services
 from crm.models import Operator, Source, SourceOperatorWeight, token_digest
@@ -57,13 +58,24 @@ class Command(BaseCommand):
         tokens = self._tokens(sources, tokens_file)
         password = self._ensure_admin(admin_password)
 
-        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(operators)} operators, {len(sources)} sources."))
-        self.stdout.write(f"Admin login: {ADMIN_USERNAME} / {password}")
+        counts = {
+            "operators": ngettext("%(count)d operator", "%(count)d operators", len(operators))
+            % {"count": len(operators)},
+            "sources": ngettext("%(count)d source", "%(count)d sources", len(sources))
+            % {"count": len(sources)},
+        }
+        self.stdout.write(self.style.SUCCESS(gettext("Demo data ready: %(operators)s, %(sources)s.") % counts))
+        login = {"username": ADMIN_USERNAME, "password": password}
+        self.stdout.write(gettext("Admin login: %(username)s / %(password)s") % login)
         for source in sources:
-            self.stdout.write(f"Source #{source.pk} {source.name!r} token: {tokens[source.pk]}")
+            self.stdout.write(
+                gettext("Source #%(id)s %(name)s token: %(token)s")
+                % {"id": source.pk, "name": repr(source.name), "token": tokens[source.pk]}
+            )
         body = shlex.quote('{"external_id": "demo-customer-1", "name": "Demo customer", "message": "Hello"}')
         self.stdout.write(
-            "First webhook call:\n"
+            gettext("First webhook call:")
+            + "\n"
             f"  curl -sS -X POST {base_url.rstrip('/')}/api/contacts/ "
             f"-H 'Authorization: Bearer {tokens[sources[0].pk]}' -H 'Content-Type: application/json' -d {body}"
         )
@@ -90,7 +102,7 @@ class Command(BaseCommand):
             username=ADMIN_USERNAME, defaults={"is_staff": True, "is_superuser": True}
         )
         if not created and password is None:
-            return "(unchanged)"
+            return gettext("(unchanged)")
         password = password or secrets.token_urlsafe(12)
         user.set_password(password)
         user.save(update_fields=["password"])

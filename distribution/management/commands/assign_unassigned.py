@@ -4,6 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError
+from django.utils.translation import gettext
 
 from distribution.services import drain
 
@@ -27,8 +28,10 @@ class Command(BaseCommand):
                 if loop is None:
                     raise
                 # An outage (database restarting): say so and try again on the next pass.
-                self.stderr.write(f"drain failed, retrying in {loop}s: {exc}".strip())
+                failed = gettext("drain failed, retrying in %(seconds)ss: %(error)s") % {"seconds": loop, "error": exc}
+                self.stderr.write(failed.strip())
             else:
+                # key=value, like a log line (README, cron logs): not translated, so it stays greppable.
                 self.stdout.write(
                     f"assigned={report.assigned} still_waiting={report.still_waiting} too_old={report.too_old}"
                 )

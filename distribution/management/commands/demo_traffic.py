@@ -3,6 +3,7 @@
 import random
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext, ngettext
 
 from crm.models import Contact, Source
 from distribution.services import assign_contact
@@ -20,11 +21,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, contacts: int, force: bool, seed: int | None, **options) -> None:
         if Contact.objects.exists() and not force:
-            self.stdout.write("Contacts exist already; no demo traffic added (use --force to add more).")
+            self.stdout.write(gettext("Contacts exist already; no demo traffic added (use --force to add more)."))
             return
         sources = list(Source.objects.all())
         if not sources:
-            raise CommandError("No sources: run `python manage.py seed_demo` first.")
+            raise CommandError(gettext("No sources: run `python manage.py seed_demo` first."))
         rng = random.Random(seed)
         assigned = 0
         for _ in range(contacts):
@@ -37,4 +38,9 @@ class Command(BaseCommand):
                 rng=rng,
             )
             assigned += contact.operator_id is not None
-        self.stdout.write(self.style.SUCCESS(f"Routed {contacts} demo contacts: {assigned} assigned."))
+        routed = ngettext(
+            "Routed %(count)d demo contact: %(assigned)d assigned.",
+            "Routed %(count)d demo contacts: %(assigned)d assigned.",
+            contacts,
+        ) % {"count": contacts, "assigned": assigned}
+        self.stdout.write(self.style.SUCCESS(routed))
