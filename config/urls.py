@@ -13,6 +13,8 @@ urlpatterns = [
     # in the admin.
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The language switcher posts to set_language (name "set_language"), which keeps the choice in a cookie.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("crm.urls")),
 ]
 
