@@ -5,11 +5,26 @@ Every value can be overridden from the environment; the defaults suit a small bo
 
 import multiprocessing
 import os
+import resource
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
-# Sync workers: each request holds one database connection for its whole life; 2 per core, at least 2.
+# Slow or idle clients must not stall the service (docs/security.md). A sync worker (or a gthread
+# thread) waits on one client until its request has arrived, so a few sockets sending half a request
+# froze every worker. This worker class is gthread whose event loop reads each whole request (head and
+# a body up to 64 KiB) without blocking, from any number of connections, and hands it to a thread only
+# when it is complete; GUNICORN_REQUEST_READ_TIMEOUT (10 s) disconnects clients that never finish and
+# GUNICORN_IO_TIMEOUT (10 s) bounds each read and write a thread makes. It works the same behind nginx
+# (deploy/nginx.conf buffers too) and without it.
+worker_class = "config.gunicorn_worker.BufferingThreadWorker"
+# 2 workers per core, at least 2. One thread each: a thread only ever gets a request that has fully
+# arrived, so more threads would buy little and each thread holds a database connection of its own.
 workers = int(os.environ.get("GUNICORN_WORKERS", max(2, multiprocessing.cpu_count() * 2)))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# Connections a worker keeps open at once (waiting or kept alive), below its file descriptor limit so
+# that accept() never fails with "too many open files" (raise LimitNOFILE in systemd for more).
+_soft_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+_max_connections = 1000 if _soft_nofile == resource.RLIM_INFINITY else max(64, min(1000, _soft_nofile - 64))
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", _max_connections))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
@@ -22,8 +37,9 @@ errorlog = "-"  # stderr
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # The access log never includes request headers, so bearer tokens stay out of it.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
-# Trust X-Forwarded-* only from the local proxy unless told otherwise.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Trust X-Forwarded-* only from the local proxy unless told otherwise. Django reads the same variable
+# to find the client's address behind the proxy (throttle.services.client_ip), with the same default.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 wsgi_app = "config.wsgi:application"
 # gunicornc's control socket defaults to one path per user, which several instances on one box would
 # share; it is off unless a path is given.

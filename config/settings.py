@@ -1,5 +1,6 @@
 """Leadflow settings: the only settings module. Every value comes from the environment (or an optional .env)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -59,11 +60,19 @@ INSTALLED_APPS = [
     "ninja",
     "crm",
     "distribution",
+    # Login lockout (django-axes, database handler: every worker and host sees the same failures).
+    "axes",
+    # Failed webhook/API authentication per client address (throttle.services).
+    "throttle",
     "integrations",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # No control characters in query parameters (a NUL breaks PostgreSQL queries); no pattern lookups
+    # (`?external_id__regex=`) in the admin's query strings.
+    "config.control_chars.StripControlCharactersMiddleware",
+    "config.admin_safety.AdminLookupMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -74,6 +83,8 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.errors.DatabaseUnavailableMiddleware",
+    # Last, as django-axes asks: turns a lockout into the lockout page (templates/axes_lockout.html).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -102,7 +113,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        # synchronous=FULL: every commit is synced to disk before the 201 goes out; with NORMAL a power
+        # cut or OS crash could lose contacts the sender was told were stored (docs/security.md).
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
     }
     # The test database is a file too: the in-memory one uses shared-cache table locks, which ignore the
     # busy timeout and would make the concurrency tests fail for a reason production never meets.
@@ -160,3 +173,30 @@ LOGGING = {
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+
+# CSRF failures under /api/ are answered in JSON like every other API error.
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
+
+# The proxies whose X-Forwarded-For names the client (the variable gunicorn reads for the same purpose).
+# Behind nginx on another box, set it to that box's address on every app host.
+FORWARDED_ALLOW_IPS = env.list("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1"])
+
+# Login lockout with django-axes: after LOGIN_FAILURE_LIMIT failed logins for one user name from one
+# address, that pair is refused (even with the right password) for LOGIN_COOLOFF_MINUTES, or until a
+# supervisor unlocks it (admin: Axes > Access attempts, or `manage.py axes_reset_username <name>`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: it refuses a locked-out pair before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=30))
+# Per user name and address together: a guesser cannot lock a colleague out from elsewhere, and one
+# shared office address does not lock everyone out for one person's typos.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "axes_lockout.html"
+AXES_CLIENT_IP_CALLABLE = "throttle.services.client_ip"
+
+# Failed webhook/API authentication: a client address may fail this often per window, then gets 429.
+API_AUTH_FAILURE_LIMIT = env.int("API_AUTH_FAILURE_LIMIT", default=20)
+API_AUTH_FAILURE_WINDOW_SECONDS = env.int("API_AUTH_FAILURE_WINDOW_SECONDS", default=300)
