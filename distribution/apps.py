@@ -2,13 +2,14 @@ import logging
 
 from django.apps import AppConfig
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 log = logging.getLogger("leadflow.distribution")
 
 
 class DistributionConfig(AppConfig):
     name = "distribution"
-    verbose_name = "Distribution"
+    verbose_name = _("Distribution")
 
     def ready(self) -> None:
         from crm.services import capacity_added

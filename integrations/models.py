@@ -27,9 +27,10 @@ class ApiKey(models.Model):
     Scope = Scope
 
     name = models.CharField(
-        max_length=100, help_text=_("Who uses the key: the telephony system, the nightly BI job.")
+        _("name"), max_length=100, help_text=_("Who uses the key: the telephony system, the nightly BI job.")
     )
     scope = models.CharField(
+        _("scope"),
         max_length=5,
         choices=Scope.choices,
         default=Scope.READ,
@@ -39,8 +40,9 @@ class ApiKey(models.Model):
         ),
     )
     # Like the source tokens, only a digest is stored (crm.models.token_digest); the key is shown once.
-    key_digest = models.CharField(max_length=64, unique=True, editable=False)
+    key_digest = models.CharField(_("key digest"), max_length=64, unique=True, editable=False)
     key_prefix = models.CharField(
+        _("key prefix"),
         max_length=TOKEN_PREFIX_LENGTH,
         editable=False,
         help_text=_("The key's first characters, to tell keys apart."),
@@ -52,12 +54,14 @@ class ApiKey(models.Model):
         blank=True,
         editable=False,
         related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     # Updated at most once a minute (integrations.services.authenticate): enough to spot unused keys
     # without a write on every request.
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(
+        _("revoked at"),
         null=True,
         blank=True,
         editable=False,
@@ -70,7 +74,8 @@ class ApiKey(models.Model):
     key: str = ""
 
     class Meta:
-        verbose_name = "API key"
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=~Q(key_digest=""), name="apikey_digest_not_blank"),
