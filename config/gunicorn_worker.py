@@ -89,7 +89,8 @@ class TimedSocket(socket.socket):
 class BufferingThreadWorker(ThreadWorker):
     def init_process(self) -> None:
         self.buffering = not self.cfg.is_ssl and self.cfg.http2_cleartext == "off"
-        self.in_flight: dict[TConn, float] = {}  # requests handed to threads, not finished: since when
+        # Requests handed to threads and not finished: since when a thread has been on each (None: queued).
+        self.in_flight: dict[TConn, float | None] = {}
         super().init_process()
 
     def set_accept_enabled(self, enabled: bool) -> None:
@@ -98,7 +99,7 @@ class BufferingThreadWorker(ThreadWorker):
         super().set_accept_enabled(enabled and (not self.buffering or len(self.in_flight) < self.cfg.threads))
 
     def enqueue_req(self, conn: TConn) -> None:
-        self.in_flight[conn] = time.monotonic()
+        self.in_flight[conn] = None
         if len(self.in_flight) >= self.cfg.threads:
             self.set_accept_enabled(False)
         super().enqueue_req(conn)
@@ -112,7 +113,7 @@ class BufferingThreadWorker(ThreadWorker):
         # master would never end it. A sync worker does not beat during a request; likewise here once
         # a request has run for a moment, so the master kills a worker stuck for GUNICORN_TIMEOUT.
         now = time.monotonic()
-        if all(now - since < BUSY_HEARTBEAT_GRACE for since in self.in_flight.values()):
+        if all(since is None or now - since < BUSY_HEARTBEAT_GRACE for since in self.in_flight.values()):
             super().notify()
 
     def accept(self, listener) -> None:
@@ -187,6 +188,7 @@ class BufferingThreadWorker(ThreadWorker):
         self.enqueue_req(conn)
 
     def handle(self, conn: TConn):
+        self.in_flight[conn] = time.monotonic()  # in this thread; notify() reads it in the event loop
         received = getattr(conn, "received", None)
         if received:
             conn.received = None

@@ -245,6 +245,8 @@ def test_admin_filters_search_and_date_hierarchy_still_work(superuser_client):
         ("get", "/api/", 404),
         ("get", "/api/contacts/", 405),
         ("delete", "/api/contacts", 405),
+        ("get", "/api/v1/nothing-here", 404),
+        ("delete", "/api/v1/operators", 405),
     ],
 )
 def test_every_answer_under_api_is_json(client, method, path, status):
