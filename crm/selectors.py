@@ -25,6 +25,7 @@ from django.db.models import (
 )
 from django.db.models.functions import RowNumber, Trunc
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from crm.choices import UnassignedReason
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, window_start
@@ -95,7 +96,6 @@ class SourceOverview:
     assigned: int  # assigned in the window
     rows: list[OperatorShare]  # weight share against actual share
     hours: list[Bucket] = field(default_factory=list)  # arrivals per hour, last CHART_HOURS hours
-    days: list[Bucket] = field(default_factory=list)  # arrivals per day, last CHART_DAYS days
 
     @property
     def free(self) -> int:
@@ -217,18 +217,24 @@ def _freeing_times(*, now: datetime, operators: list[Operator]) -> dict[int, dat
 
 def source_overviews(*, now: datetime, loads: dict[int, OperatorLoad]) -> list[SourceOverview]:
     """Per source: its operators' capacity, the waiting queue, weight share against actual share, and the
-    arrivals per hour and per day. Five queries: sources, their weights, assigned contacts in the window
+    arrivals per hour over the last day. Five queries: sources, their weights, assigned contacts in the window
     by source and operator, the waiting queue by source, and arrivals by source and hour.
 
     `loads` must hold every operator (names and loads are taken from it, not queried again); one created
     after it was read is left out until the next load rather than failing the page.
     """
     counts: dict[int, dict[int, int]] = defaultdict(dict)
-    in_window = Contact.objects.in_window(now).order_by().values_list("source_id", "operator_id")
+    # Naming the operators lets each be an index range over (operator, assigned_at), not a scan of history.
+    in_window = (
+        Contact.objects.in_window(now)
+        .filter(operator_id__in=list(loads))
+        .order_by()
+        .values_list("source_id", "operator_id")
+    )
     for source_id, operator_id, n in in_window.annotate(n=Count("pk")):
         counts[source_id][operator_id] = n
     waiting = waiting_by_source(now=now)
-    hours, days = arrivals(now=now)
+    hours, _ = arrivals(now=now, days=False)
 
     result = []
     for source in Source.objects.only("name").prefetch_related("weights"):
@@ -261,7 +267,6 @@ def source_overviews(*, now: datetime, loads: dict[int, OperatorLoad]) -> list[S
                 assigned=assigned,
                 rows=shares,
                 hours=hours.get(source.pk) or _empty_hours(now),
-                days=days.get(source.pk) or _empty_days(now),
             )
         )
     return result
@@ -284,13 +289,18 @@ def waiting_by_source(*, now: datetime) -> dict[int, Waiting]:
     return {source_id: Waiting(count=n, oldest=oldest, too_old=old) for source_id, n, oldest, old in rows}
 
 
-def arrivals(*, now: datetime) -> tuple[dict[int, list[Bucket]], dict[int, list[Bucket]]]:
-    """Contacts that arrived per source, per hour (last CHART_HOURS hours) and per day (last CHART_DAYS
-    days, local days), split into assigned now and still waiting; one grouped query by hour."""
+def arrivals(*, now: datetime, days: bool = True) -> tuple[dict[int, list[Bucket]], dict[int, list[Bucket]]]:
+    """Contacts that arrived per source, per hour (last CHART_HOURS hours) and, with `days`, per day (last
+    CHART_DAYS local days), split into assigned now and still waiting; one grouped query by hour.
+
+    The days cost a pass over a month of contacts (tens of milliseconds at a million a year), so the
+    dashboard asks for the hours only and the Trends page for both.
+    """
     tz = timezone.get_current_timezone()
-    first_day = _day_starts(now)[0]
+    hour_starts = _hour_starts(now)
+    since = _day_starts(now)[0] if days else hour_starts[0]
     rows = (
-        Contact.objects.filter(created_at__gte=first_day)
+        Contact.objects.filter(created_at__gte=since)
         .annotate(hour=Trunc("created_at", "hour", tzinfo=tz))
         .order_by()
         .values_list("source_id", "hour")
@@ -303,18 +313,37 @@ def arrivals(*, now: datetime) -> tuple[dict[int, list[Bucket]], dict[int, list[
     by_day: dict[int, dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for source_id, hour, assigned, waiting in rows:
         by_hour[source_id][hour] = (assigned, waiting)
-        day = by_day[source_id][timezone.localtime(hour, tz).date()]
-        day[0] += assigned
-        day[1] += waiting
-    hours = {
-        source_id: [Bucket(h, *(found.get(h) or (0, 0))) for h in _hour_starts(now)]
+        if days:
+            day = by_day[source_id][timezone.localtime(hour, tz).date()]
+            day[0] += assigned
+            day[1] += waiting
+    hourly = {
+        source_id: [Bucket(h, *(found.get(h) or (0, 0))) for h in hour_starts]
         for source_id, found in by_hour.items()
     }
-    days = {
+    daily = {
         source_id: [Bucket(d, *found.get(timezone.localtime(d, tz).date(), (0, 0))) for d in _day_starts(now)]
         for source_id, found in by_day.items()
     }
-    return hours, days
+    return hourly, daily
+
+
+@dataclass(frozen=True)
+class SourceTrend:
+    source: Source
+    hours: list[Bucket]
+    days: list[Bucket]
+
+
+def trends(*, now: datetime) -> list[SourceTrend]:
+    """Per source, arrivals per hour over the last day and per day over the last month; two queries."""
+    hourly, daily = arrivals(now=now, days=True)
+    return [
+        SourceTrend(
+            source, hourly.get(source.pk) or _empty_hours(now), daily.get(source.pk) or _empty_days(now)
+        )
+        for source in Source.objects.only("name")
+    ]
 
 
 def _hour_starts(now: datetime) -> list[datetime]:
@@ -402,7 +431,8 @@ def lead_page(
         leads = leads.filter(pk__in=contacts.filter(operator_id=operator_id).values("lead_id"))
     if waiting:
         leads = leads.filter(pk__in=contacts.unassigned().values("lead_id"))
-    result = Paginator(leads, PAGE_SIZE).get_page(page)
+    filtered = source_id is not None or operator_id is not None or waiting
+    result = (CappedPaginator if filtered else Paginator)(leads, PAGE_SIZE).get_page(page)
     on_page = list(result.object_list)
     stats, latest = {}, {}
     if on_page:
@@ -419,6 +449,26 @@ def lead_page(
         LeadRow(lead, *stats.get(lead.pk, (0, None)), latest=latest.get(lead.pk)) for lead in on_page
     ]
     return result
+
+
+class CappedPaginator(Paginator):
+    """Counts at most COUNT_CAP + 1 rows: an exact count of "leads with a contact from this source" reads
+    every such contact (hundreds of milliseconds at a million), while a capped one stops early. Pages
+    past the cap are not offered; the page says "more than" (see `capped`)."""
+
+    COUNT_CAP = 1_000  # 20 pages: past that, a supervisor narrows the filter rather than pages on
+
+    @cached_property
+    def _counted(self) -> int:
+        return self.object_list.order_by()[: self.COUNT_CAP + 1].count()
+
+    @property
+    def count(self) -> int:
+        return min(self._counted, self.COUNT_CAP)
+
+    @property
+    def capped(self) -> bool:
+        return self._counted > self.COUNT_CAP
 
 
 def _latest_contacts(lead_ids: list[int]) -> QuerySet[Contact]:

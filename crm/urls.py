@@ -4,6 +4,7 @@ from crm import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("trends/", views.trends, name="trends"),
     path("leads/", views.lead_list, name="lead_list"),
     path("leads/<int:pk>/", views.lead_detail, name="lead_detail"),
     path("contacts/", views.contact_list, name="contact_list"),

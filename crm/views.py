@@ -43,7 +43,9 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 
 def _choices() -> dict:
     """The filters' sources and operators: two small queries, so forms validate and render without more."""
-    return {"sources": list(Source.objects.only("name")), "operators": list(Operator.objects.only("name"))}
+    # is_active too: the assign buttons mark switched-off operators (a deferred field would cost a query each).
+    operators = list(Operator.objects.only("name", "is_active"))
+    return {"sources": list(Source.objects.only("name")), "operators": operators}
 
 
 def _assign_context(request: HttpRequest, operators: list[Operator]) -> dict:
@@ -63,6 +65,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "max_age_hours": settings.UNASSIGNED_MAX_AGE_HOURS,
     }
     return render(request, "crm/dashboard.html", context)
+
+
+@staff_required
+def trends(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    return render(request, "crm/trends.html", {"now": now, "trends": selectors.trends(now=now)})
 
 
 @staff_required

@@ -1,5 +1,6 @@
 """The dashboard: capacity per source up front, when the next slot frees, trends, and click-through."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -131,14 +132,29 @@ def test_arrivals_per_hour_and_per_day_split_assigned_from_waiting(staff_client)
     ContactFactory(source=source, created_at=now - timedelta(days=3))
     ContactFactory(source=source, created_at=now - timedelta(days=40))  # older than the chart
     item, _ = overview("Bot", now)
-    assert len(item.hours) == 24 and len(item.days) == 30
+    assert len(item.hours) == 24
     assert (item.hours[-1].assigned, item.hours[-1].unassigned) == (2, 1)
     assert sum(b.total for b in item.hours) == 3
-    assert (item.days[-1].assigned, item.days[-1].unassigned) == (2, 1)
-    assert sum(b.total for b in item.days) == 4
-    page = staff_client.get(reverse("dashboard")).text
-    assert page.count('<svg class="bar-chart"') == 2
-    assert "2 assigned, 1 waiting" in page  # the bar's tooltip
+    [trend] = [t for t in selectors.trends(now=now) if t.source == source]
+    assert len(trend.hours) == 24 and len(trend.days) == 30
+    assert (trend.days[-1].assigned, trend.days[-1].unassigned) == (2, 1)
+    assert sum(b.total for b in trend.days) == 4
+
+    dashboard = staff_client.get(reverse("dashboard")).text
+    assert dashboard.count('<svg class="bar-chart"') == 1  # the last day; the month is on the Trends page
+    assert "2 assigned, 1 waiting" in dashboard  # the bar's tooltip
+    assert f'href="{reverse("trends")}"' in dashboard
+    page = staff_client.get(reverse("trends")).text
+    assert page.count('<svg class="bar-chart"') == 2 and "Per day, last 30 days" in page
+
+
+def test_chart_coordinates_stay_numbers_in_any_language(staff_client, settings):
+    settings.LANGUAGE_CODE = "de"  # a decimal comma would break the SVG's coordinates
+    ContactFactory(source=SourceFactory(name="Bot"))
+    page = staff_client.get(reverse("dashboard"), HTTP_ACCEPT_LANGUAGE="de").text
+    svg = page.split('<svg class="bar-chart"')[1].split("</svg>")[0]
+    numbers = re.findall(r' (?:x|y|width|height)="([^"]*)"', svg)
+    assert numbers and all(float(n) >= 0 for n in numbers)  # "16,0" would raise
 
 
 def test_each_operators_load_over_the_day_ends_with_the_load_now():

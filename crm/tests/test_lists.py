@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from crm import selectors
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +97,25 @@ def test_contacts_show_arrival_and_assignment_times_when_they_differ_and_how(sta
 def test_date_filters_are_real_date_inputs(staff_client):
     page = staff_client.get(reverse("contact_list")).text
     assert 'type="date" name="from"' in page and 'type="date" name="to"' in page
+
+
+def test_a_filtered_lead_list_counts_only_up_to_a_cap(staff_client, monkeypatch):
+    monkeypatch.setattr(selectors.CappedPaginator, "COUNT_CAP", 3)
+    source = SourceFactory()
+    for lead in LeadFactory.create_batch(5):
+        ContactFactory(lead=lead, source=source)
+    response = staff_client.get(reverse("lead_list"), {"source": source.pk})
+    assert "1–3 of more than 3 leads" in response.text
+    assert "1–5 of 5 leads" in staff_client.get(reverse("lead_list")).text  # unfiltered: exact
+
+
+@pytest.mark.parametrize("contacts", [5, 60])
+def test_supervisors_contact_list_with_assign_buttons_runs_a_fixed_number_of_queries(
+    client, django_user_model, django_assert_max_num_queries, contacts
+):
+    client.force_login(django_user_model.objects.create_superuser("boss", password="x"))
+    OperatorFactory.create_batch(5)
+    ContactFactory.create_batch(contacts, operator=None)
+    with django_assert_max_num_queries(7):
+        page = client.get(reverse("contact_list")).text
+    assert page.count("Route again") == min(contacts, 50)
