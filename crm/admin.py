@@ -4,6 +4,7 @@ import shlex
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as admin_delete_selected
 from django.contrib.admin.templatetags.admin_list import _boolean_icon
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum
@@ -53,6 +54,33 @@ class OperatorAdmin(SimpleHistoryAdmin):
     @admin.display(description=_("updated"))
     def updated(self, operator: Operator) -> str:
         return when(operator.updated_at)
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            # Django's bulk delete would list every protected contact; refuse in plain words instead.
+            actions["delete_selected"] = (
+                OperatorAdmin.delete_operators,
+                "delete_selected",
+                actions["delete_selected"][2],
+            )
+        return actions
+
+    def delete_operators(self, request: HttpRequest, queryset: QuerySet[Operator]) -> HttpResponse | None:
+        """Bulk delete, unless some of the operators have handled contacts: those are named, with the way out."""
+        busy = list(queryset.filter(contacts__isnull=False).distinct().values_list("name", flat=True))
+        if busy:
+            self.message_user(
+                request,
+                _(
+                    "Not deleted: %(names)s handled contacts, and deleting would lose who handled them. "
+                    "Switch them off instead (the “Deactivate selected operators” action)."
+                )
+                % {"names": ", ".join(busy)},
+                messages.ERROR,
+            )
+            return None
+        return admin_delete_selected(self, request, queryset)
 
     @admin.action(description=_("Activate selected operators"))
     def activate(self, request: HttpRequest, queryset: QuerySet[Operator]) -> None:

@@ -216,6 +216,21 @@ def test_deleting_an_operator_with_contacts_explains_and_offers_deactivation(adm
     assert not Operator.objects.filter(pk=idle.pk).exists()
 
 
+def test_bulk_deleting_operators_with_contacts_is_refused_in_plain_words(admin_client):
+    anna, idle = OperatorFactory(name="Anna"), OperatorFactory(name="Idle")
+    ContactFactory(operator=anna)
+    url = reverse("admin:crm_operator_changelist")
+    response = admin_client.post(
+        url, {"action": "delete_selected", "_selected_action": [anna.pk, idle.pk]}, follow=True
+    )
+    assert "Not deleted: Anna handled contacts" in response.text
+    assert Operator.objects.count() == 2
+    confirm = admin_client.post(url, {"action": "delete_selected", "_selected_action": [idle.pk]})
+    assert confirm.status_code == 200 and "Are you sure you want to delete the selected" in confirm.text
+    admin_client.post(url, {"action": "delete_selected", "_selected_action": [idle.pk], "post": "yes"})
+    assert list(Operator.objects.all()) == [anna]
+
+
 def test_admin_dates_use_the_one_format_with_the_time_zone(admin_client):
     lead = LeadFactory(created_at=datetime(2024, 6, 1, 10, 30, tzinfo=UTC))
     page = admin_client.get(reverse("admin:crm_lead_changelist")).text
