@@ -715,8 +715,12 @@ def _changes(table: type, kind: str, history_ids: list[int]) -> list[tuple[int, 
                 FieldChange(_verbose(table, name), None, value) for name, value in values if value is not None
             ]
         else:
-            delta = row.diff_against(old, included_fields=tracked)
-            fields = [FieldChange(_verbose(table, c.field), c.old, c.new) for c in delta.changes]
+            # Compared here rather than with diff_against, which skips non-editable fields (the token's).
+            fields = [
+                FieldChange(_verbose(table, name), getattr(old, name), getattr(row, name))
+                for name in tracked
+                if getattr(old, name) != getattr(row, name)
+            ]
         changes.append(
             (
                 row.history_id,

@@ -187,9 +187,22 @@ def test_staff_member_logs_in_and_browses_leads_and_contacts(live_server, django
             expect(page.locator("body")).not_to_contain_text(token)
             expect(page.locator("fieldset.webhook")).to_contain_text("The previous token keeps working until")
 
+            # The regeneration is on the Changes page: who, when, and the token's new prefix.
+            page.goto(f"{live_server.url}/changes/")
+            first = page.locator("li.change").first
+            expect(first).to_contain_text("sam")
+            expect(first).to_contain_text("Source Site form — changed")
+            expect(first).to_contain_text(f"→ {token[:8]}")
+            page.screenshot(path=ARTIFACTS / "changes.png", full_page=True)
+
             # A phone: lists become stacked rows, and no page scrolls sideways.
             page.set_viewport_size({"width": 390, "height": 844})
-            for name, url in [("dashboard", "/"), ("contacts", "/contacts/"), ("leads", "/leads/")]:
+            for name, url in [
+                ("dashboard", "/"),
+                ("contacts", "/contacts/"),
+                ("changes", "/changes/"),
+                ("leads", "/leads/"),
+            ]:
                 page.goto(live_server.url + url)
                 assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), name
                 page.screenshot(path=ARTIFACTS / f"{name}-phone.png", full_page=True)

@@ -1,5 +1,7 @@
 """The Changes page: who changed operators, sources and weights, when, and from what to what."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 
@@ -40,6 +42,16 @@ def test_list_actions_and_services_are_recorded_too(staff_client):
     page = staff_client.get(reverse("change_list")).text
     assert "active</span> yes → no" in page
     assert "no signed-in user" in page
+
+
+def test_a_token_regeneration_shows_the_new_prefix_and_the_grace_period(staff_client):
+    source = SourceFactory(name="Bot")
+    old_prefix = source.token_prefix
+    services.regenerate_token(source=source, grace=timedelta(hours=1))
+    source.refresh_from_db()
+    page = staff_client.get(reverse("change_list")).text
+    assert f"token prefix</span> {old_prefix} → {source.token_prefix}" in page
+    assert "previous token expires at</span> — → " in page
 
 
 def test_weights_read_as_the_operator_for_the_source(staff_client):
