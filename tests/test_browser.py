@@ -168,6 +168,15 @@ def test_staff_member_logs_in_and_browses_leads_and_contacts(live_server, django
             expect(page.locator("table.data")).to_contain_text("waiting")
             page.screenshot(path=ARTIFACTS / "contacts-unassigned.png", full_page=True)
 
+            # A supervisor hands the waiting contact to Anna from the list, and lands back on it.
+            page.get_by_text("Assign…").click()
+            page.get_by_label("Operator", exact=True).last.select_option(label="Anna")
+            page.screenshot(path=ARTIFACTS / "contacts-assign-open.png", full_page=True)
+            page.get_by_role("button", name="Assign to this operator").click()
+            expect(page.locator(".messages")).to_contain_text("is now with Anna")
+            expect(page).to_have_url(re.compile(r"/contacts/\?.*unassigned=1"))
+            expect(page.locator("table.data tbody tr")).to_have_count(0)
+
             # The source page in the admin: webhook URL, ready curl, and the regenerate flow.
             page.goto(f"{live_server.url}/admin/crm/source/")
             page.get_by_role("link", name="Site form").click()

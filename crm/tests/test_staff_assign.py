@@ -108,6 +108,14 @@ def test_route_again_with_nobody_free_says_so_and_changes_nothing(client, superv
     assert Contact.objects.get(pk=contact.pk).operator is None
 
 
+def test_assigning_without_choosing_an_operator_says_so(client, supervisor):
+    contact = waiting_contact(anna=OperatorFactory())
+    client.force_login(supervisor)
+    page = client.post(reverse("contact_assign", args=[contact.pk]), {"operator": ""}, follow=True).text
+    assert "Choose an operator, or route the contact again." in page
+    assert Contact.objects.get(pk=contact.pk).operator is None
+
+
 def test_a_foreign_next_url_is_ignored(client, supervisor):
     anna = OperatorFactory()
     contact = waiting_contact(anna=anna)
