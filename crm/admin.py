@@ -126,11 +126,17 @@ class OperatorAdmin(SimpleHistoryAdmin):
 
 class WeightInline(admin.TabularInline):
     model = SourceOperatorWeight
-    autocomplete_fields = ("operator",)
     fields = ("operator", "weight", "share", "load", "active")
     readonly_fields = ("share", "load", "active")
     template = UNTITLED_TABULAR
     extra = 1
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        """One query for the operator choices of every row (an autocomplete widget queries once per row)."""
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "operator":
+            field.choices = list(field.choices)
+        return field
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SourceOperatorWeight]:
         """Each row with its operator's load now and its source's total weight: still one query."""
