@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from crm.validators import multi_line, single_line
 from crm.choices import UnassignedReason
 
 TOKEN_PREFIX_LENGTH = 8
@@ -61,7 +62,7 @@ class OperatorQuerySet(models.QuerySet):
 
 
 class Operator(TimeStamped):
-    name = models.CharField(_("name"), max_length=200)
+    name = models.CharField(_("name"), max_length=200, validators=[single_line])
     is_active = models.BooleanField(
         _("active"), default=True, help_text=_("Inactive operators receive no contacts.")
     )
@@ -85,7 +86,11 @@ class Operator(TimeStamped):
 
 class Source(TimeStamped):
     name = models.CharField(
-        _("name"), max_length=100, unique=True, help_text=_("The channel: a bot, a site form, a phone line.")
+        _("name"),
+        max_length=100,
+        unique=True,
+        validators=[single_line],
+        help_text=_("The channel: a bot, a site form, a phone line."),
     )
     # Only a digest of the webhook token is stored (see token_digest); the token itself is shown once.
     token_digest = models.CharField(_("token digest"), max_length=64, unique=True, editable=False)
@@ -178,9 +183,13 @@ class SourceOperatorWeight(models.Model):
 
 class Lead(TimeStamped):
     external_id = models.CharField(
-        _("external id"), max_length=255, unique=True, help_text=_("The customer's id in the channel that sent them.")
+        _("external id"),
+        max_length=255,
+        unique=True,
+        validators=[single_line],
+        help_text=_("The customer's id in the channel that sent them."),
     )
-    name = models.CharField(_("name"), max_length=200, blank=True)
+    name = models.CharField(_("name"), max_length=200, blank=True, validators=[single_line])
 
     class Meta:
         verbose_name = _("lead")
@@ -250,7 +259,7 @@ class Contact(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     # When the operator was given the contact (by any path); the load counts by this, not by arrival.
     assigned_at = models.DateTimeField(_("assigned at"), null=True, blank=True, editable=False)
-    message = models.TextField(_("message"), blank=True, max_length=10_000)
+    message = models.TextField(_("message"), blank=True, max_length=10_000, validators=[multi_line])
     unassigned_reason = models.CharField(
         _("unassigned reason"), max_length=20, choices=UnassignedReason.choices, blank=True
     )

@@ -6,12 +6,12 @@ request's language (LocaleMiddleware: Accept-Language), so they are built per re
 """
 
 import json
-import unicodedata
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.http import HttpRequest
 from django.utils.translation import gettext
 
@@ -31,26 +31,14 @@ class WebhookError(Exception):
         self.errors = errors or {field: [message]}
 
 
-def printable(allowed: str = ""):
-    """A validator refusing control characters (but `allowed`) and unpaired surrogates: they break
-    PostgreSQL (NUL), logs and terminals, and no customer's name needs them."""
-
-    def validate(value: str) -> None:
-        if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in allowed for ch in value):
-            raise ValidationError(gettext("Control characters and unpaired surrogates are not allowed."))
-
-    return validate
-
-
 class Text(forms.CharField):
-    """A string field whose length comes from the model field; a JSON value of another type is refused
-    instead of being turned into its str() (a list is not a name)."""
+    """A string field with the model field's rules (length, no control characters); a JSON value of another
+    type is refused instead of being turned into its str() (a list is not a name)."""
 
-    def __init__(self, model_field, *, allow_int: bool = False, multiline: bool = False, required: bool = False):
+    def __init__(self, model_field, *, allow_int: bool = False, required: bool = False):
         self.allow_int = allow_int
-        super().__init__(
-            max_length=model_field.max_length, required=required, validators=[printable("\n\r\t" if multiline else "")]
-        )
+        rules = [v for v in model_field.validators if not isinstance(v, MaxLengthValidator)]
+        super().__init__(required=required, max_length=model_field.max_length, validators=rules)
 
     def to_python(self, value):
         if self.allow_int and isinstance(value, int) and not isinstance(value, bool):
@@ -77,7 +65,7 @@ class ContactForm(forms.Form):
     external_id = Text(Lead._meta.get_field("external_id"), allow_int=True, required=True)
     source_id = SourceId(required=False)
     name = Text(Lead._meta.get_field("name"))
-    message = Text(Contact._meta.get_field("message"), multiline=True)
+    message = Text(Contact._meta.get_field("message"))
 
 
 @dataclass(frozen=True)

@@ -138,3 +138,16 @@ def test_date_hierarchy_periods_take_a_few_queries_however_many_contacts(django_
     with django_assert_max_num_queries(3):  # one lookup per year that has contacts (at most two), one more
         years = Contact.objects.datetimes("created_at", "year")
     assert 1 <= len(years) <= 2
+
+
+@pytest.mark.parametrize("bad", ["nul\x00", "bell\x07", "\ud800", "tab\there"])
+def test_services_refuse_control_characters_in_names(bad):
+    from django.core.exceptions import ValidationError
+
+    from crm import services
+
+    with pytest.raises(ValidationError):
+        services.create_operator(name=bad)
+    with pytest.raises(ValidationError):
+        services.create_source(name=bad)
+    assert not Operator.objects.exists() and not Source.objects.exists()
