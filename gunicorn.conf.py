@@ -27,7 +27,11 @@ _max_connections = 1000 if _soft_nofile == resource.RLIM_INFINITY else max(64, m
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", _max_connections))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# Keep-alive off by default, as it was with sync workers: a worker with a free thread takes the next
+# connection waiting for any worker, whereas a kept-alive connection would queue its next request on the
+# same worker ahead of them (under load, new connections then waited seconds). nginx opens a new
+# connection to the app per request anyway (deploy/nginx.conf).
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "0"))
 # Recycle workers now and then so that a slow leak can never grow without bound.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
 max_requests_jitter = max_requests // 10

@@ -150,22 +150,6 @@ def test_a_request_sent_in_pieces_within_the_time_limit_is_answered(server):
     assert answer.startswith(b"HTTP/1.1 201 "), answer
 
 
-def test_keep_alive_requests_on_one_connection_are_answered(server):
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-    try:
-        for n in range(3):
-            connection.request(
-                "POST",
-                "/api/contacts/",
-                body=json.dumps({"external_id": f"kept-{n}"}),
-                headers={"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"},
-            )
-            response = connection.getresponse()
-            assert response.status == 201 and json.loads(response.read())["lead_id"]
-    finally:
-        connection.close()
-
-
 def test_a_malformed_request_gets_gunicorns_own_400(server):
     """Documented in docs/security.md: what a request that never reaches Django gets."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
@@ -227,8 +211,25 @@ def stuck_app(environ: dict, start_response) -> list[bytes]:
     """A WSGI app for the next test (gunicorn imports it from here): /stuck takes far too long."""
     if environ["PATH_INFO"] == "/stuck":
         time.sleep(60)
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [str(os.getpid()).encode()]
+    body = str(os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """One whole answer with a Content-Length (so that the next one on the connection is not mixed in)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536) or b"<closed>"
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(
+        next(
+            line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
+    )
+    while len(body) < length:
+        body += sock.recv(65536) or b"<closed>"
+    return data
 
 
 def worker_pid(port: int) -> str:
@@ -257,5 +258,31 @@ def test_a_request_stuck_past_the_timeout_gets_its_worker_replaced(tmp_path):
         assert time.monotonic() - started < 10
         wait_healthy(f"http://127.0.0.1:{port}/", timeout=30, proc=proc)
         assert worker_pid(port) not in (first_pid, "")  # a new worker
+    finally:
+        stop(proc)
+
+
+def test_with_keep_alive_on_the_next_request_is_buffered_too(tmp_path):
+    """GUNICORN_KEEPALIVE is off by default; with it on, a kept-alive connection's next request is read in
+    the event loop like a new connection's, even when it arrives in pieces."""
+    port = free_port(range(8300, 8400))
+    proc = start_gunicorn(
+        port=port,
+        env={"GUNICORN_KEEPALIVE": "5"},
+        workers=1,
+        app="tests.test_slow_clients:stuck_app",
+        log=tmp_path / "gunicorn.log",
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/", timeout=30, proc=proc)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            answers = []
+            for _ in range(3):
+                for piece in (b"GET / HT", b"TP/1.1\r\nHost: x\r\n", b"\r\n"):
+                    sock.sendall(piece)
+                    time.sleep(0.05)
+                answers.append(read_response(sock))
+        assert all(a.startswith(b"HTTP/1.1 200 ") for a in answers), answers
+        assert b"Connection: close" not in answers[0]
     finally:
         stop(proc)
