@@ -28,12 +28,13 @@ from ninja.openapi.docs import Swagger
 from ninja.pagination import paginate
 
 from config.errors import json_error
+from throttle.services import too_many_failures
 from crm import selectors
 from crm import services as crm_services
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
 from distribution.services import AssignmentRefused, assign_manually
 from integrations import openapi
-from integrations.auth import read_key, write_key
+from integrations.auth import Throttled, read_key, write_key
 from integrations.schemas import (
     MAX_ID,
     AssignIn,
@@ -148,6 +149,11 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         )
     field = {400: "body", 403: "authorization"}.get(exc.status_code, "request")
     return json_error(exc.status_code, field, str(exc))
+
+
+@api.exception_handler(Throttled)
+def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    return too_many_failures(exc.wait)
 
 
 @api.exception_handler(Http404)

@@ -180,3 +180,13 @@ def test_the_api_takes_no_session_cookie_instead_of_a_key(admin_client):
 def test_api_writes_need_no_csrf_token(write_key):
     client = ApiClient(enforce_csrf_checks=True, headers={"Authorization": f"Bearer {write_key[1]}"})
     assert client.post("/api/v1/operators", {"name": "Anna"}).status_code == 201
+
+
+def test_repeated_unknown_keys_get_429_and_a_valid_key_is_untouched(settings, reader):
+    settings.API_AUTH_FAILURE_LIMIT = 2
+    guesser = client_with("not-a-key")
+    statuses = [guesser.get("/api/v1/operators").status_code for _ in range(4)]
+    assert statuses == [401, 401, 429, 429]
+    response = guesser.get("/api/v1/operators")
+    assert int(response["Retry-After"]) > 0 and "authorization" in response.json()["errors"]
+    assert reader.get("/api/v1/operators").status_code == 200  # a valid key is never throttled
