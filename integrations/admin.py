@@ -1,5 +1,7 @@
 """API keys in the admin: created with a name and a scope, the key shown once; revoked, never deleted."""
 
+from datetime import timedelta
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -16,7 +18,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ["scope", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "key_prefix"]
     readonly_fields = ["key_prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
-    actions = ["revoke"]
+    actions = ["revoke", "rotate_with_grace", "rotate_now"]
     list_select_related = ["created_by"]
 
     def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
@@ -28,6 +30,21 @@ class ApiKeyAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             return
         key = services.issue_api_key(api_key=obj, created_by=request.user)
+        self._show_once(request, obj, key)
+
+    @admin.action(description=_("Rotate: a new key, the old one keeps working for 24 hours"))
+    def rotate_with_grace(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for api_key in queryset.active():
+            new, key = services.rotate_api_key(api_key=api_key, grace=timedelta(hours=24), created_by=request.user)
+            self._show_once(request, new, key)
+
+    @admin.action(description=_("Rotate: a new key, the old one stops now"))
+    def rotate_now(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for api_key in queryset.active():
+            new, key = services.rotate_api_key(api_key=api_key, created_by=request.user)
+            self._show_once(request, new, key)
+
+    def _show_once(self, request: HttpRequest, obj: ApiKey, key: str) -> None:
         self.message_user(
             request,
             gettext(

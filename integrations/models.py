@@ -14,8 +14,9 @@ from crm.models import TOKEN_PREFIX_LENGTH, new_token, token_digest
 
 
 class ApiKeyQuerySet(models.QuerySet):
-    def active(self) -> "ApiKeyQuerySet":
-        return self.filter(revoked_at__isnull=True)
+    def active(self, now=None) -> "ApiKeyQuerySet":
+        """Keys that work now: never revoked, or revoked for a moment still to come (a rotation's grace)."""
+        return self.filter(models.Q(revoked_at__isnull=True) | models.Q(revoked_at__gt=now or timezone.now()))
 
 
 class Scope(models.TextChoices):

@@ -42,10 +42,10 @@ def authenticate(secret: str, *, now: datetime | None = None) -> ApiKey | None:
     """
     if not secret:
         return None
-    api_key = ApiKey.objects.active().filter(key_digest=token_digest(secret)).first()
+    now = now or timezone.now()
+    api_key = ApiKey.objects.active(now).filter(key_digest=token_digest(secret)).first()
     if api_key is None:
         return None
-    now = now or timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_RESOLUTION:
         # A conditional UPDATE: of concurrent requests with a stale stamp, all write the same minute.
         ApiKey.objects.filter(pk=api_key.pk).filter(
@@ -57,4 +57,15 @@ def authenticate(secret: str, *, now: datetime | None = None) -> ApiKey | None:
 
 def revoke_api_keys(*, api_keys: QuerySet[ApiKey], now: datetime | None = None) -> int:
     """Revoke the keys (from now on they get 401); returns how many were still active."""
-    return api_keys.filter(revoked_at__isnull=True).update(revoked_at=now or timezone.now())
+    now = now or timezone.now()
+    return api_keys.active(now).update(revoked_at=now)
+
+
+def rotate_api_key(
+    *, api_key: ApiKey, grace: timedelta = timedelta(0), created_by: AbstractBaseUser | None = None
+) -> tuple[ApiKey, str]:
+    """A new key with the same name and scope (its secret returned, shown once); the old key keeps working
+    for `grace` (so an integration can switch over without failing requests), then gets 401."""
+    new, secret = create_api_key(name=api_key.name, scope=api_key.scope, created_by=created_by)
+    ApiKey.objects.filter(pk=api_key.pk).active().update(revoked_at=timezone.now() + grace)
+    return new, secret

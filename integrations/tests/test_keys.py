@@ -190,3 +190,26 @@ def test_repeated_unknown_keys_get_429_and_a_valid_key_is_untouched(settings, re
     response = guesser.get("/api/v1/operators")
     assert int(response["Retry-After"]) > 0 and "authorization" in response.json()["errors"]
     assert reader.get("/api/v1/operators").status_code == 200  # a valid key is never throttled
+
+
+def test_a_rotated_key_keeps_working_for_its_grace_period_then_401(write_key, writer):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    new, secret = services.rotate_api_key(api_key=write_key[0], grace=timedelta(hours=1))
+    assert writer.get("/api/v1/operators").status_code == 200  # the old key, within its grace
+    assert client_with(secret).get("/api/v1/operators").status_code == 200
+    ApiKey.objects.filter(pk=write_key[0].pk).update(revoked_at=timezone.now())
+    assert writer.get("/api/v1/operators").status_code == 401
+    assert (new.name, new.scope) == (write_key[0].name, write_key[0].scope)
+
+
+def test_admin_rotation_shows_the_new_key_once(admin_client, write_key):
+    from django.urls import reverse
+
+    url = reverse("admin:integrations_apikey_changelist")
+    admin_client.post(url, {"action": "rotate_with_grace", "_selected_action": [write_key[0].pk]})
+    shown = [m.message for m in admin_client.get(url).context["messages"] if "shown only this once" in m.message]
+    assert len(shown) == 1 and ApiKey.objects.count() == 2
+    assert client_with(write_key[1]).get("/api/v1/operators").status_code == 200
