@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.models import Operator, Source
 
 DATE_FORMAT = "%Y-%m-%d"
-DATE_ERRORS = {"invalid": "Enter a date as YYYY-MM-DD, for example 2024-06-01."}
+DATE_ERRORS = {"invalid": _("Enter a date as YYYY-MM-DD, for example 2024-06-01.")}
 # Far-off years would overflow when a day is turned into a time range; nobody means them.
 EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
 
@@ -70,30 +70,34 @@ class ContactFilterForm(forms.Form):
     operator = forms.TypedChoiceField(coerce=int, empty_value=None, required=False)
     # value="1" so that the form submits the same ?unassigned=1 that links use.
     unassigned = forms.BooleanField(
-        required=False, label="Unassigned only", widget=forms.CheckboxInput(attrs={"value": "1"})
+        required=False, label=_("Unassigned only"), widget=forms.CheckboxInput(attrs={"value": "1"})
     )
 
     def __init__(self, data, *, sources: Iterable[Source], operators: Iterable[Operator]) -> None:
         super().__init__(data)
-        self.fields["source"].choices = [("", "All sources"), *((s.pk, s.name) for s in sources)]
-        self.fields["operator"].choices = [("", "All operators"), *((o.pk, o.name) for o in operators)]
+        self.fields["source"].choices = [("", _("All sources")), *((s.pk, s.name) for s in sources)]
+        self.fields["operator"].choices = [("", _("All operators")), *((o.pk, o.name) for o in operators)]
         # "from" is a Python keyword, so the date fields are added under their URL names here.
-        self.fields["from"] = _day_field("From")
-        self.fields["to"] = _day_field("To (inclusive)")
+        self.fields["from"] = _day_field(_("From"))
+        self.fields["to"] = _day_field(_("To (inclusive)"))
 
     def clean(self) -> dict:
         cleaned = super().clean()
         for name in ("from", "to"):
             day = cleaned.get(name)
             if day and not EARLIEST <= day <= LATEST:
-                self.add_error(name, f"Enter a date between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}.")
+                self.add_error(
+                    name,
+                    _("Enter a date between %(first)s and %(last)s.")
+                    % {"first": f"{EARLIEST:%Y-%m-%d}", "last": f"{LATEST:%Y-%m-%d}"},
+                )
         start, end = cleaned.get("from"), cleaned.get("to")
         if start and end and end < start:
-            raise forms.ValidationError("The “to” date is before the “from” date.")
+            raise forms.ValidationError(_("The “to” date is before the “from” date."))
         return cleaned
 
 
-def _day_field(label: str) -> forms.DateField:
+def _day_field(label) -> forms.DateField:
     return forms.DateField(
         label=label,
         required=False,
