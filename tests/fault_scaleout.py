@@ -41,6 +41,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -88,13 +89,16 @@ def main() -> int:
             return 1
         print("NOTE: `manage.py assign_unassigned` is not in this checkout yet: running without the drains.")
 
-    run = REPO / "artifacts" / "scaleout"
+    run = REPO / "artifacts" / "scaleout"  # logs and the generated configuration, kept for a look afterwards
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
-    # PgBouncer refuses to run as root: it runs as postgres and writes its log and pid file here.
+    # PgBouncer refuses to run as root, so it runs as postgres, from a folder in /tmp that it can reach
+    # whatever the checkout's permissions; nginx's unprivileged workers keep their temporary files there too.
     pg_user = "postgres" if os.geteuid() == 0 else None
+    spool = Path(tempfile.mkdtemp(prefix="leadflow-hscale-"))
+    spool.chmod(0o755)
     if pg_user:
-        shutil.chown(run, pg_user, pg_user)
+        shutil.chown(spool, pg_user, pg_user)
 
     ports = pick_ports(5)
     direct_url = os.environ.get("SCALEOUT_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leadflow_hscale")
@@ -126,14 +130,14 @@ def main() -> int:
     token = setup_routing()
     limits = {**LIMITS}
 
-    write_pgbouncer_config(run, ports, db, dbname)
+    write_pgbouncer_config(spool, ports, db, dbname)
     tls = make_certificate(run, tools["openssl"])
-    write_nginx_config(run, ports)
+    write_nginx_config(run, ports, temp=spool / "nginx-temp")
 
     failures: dict[str, object] = {}
     procs: list[subprocess.Popen] = []
     drains: list[subprocess.Popen] = []
-    pgbouncer = Service(lambda: start_pgbouncer(tools["pgbouncer"], run, pg_user))
+    pgbouncer = Service(lambda: start_pgbouncer(tools["pgbouncer"], spool, pg_user))
     try:
         pgbouncer.start()
         wait_database(pooled_url)
@@ -166,6 +170,10 @@ def main() -> int:
         for proc in drains + procs:
             stop(proc)
         pgbouncer.stop()
+        for name in ("pgbouncer.ini", "pgbouncer.log"):
+            if (spool / name).exists():
+                shutil.copy(spool / name, run)
+        shutil.rmtree(spool)
     failures.update(verify(tally, direct_url, limits, drained))
     return report(tally, failures, direct_url, limits, drained, time.monotonic() - started)
 
@@ -244,7 +252,7 @@ def render_ini(text: str, changes: dict[str, dict[str, str | None]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_pgbouncer_config(run: Path, ports: Ports, db, dbname: str) -> None:
+def write_pgbouncer_config(spool: Path, ports: Ports, db, dbname: str) -> None:
     """deploy/pgbouncer.ini with local paths and a pool smaller than the 8 gunicorn workers."""
     ini = render_ini(
         (REPO / "deploy" / "pgbouncer.ini").read_text(),
@@ -257,11 +265,11 @@ def write_pgbouncer_config(run: Path, ports: Ports, db, dbname: str) -> None:
                 "listen_addr": "127.0.0.1",
                 "listen_port": str(ports.pgbouncer),
                 "unix_socket_dir": "",
-                "logfile": str(run / "pgbouncer.log"),
-                "pidfile": str(run / "pgbouncer.pid"),
+                "logfile": str(spool / "pgbouncer.log"),
+                "pidfile": str(spool / "pgbouncer.pid"),
                 # PostgreSQL trusts local connections here; the shipped file uses scram-sha-256.
                 "auth_type": "trust",
-                "auth_file": str(run / "userlist.txt"),
+                "auth_file": str(spool / "userlist.txt"),
                 "default_pool_size": "3",
                 "reserve_pool_size": "1",
                 "max_db_connections": "4",
@@ -270,14 +278,14 @@ def write_pgbouncer_config(run: Path, ports: Ports, db, dbname: str) -> None:
             },
         },
     )
-    (run / "pgbouncer.ini").write_text(ini)
-    (run / "userlist.txt").write_text(f'"{db.username}" "{db.password or ""}"\n')
+    (spool / "pgbouncer.ini").write_text(ini)
+    (spool / "userlist.txt").write_text(f'"{db.username}" "{db.password or ""}"\n')
 
 
-def start_pgbouncer(binary: str, run: Path, user: str | None) -> subprocess.Popen:
-    with open(run / "pgbouncer.out", "ab") as out:
+def start_pgbouncer(binary: str, spool: Path, user: str | None) -> subprocess.Popen:
+    with open(spool / "pgbouncer.out", "ab") as out:
         return subprocess.Popen(
-            [binary, str(run / "pgbouncer.ini")],
+            [binary, str(spool / "pgbouncer.ini")],
             user=user,
             group=user,
             extra_groups=[] if user else None,
@@ -334,7 +342,7 @@ def make_certificate(run: Path, openssl: str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=run / "tls.crt")
 
 
-def write_nginx_config(run: Path, ports: Ports) -> None:
+def write_nginx_config(run: Path, ports: Ports, *, temp: Path) -> None:
     """deploy/nginx.conf with local addresses and files, inside a minimal main configuration."""
     site = (REPO / "deploy" / "nginx.conf").read_text()
     replacements = [
@@ -352,7 +360,6 @@ def write_nginx_config(run: Path, ports: Ports) -> None:
             raise SystemExit(f"deploy/nginx.conf no longer contains {old!r}; update this test with it.")
         site = site.replace(old, new)
     (run / "leadflow.conf").write_text(site)
-    temp = run / "nginx-temp"
     temp.mkdir()
     temp.chmod(0o777)  # nginx's workers run as an unprivileged user
     (run / "nginx.conf").write_text(
