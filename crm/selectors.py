@@ -273,17 +273,20 @@ def source_overviews(*, now: datetime, loads: dict[int, OperatorLoad]) -> list[S
 
 
 def waiting_by_source(*, now: datetime) -> dict[int, Waiting]:
-    """The unassigned contacts per source: count, oldest arrival, how many are past the max age; one query
-    over the unassigned contacts' partial index."""
+    """The unassigned contacts per source: count, oldest arrival, how many are past the max age; one query.
+
+    Only the source and the arrival time are read (created_at is never null, so counting it counts rows):
+    an index on (source, created_at) over the waiting contacts answers it without reading the table.
+    """
     too_old = now - timedelta(hours=settings.UNASSIGNED_MAX_AGE_HOURS)
     rows = (
         Contact.objects.unassigned()
         .order_by()
         .values_list("source_id")
         .annotate(
-            n=Count("pk"),
+            n=Count("created_at"),
             oldest=Min("created_at"),
-            too_old=Count("pk", filter=Q(created_at__lte=too_old)),
+            too_old=Count("created_at", filter=Q(created_at__lte=too_old)),
         )
     )
     return {source_id: Waiting(count=n, oldest=oldest, too_old=old) for source_id, n, oldest, old in rows}
