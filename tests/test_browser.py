@@ -132,6 +132,13 @@ def test_staff_member_logs_in_and_browses_leads_and_contacts(live_server, django
             )
             page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
 
+            # The month per day is on the Trends page, one click away.
+            trends.get_by_role("link", name="Per day over the last 30 days").click()
+            expect(page.get_by_role("heading", name="Trends")).to_be_visible()
+            expect(page.locator("svg.bar-chart")).to_have_count(4)  # two sources, by hour and by day
+            page.screenshot(path=ARTIFACTS / "trends.png", full_page=True)
+            page.go_back()
+
             # Click-through: an operator's name opens their contacts.
             loads.get_by_role("link", name="Boris", exact=True).click()
             expect(page).to_have_url(re.compile(r"/contacts/\?operator=\d+$"))
