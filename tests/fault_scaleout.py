@@ -23,7 +23,8 @@ Checks: no operator over its limit (plain count(*) per operator), one lead per e
 per Idempotency-Key, every 201 stored exactly once under the id it answered, nothing stored that no client
 was answered for, the simultaneous sends agree, 5xx only as 503 with Retry-After while PgBouncer is
 down (and some there, or the outage proved nothing), no connection errors, the hosts recover on their
-own, and the drains fill the capacity added last. Prints a summary line; exits 1 on any violation.
+own, the drains fill the capacity added last, and `manage.py check` accepts the hosts' settings but not
+without DISABLE_SERVER_SIDE_CURSORS. Prints a summary line; exits 1 on any violation.
 
 Without the drain command in the checkout it runs without drains and says so; with CI=true that fails.
 """
