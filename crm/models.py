@@ -296,6 +296,8 @@ class Contact(models.Model):
             models.Index(fields=["lead", "created_at", "id"], name="contact_lead_timeline"),
             models.Index(fields=["created_at", "id"], name="contact_newest"),
             models.Index(fields=["created_at", "id"], condition=Q(operator__isnull=True), name="contact_unassigned"),
+            # The dashboard's queue per source (how many wait, since when) over the waiting contacts alone.
+            models.Index(fields=["source", "created_at"], condition=Q(operator__isnull=True), name="contact_waiting_by_source"),
         ]
         permissions = [("assign_contact", "Can assign contacts to operators")]
         constraints = [

@@ -282,3 +282,13 @@ def test_source_and_lead_pages_run_a_fixed_number_of_queries(
         assert admin_client.get(reverse("admin:crm_source_change", args=[source.pk])).status_code == 200
     with django_assert_max_num_queries(12):
         assert admin_client.get(reverse("admin:crm_lead_change", args=[lead.pk])).status_code == 200
+
+
+def test_admin_dates_use_the_pages_one_format_with_the_time_zone(admin_client, settings):
+    from datetime import UTC, datetime
+
+    from crm.tests.factories import ContactFactory
+
+    ContactFactory(created_at=datetime(2026, 3, 4, 5, 6, tzinfo=UTC))
+    page = admin_client.get(reverse("admin:crm_contact_changelist")).text
+    assert "2026-03-04 05:06 UTC" in page
