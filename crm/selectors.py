@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from crm.choices import UnassignedReason
-from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, window_start
+from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
 
 PAGE_SIZE = 50
 CHART_HOURS = 24
@@ -530,86 +530,6 @@ def _start_of(day: date) -> datetime:
 
 def _percent(part: int, whole: int) -> float:
     return round(100 * part / whole, 1) if whole else 0.0
-
-
-# --- The API's statistics (integrations.api): the same figures as the dashboard, in its older shape ---
-
-
-@dataclass(frozen=True)
-class SourceShares:
-    source: Source
-    contacts: int  # in the window, assigned or not
-    unassigned: int
-    rows: list[OperatorShare]
-
-
-@dataclass(frozen=True)
-class Backlog:
-    count: int
-    oldest: datetime | None
-    in_window: int
-
-
-def source_shares(*, now: datetime, operators: list[Operator]) -> list[SourceShares]:
-    """Per source: configured weight share against actual share of the window's contacts.
-
-    Three queries: sources, their weights, and one grouped count of the window's contacts by source and
-    operator. `operators` must hold every operator (names are taken from it, not queried again).
-    """
-    by_id = {op.pk: op for op in operators}
-    counts: dict[int, dict[int | None, int]] = {}
-    rows = (
-        # Assigned in the window (the load's rule) or arrived in it and still waiting.
-        Contact.objects.filter(
-            Q(assigned_at__gt=window_start(now)) | Q(operator=None, created_at__gt=window_start(now))
-        )
-        .order_by()
-        .values_list("source_id", "operator_id")
-        .annotate(n=Count("pk"))
-    )
-    for source_id, operator_id, n in rows:
-        counts.setdefault(source_id, {})[operator_id] = n
-
-    result = []
-    for source in Source.objects.only("name").prefetch_related("weights"):
-        weights = {w.operator_id: w.weight for w in source.weights.all()}
-        per_operator = counts.get(source.pk, {})
-        unassigned = per_operator.get(None, 0)
-        assigned = sum(per_operator.values()) - unassigned
-        total_weight = sum(weights.values())
-        shares = [
-            OperatorShare(
-                operator=by_id[operator_id],
-                weight=weights.get(operator_id, 0),
-                weight_share=_percent(weights.get(operator_id, 0), total_weight),
-                contacts=per_operator.get(operator_id, 0),
-                actual_share=_percent(per_operator.get(operator_id, 0), assigned),
-            )
-            # Operators that got contacts but have since been removed from the source are shown too. One
-            # created after `operators` was read is left out until the next load rather than failing the page.
-            for operator_id in weights.keys() | (per_operator.keys() - {None})
-            if operator_id in by_id
-        ]
-        shares.sort(key=lambda s: (s.operator.name, s.operator.pk))
-        result.append(
-            SourceShares(
-                source=source,
-                contacts=assigned + unassigned,
-                unassigned=unassigned,
-                rows=shares,
-            )
-        )
-    return result
-
-
-def unassigned_backlog(*, now: datetime) -> Backlog:
-    """Contacts nobody could take: how many, the oldest one's time, and how many in the window; one query."""
-    totals = Contact.objects.unassigned().aggregate(
-        count=Count("pk"),
-        oldest=Min("created_at"),
-        in_window=Count("pk", filter=Q(created_at__gt=window_start(now))),
-    )
-    return Backlog(**totals)
 
 
 # --- History of configuration changes (django-simple-history) ----------------------------------------
