@@ -14,7 +14,9 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
 from crm import services
@@ -85,12 +87,14 @@ class OperatorAdmin(SimpleHistoryAdmin):
     @admin.action(description=_("Activate selected operators"))
     def activate(self, request: HttpRequest, queryset: QuerySet[Operator]) -> None:
         changed = services.set_operators_active(operators=queryset, is_active=True)
-        self.message_user(request, _("%(n)d operator(s) activated.") % {"n": changed}, messages.SUCCESS)
+        done = ngettext("%(n)d operator activated.", "%(n)d operators activated.", changed)
+        self.message_user(request, done % {"n": changed}, messages.SUCCESS)
 
     @admin.action(description=_("Deactivate selected operators"))
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Operator]) -> None:
         changed = services.set_operators_active(operators=queryset, is_active=False)
-        self.message_user(request, _("%(n)d operator(s) deactivated.") % {"n": changed}, messages.SUCCESS)
+        done = ngettext("%(n)d operator deactivated.", "%(n)d operators deactivated.", changed)
+        self.message_user(request, done % {"n": changed}, messages.SUCCESS)
 
     def delete_view(
         self, request: HttpRequest, object_id: str, extra_context: dict | None = None
@@ -168,7 +172,8 @@ class WeightInline(admin.TabularInline):
     @admin.display(description=_("share of the weight"))
     def share(self, weight: SourceOperatorWeight) -> str:
         total = getattr(weight, "total_weight", None)
-        return f"{100 * weight.weight / total:.1f} %" if weight.pk and total else "—"
+        # number_format: the active language's decimal separator (75.0 % in English, 75,0 % in Russian).
+        return f"{number_format(100 * weight.weight / total, 1)} %" if weight.pk and total else "—"
 
     @admin.display(description=_("load now / limit"))
     def load(self, weight: SourceOperatorWeight) -> str:

@@ -66,8 +66,8 @@ class ContactFilterForm(forms.Form):
     The choices come in as lists the view has already fetched, so validating and rendering run no query.
     """
 
-    source = forms.TypedChoiceField(coerce=int, empty_value=None, required=False)
-    operator = forms.TypedChoiceField(coerce=int, empty_value=None, required=False)
+    source = forms.TypedChoiceField(label=_("Source"), coerce=int, empty_value=None, required=False)
+    operator = forms.TypedChoiceField(label=_("Operator"), coerce=int, empty_value=None, required=False)
     # value="1" so that the form submits the same ?unassigned=1 that links use.
     unassigned = forms.BooleanField(
         required=False, label=_("Unassigned only"), widget=forms.CheckboxInput(attrs={"value": "1"})

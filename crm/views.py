@@ -35,7 +35,7 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     @wraps(view)
     def staff_only(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not request.user.is_staff:
-            raise PermissionDenied("The staff pages are for staff users only.")
+            raise PermissionDenied(_("The staff pages are for staff users only."))
         return view(request, *args, **kwargs)
 
     return login_required(staff_only)

@@ -233,3 +233,70 @@ def test_staff_member_logs_in_and_browses_leads_and_contacts(live_server, django
             expect(page.get_by_role("heading", name="Log in")).to_be_visible()
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_staff_member_walks_once_in_russian(live_server, django_user_model):
+    """The switcher in the header turns the whole product Russian and keeps it so; screenshots ru-*.png."""
+    executable = chromium_path()
+    from playwright.sync_api import expect, sync_playwright
+
+    make_data(django_user_model)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        try:
+            # An English browser: the page starts in English, the switcher changes it.
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
+            page.set_default_timeout(15_000)
+            page.goto(f"{live_server.url}/")
+            expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+            page.get_by_role("button", name="Русский").click()
+            expect(page.get_by_role("heading", name="Вход")).to_be_visible()
+            expect(page.locator("html")).to_have_attribute("lang", "ru")
+            page.screenshot(path=ARTIFACTS / "ru-login.png")
+            page.get_by_label("Имя пользователя").fill("sam")
+            page.get_by_label("Пароль").fill(PASSWORD)
+            page.get_by_role("button", name="Войти").click()
+
+            # Remembered after logging in: the dashboard is Russian.
+            expect(page.get_by_role("heading", name="Сводка")).to_be_visible()
+            expect(page.locator(".alerts .alert")).to_contain_text("Site form: никто не может принимать обращения")
+            page.screenshot(path=ARTIFACTS / "ru-dashboard.png", full_page=True)
+
+            page.get_by_role("link", name="Лиды").click()
+            page.get_by_label("Поиск по внешнему ID или имени").fill("petrov")
+            page.get_by_role("button", name="Найти").click()
+            expect(page.locator("table.data tbody tr")).to_have_count(1)
+            expect(page.locator("table.data")).to_contain_text("ожидает")
+            page.screenshot(path=ARTIFACTS / "ru-leads.png", full_page=True)
+            page.get_by_role("link", name="tg-1001").first.click()
+            expect(page.get_by_role("heading", name="Лид tg-1001")).to_be_visible()
+            expect(page.locator(".timeline")).to_contain_text("все активные операторы достигли лимита нагрузки")
+            page.get_by_text("Почему этот оператор").click()
+            expect(page.locator(".why[open]")).to_contain_text("Обращение досталось оператору Anna")
+            page.screenshot(path=ARTIFACTS / "ru-lead.png", full_page=True)
+
+            page.get_by_role("link", name="Обращения").click()
+            expect(page.locator("table.data tbody tr")).to_have_count(6)
+            page.screenshot(path=ARTIFACTS / "ru-contacts.png", full_page=True)
+
+            page.get_by_role("link", name="Изменения").click()
+            page.screenshot(path=ARTIFACTS / "ru-changes.png", full_page=True)
+
+            # The admin speaks Russian too, our pages in it included.
+            page.goto(f"{live_server.url}/admin/crm/source/")
+            page.get_by_role("link", name="Site form").click()
+            expect(page.locator("fieldset.webhook")).to_contain_text("Вебхук")
+            page.screenshot(path=ARTIFACTS / "ru-admin-source.png", full_page=True)
+            page.goto(f"{live_server.url}/admin/crm/contact/")
+            page.screenshot(path=ARTIFACTS / "ru-admin-contacts.png", full_page=True)
+
+            # And back to English with the same switcher.
+            page.goto(f"{live_server.url}/")
+            page.get_by_role("button", name="English").click()
+            expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+        finally:
+            browser.close()

@@ -8,7 +8,7 @@ translatable string, so a template only lays them out.
 from datetime import datetime
 
 from django import template
-from django.utils import dateformat, timezone
+from django.utils import dateformat, formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -18,18 +18,20 @@ from crm.choices import AssignmentPath, Exclusion, UnassignedReason
 register = template.Library()
 
 # The one date-and-time format of the pages and the admin: ISO-like, 24 h, with the time zone's name, so a
-# supervisor in another zone never has to guess. `TIME_ZONE` decides the zone.
+# supervisor in another zone never has to guess. `TIME_ZONE` decides the zone. It is English's
+# SHORT_DATETIME_FORMAT (config/formats/en); other languages order the date their own way (config/formats/ru).
 DATETIME_FORMAT = "Y-m-d H:i T"
 
 
 @register.filter
 def when(value: datetime | None) -> str:
-    """A moment as text in the one format, in the current time zone ("2026-11-23 16:40 UTC")."""
+    """A moment as text in the active language's format, in the current time zone ("2026-11-23 16:40 UTC",
+    in Russian "23.11.2026 16:40 UTC")."""
     if value is None:
         return ""
     if timezone.is_aware(value):
         value = timezone.localtime(value)
-    return dateformat.format(value, DATETIME_FORMAT)
+    return dateformat.format(value, formats.get_format("SHORT_DATETIME_FORMAT"))
 
 
 @register.filter
