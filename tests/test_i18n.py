@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 from html.parser import HTMLParser
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.template import Context, Template
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -274,6 +276,8 @@ def admin_pages(data: dict) -> dict[str, str]:
         "unassigned contacts": reverse("admin:crm_contact_changelist") + "?assignment=unassigned",
         "contact with its explanation": reverse("admin:crm_contact_change", args=[data["chosen"].pk]),
         "waiting contact": reverse("admin:crm_contact_change", args=[data["waiting"].pk]),
+        "API keys": reverse("admin:integrations_apikey_changelist"),
+        "new API key": reverse("admin:integrations_apikey_add"),
     }
 
 
@@ -293,7 +297,7 @@ def test_staff_pages_are_russian(russian_admin, data, page):
 @pytest.mark.parametrize("page", ["admin index", "operators", "operator", "operator that cannot be deleted",
                                   "sources", "new source", "source with weights", "token regeneration", "leads",
                                   "lead", "contacts", "unassigned contacts", "contact with its explanation",
-                                  "waiting contact"])
+                                  "waiting contact", "API keys", "new API key"])
 def test_customised_admin_pages_are_russian(russian_admin, data, page):
     assert_russian(russian_admin.get(admin_pages(data)[page]), page)
 
@@ -330,7 +334,8 @@ def test_an_operator_switched_off_in_bulk_is_reported_in_russian(russian_admin, 
 def test_error_pages_and_api_messages_follow_the_language(client, db):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
     missing = client.get("/no-such-page/")
-    assert missing.status_code == 404 and "Страница не найдена" in missing.content.decode()
+    assert_russian(missing, "404", status=404)
+    assert "Страница не найдена" in missing.content.decode()
     # The webhook keeps its field names and codes; the message follows Accept-Language.
     english = client.post(reverse("contacts_webhook"), "{}", content_type="application/json",
                           HTTP_ACCEPT_LANGUAGE="en")
@@ -374,3 +379,12 @@ def test_the_switcher_changes_the_language_and_remembers_it(admin_client, data):
 def test_the_login_page_has_the_switcher_and_speaks_russian(client, db):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
     assert_russian(client.get(reverse("login")), "login")
+
+
+def test_commands_speak_the_active_language(db):
+    out = StringIO()
+    with translation.override("ru"):
+        call_command("seed_demo", admin_password="x-12345678", stdout=out)
+    said = out.getvalue()
+    assert "Демо-данные готовы: 4 оператора, 2 источника." in said
+    assert "Вход в администрирование: admin / x-12345678" in said and "Первый вызов вебхука:" in said
