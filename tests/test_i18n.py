@@ -388,3 +388,28 @@ def test_commands_speak_the_active_language(db):
     said = out.getvalue()
     assert "Демо-данные готовы: 4 оператора, 2 источника." in said
     assert "Вход в администрирование: admin / x-12345678" in said and "Первый вызов вебхука:" in said
+
+
+def test_the_lockout_and_403_pages_are_russian(client, django_user_model, settings):
+    """The pages a refused person reads: django-axes' lockout and the 403 of a signed-in non-staff user."""
+    django_user_model.objects.create_user("clerk", password="right-password-1")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(reverse("login"), {"username": "clerk", "password": "wrong"})
+    locked = client.post(reverse("login"), {"username": "clerk", "password": "right-password-1"})
+    assert_russian(locked, "lockout", status=429)
+    assert f"было {settings.AXES_FAILURE_LIMIT} неудачных попыток входа" in locked.content.decode()
+
+    other = django_user_model.objects.create_user("viewer", password="x")
+    client.force_login(other)
+    assert_russian(client.get(reverse("dashboard")), "403", status=403)
+
+
+def test_language_code_sets_the_default_for_everyone(client, admin_user, settings):
+    """LANGUAGE_CODE=ru: Russian without a cookie or Accept-Language; a browser asking for English still
+    gets English."""
+    settings.LANGUAGE_CODE = "ru"
+    client.force_login(admin_user)
+    assert_russian(client.get(reverse("dashboard")), "dashboard by default")
+    english = client.get(reverse("dashboard"), HTTP_ACCEPT_LANGUAGE="en")
+    assert '<html lang="en"' in english.content.decode()
