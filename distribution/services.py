@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 from django.conf import settings
@@ -374,7 +375,7 @@ def drain(
         if source_id in full_sources:
             report.still_waiting += 1
             continue
-        outcome = retrying(lambda: _drain_one(contact_id, trigger=trigger, now=timezone.now(), rng=rng))
+        outcome = retrying(partial(_drain_one, contact_id, trigger=trigger, now=timezone.now(), rng=rng))
         if outcome is True:
             report.assigned += 1
         elif outcome is False:
