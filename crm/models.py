@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from crm.validators import multi_line, single_line
 from crm.choices import UnassignedReason
+from crm.validators import multi_line, single_line
 
 TOKEN_PREFIX_LENGTH = 8
 
@@ -131,7 +131,9 @@ class Source(TimeStamped):
         constraints = [models.CheckConstraint(condition=~Q(token_digest=""), name="source_token_not_blank")]
         indexes = [
             models.Index(
-                fields=["previous_token_digest"], condition=~Q(previous_token_digest=""), name="source_previous_token"
+                fields=["previous_token_digest"],
+                condition=~Q(previous_token_digest=""),
+                name="source_previous_token",
             )
         ]
 
@@ -163,7 +165,9 @@ class SourceOperatorWeight(models.Model):
         _("weight"),
         default=1,
         validators=[MinValueValidator(1)],
-        help_text=_("Relative share: an operator with weight 3 gets three times the contacts of one with weight 1."),
+        help_text=_(
+            "Relative share: an operator with weight 3 gets three times the contacts of one with weight 1."
+        ),
     )
 
     history = HistoricalRecords()
@@ -224,7 +228,9 @@ class ContactQuerySet(models.QuerySet):
         found = times.first()
         while found is not None:
             periods.append(_period_start(found.astimezone(tz), kind))
-            after = _period_start(periods[-1] + timedelta(days={"year": 366, "month": 32, "day": 1}[kind]), kind)
+            after = _period_start(
+                periods[-1] + timedelta(days={"year": 366, "month": 32, "day": 1}[kind]), kind
+            )
             found = times.filter(created_at__gte=after).first()
         return periods if order == "ASC" else periods[::-1]
 
@@ -295,9 +301,15 @@ class Contact(models.Model):
             models.Index(fields=["source", "created_at", "id"], name="contact_source_window"),
             models.Index(fields=["lead", "created_at", "id"], name="contact_lead_timeline"),
             models.Index(fields=["created_at", "id"], name="contact_newest"),
-            models.Index(fields=["created_at", "id"], condition=Q(operator__isnull=True), name="contact_unassigned"),
+            models.Index(
+                fields=["created_at", "id"], condition=Q(operator__isnull=True), name="contact_unassigned"
+            ),
             # The dashboard's queue per source (how many wait, since when) over the waiting contacts alone.
-            models.Index(fields=["source", "created_at"], condition=Q(operator__isnull=True), name="contact_waiting_by_source"),
+            models.Index(
+                fields=["source", "created_at"],
+                condition=Q(operator__isnull=True),
+                name="contact_waiting_by_source",
+            ),
         ]
         permissions = [("assign_contact", "Can assign contacts to operators")]
         constraints = [

@@ -30,7 +30,9 @@ def _announce(source_ids: Iterable[int]) -> None:
 
 def _sources_of(operator_ids: Iterable[int]) -> list[int]:
     return list(
-        SourceOperatorWeight.objects.filter(operator_id__in=list(operator_ids)).values_list("source_id", flat=True)
+        SourceOperatorWeight.objects.filter(operator_id__in=list(operator_ids)).values_list(
+            "source_id", flat=True
+        )
     )
 
 
@@ -55,7 +57,13 @@ def regenerate_token(*, source: Source, grace: timedelta = timedelta(0), now: da
     source.previous_token_digest = old_digest if grace > timedelta(0) else ""
     source.previous_token_expires_at = now + grace if grace > timedelta(0) else None
     source.save(
-        update_fields=["token_digest", "token_prefix", "previous_token_digest", "previous_token_expires_at", "updated_at"]
+        update_fields=[
+            "token_digest",
+            "token_prefix",
+            "previous_token_digest",
+            "previous_token_expires_at",
+            "updated_at",
+        ]
     )
     return source.token
 
@@ -115,16 +123,23 @@ def set_weights(*, source: Source, weights: Mapping[int, int]) -> list[SourceOpe
     changes nothing. Weights added or raised announce added capacity.
     """
     errors = {}
-    if bad := sorted(op for op, w in weights.items() if not isinstance(w, int) or isinstance(w, bool) or w < 1):
+    if bad := sorted(
+        op for op, w in weights.items() if not isinstance(w, int) or isinstance(w, bool) or w < 1
+    ):
         errors["weights"] = [
-            gettext("Weights must be whole numbers of at least 1 (operators %(operators)s).") % {"operators": bad}
+            gettext("Weights must be whole numbers of at least 1 (operators %(operators)s).")
+            % {"operators": bad}
         ]
-    if missing := sorted(set(weights) - set(Operator.objects.filter(pk__in=list(weights)).values_list("pk", flat=True))):
+    if missing := sorted(
+        set(weights) - set(Operator.objects.filter(pk__in=list(weights)).values_list("pk", flat=True))
+    ):
         errors["operator_id"] = [gettext("No such operators: %(operators)s.") % {"operators": missing}]
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        current = {w.operator_id: w for w in SourceOperatorWeight.objects.select_for_update().filter(source=source)}
+        current = {
+            w.operator_id: w for w in SourceOperatorWeight.objects.select_for_update().filter(source=source)
+        }
         for operator_id, row in current.items():
             if operator_id not in weights:
                 row.delete()

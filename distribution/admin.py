@@ -54,7 +54,16 @@ class ContactAdmin(admin.ModelAdmin):
     list_display = ["id", "created_at", "lead", "source", "operator", "assigned_at", "unassigned_reason"]
     list_filter = [AssignmentFilter, "source", "operator"]
     search_fields = ["lead__external_id"]
-    fields = ["lead", "source", "operator", "unassigned_reason", "created_at", "assigned_at", "message", "why"]
+    fields = [
+        "lead",
+        "source",
+        "operator",
+        "unassigned_reason",
+        "created_at",
+        "assigned_at",
+        "message",
+        "why",
+    ]
     readonly_fields = fields
     list_select_related = ["lead", "source", "operator"]
     date_hierarchy = "created_at"
@@ -62,7 +71,9 @@ class ContactAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Why this operator"))
     def why(self, contact: Contact) -> str:
-        return render_to_string("crm/_explanation.html", {"explanation": contact.explanation, "contact": contact})
+        return render_to_string(
+            "crm/_explanation.html", {"explanation": contact.explanation, "contact": contact}
+        )
 
     def get_actions(self, request: HttpRequest) -> dict:
         actions = super().get_actions(request)
@@ -102,14 +113,17 @@ class ContactAdmin(admin.ModelAdmin):
             done, refusals = 0, []
             for contact in queryset.order_by("created_at", "id"):
                 try:
-                    assign_manually(contact=contact, operator=operator, override=override,
-                                    by=request.user.get_username())
+                    assign_manually(
+                        contact=contact, operator=operator, override=override, by=request.user.get_username()
+                    )
                     done += 1
                 except AssignmentRefused as exc:
                     refusals.append(str(exc))
             if done:
                 assigned = ngettext(
-                    "%(count)d contact assigned to %(operator)s.", "%(count)d contacts assigned to %(operator)s.", done
+                    "%(count)d contact assigned to %(operator)s.",
+                    "%(count)d contacts assigned to %(operator)s.",
+                    done,
                 )
                 self.message_user(request, assigned % {"count": done, "operator": operator}, messages.SUCCESS)
             if refusals:
@@ -123,9 +137,14 @@ class ContactAdmin(admin.ModelAdmin):
         return TemplateResponse(
             request,
             "admin/distribution/assign.html",
-            {**self.admin_site.each_context(request), "title": gettext("Assign contacts to an operator"), "form": form,
-             "contacts": queryset, "opts": self.model._meta,
-             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME},
+            {
+                **self.admin_site.each_context(request),
+                "title": gettext("Assign contacts to an operator"),
+                "form": form,
+                "contacts": queryset,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
         )
 
     def has_add_permission(self, request: HttpRequest) -> bool:

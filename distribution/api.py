@@ -44,11 +44,15 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
         )
     except SourceGone:
         # The source was deleted while this request was in flight: its token is unknown now.
-        return _rejected(request, source, webhook.WebhookError(401, "authorization", gettext("Unknown token.")), started)
+        return _rejected(
+            request, source, webhook.WebhookError(401, "authorization", gettext("Unknown token.")), started
+        )
     except webhook.WebhookError as exc:
         return _rejected(request, source, exc, started)
     except IdempotencyConflict:
-        response = json_error(422, "idempotency_key", gettext("This key was already used with different fields."))
+        response = json_error(
+            422, "idempotency_key", gettext("This key was already used with different fields.")
+        )
         _log_rejection(source, response, "idempotency_key", started)
         return response
 

@@ -25,7 +25,9 @@ def drain_after_capacity_change(sender, *, sources: list[int], **kwargs) -> None
 
     try:
         report = drain(
-            trigger=AssignmentPath.CAPACITY_CHANGE, sources=sources, max_contacts=settings.DRAIN_INLINE_LIMIT,
+            trigger=AssignmentPath.CAPACITY_CHANGE,
+            sources=sources,
+            max_contacts=settings.DRAIN_INLINE_LIMIT,
             max_seconds=1.0,
         )
     except Exception:  # the supervisor's change is saved; the periodic drain will retry

@@ -107,7 +107,9 @@ class _Trip:
         return results[len(results) - len(statements) :]
 
 
-def _lock_and_count(trip: _Trip, pick: Candidate, *, source_id: int, since: datetime, others_open: bool) -> Candidate:
+def _lock_and_count(
+    trip: _Trip, pick: Candidate, *, source_id: int, since: datetime, others_open: bool
+) -> Candidate:
     """Lock the operator and re-read what decides eligibility; the lock is kept only if it can take the
     contact (otherwise its release rides along with the next round trip)."""
     # The savepoint lets a full operator's lock go before the next draw; needed only when another draw may
@@ -129,7 +131,9 @@ def _lock_and_count(trip: _Trip, pick: Candidate, *, source_id: int, since: date
     return counted
 
 
-def _skip_full(trip: _Trip, candidates: list[Candidate], *, source_id: int, since: datetime) -> list[Candidate]:
+def _skip_full(
+    trip: _Trip, candidates: list[Candidate], *, source_id: int, since: datetime
+) -> list[Candidate]:
     """Count every open candidate's load in one statement (no locks) and mark the full ones as counted."""
     (rows,) = trip.send([sql.loads(source_id=source_id, since=since)])
     loads = dict(rows)
@@ -219,7 +223,11 @@ def assign_contact(
             trip.send([])
             previous = _latest_operator(trip.lead_id)
         choice, path = _choose(
-            trip, source_id=source.pk, candidates=candidates, since=window_start(now), rng=rng or _default_rng,
+            trip,
+            source_id=source.pk,
+            candidates=candidates,
+            since=window_start(now),
+            rng=rng or _default_rng,
             previous_operator=previous,
         )
         if trip.lead:
@@ -423,8 +431,13 @@ def _choose_for(
     route = source_route(contact.source_id)
     previous = _latest_operator(contact.lead_id) if contact.source.keep_operator else None
     return _choose(
-        _Trip(), source_id=contact.source_id, candidates=route.candidates if route else (),
-        since=window_start(now), rng=rng, previous_operator=previous, exclude=exclude,
+        _Trip(),
+        source_id=contact.source_id,
+        candidates=route.candidates if route else (),
+        since=window_start(now),
+        rng=rng,
+        previous_operator=previous,
+        exclude=exclude,
     )
 
 
@@ -467,7 +480,9 @@ def assign_manually(
 
     def work() -> Contact:
         with transaction.atomic():
-            locked = Contact.objects.select_for_update(of=("self",)).select_related("source").get(pk=contact.pk)
+            locked = (
+                Contact.objects.select_for_update(of=("self",)).select_related("source").get(pk=contact.pk)
+            )
             if operator is None:
                 choice, _ = _choose_for(locked, now=now, rng=rng or _default_rng, exclude=locked.operator_id)
                 if choice.operator_id is None:
@@ -475,7 +490,9 @@ def assign_manually(
                 _store_choice(locked, choice, path=AssignmentPath.ROUTE_AGAIN, now=now, by=by)
                 return locked
             pick = Candidate(operator_id=operator.pk, weight=1, limit=operator.load_limit, name=operator.name)
-            counted = _lock_and_count(_Trip(), pick, source_id=locked.source_id, since=window_start(now), others_open=False)
+            counted = _lock_and_count(
+                _Trip(), pick, source_id=locked.source_id, since=window_start(now), others_open=False
+            )
             why = exclusion(counted.with_load(counted.load, weight=1))  # a manual pick needs no weight
             if why is not None and not override:
                 raise AssignmentRefused(

@@ -182,7 +182,9 @@ def batching() -> bool:
     prepared statement cannot hold several commands: then each statement goes on its own (same result,
     more round trips). SQLite's driver runs one statement per execute.
     """
-    return connection.vendor == "postgresql" and not connection.settings_dict["OPTIONS"].get("server_side_binding")
+    return connection.vendor == "postgresql" and not connection.settings_dict["OPTIONS"].get(
+        "server_side_binding"
+    )
 
 
 def run_together(statements: Sequence[Statement]) -> list[list[tuple]]:

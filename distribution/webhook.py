@@ -25,7 +25,9 @@ JSON = "application/json"
 
 
 class WebhookError(Exception):
-    def __init__(self, status: int, field: str, message: str, *, errors: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self, status: int, field: str, message: str, *, errors: dict[str, list[str]] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.field, self.message = status, field, message
         self.errors = errors or {field: [message]}
@@ -105,7 +107,9 @@ def declared_size_ok(request: HttpRequest) -> None:
             411, "body", gettext("Send the body with a Content-Length header (chunked bodies are not read).")
         )
     if request.META.get("HTTP_CONTENT_ENCODING", "identity").lower() != "identity":
-        raise WebhookError(415, "content_encoding", gettext("Send the body uncompressed (no Content-Encoding)."))
+        raise WebhookError(
+            415, "content_encoding", gettext("Send the body uncompressed (no Content-Encoding).")
+        )
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -127,7 +131,8 @@ def idempotency_key(request: HttpRequest) -> str:
         raise WebhookError(
             400,
             "idempotency_key",
-            gettext("Idempotency-Key must be 1 to %(max)d printable characters.") % {"max": MAX_IDEMPOTENCY_KEY},
+            gettext("Idempotency-Key must be 1 to %(max)d printable characters.")
+            % {"max": MAX_IDEMPOTENCY_KEY},
         )
     return key
 
@@ -135,7 +140,9 @@ def idempotency_key(request: HttpRequest) -> str:
 def parse(request: HttpRequest) -> ContactPayload:
     """Read and validate the body: a JSON object, or a URL-encoded form, in UTF-8."""
     if request.content_type not in (JSON, FORM):
-        raise WebhookError(415, "content_type", gettext("Send %(json)s or %(form)s.") % {"json": JSON, "form": FORM})
+        raise WebhookError(
+            415, "content_type", gettext("Send %(json)s or %(form)s.") % {"json": JSON, "form": FORM}
+        )
     charset = request.content_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise WebhookError(415, "content_type", gettext("The body must be UTF-8."))

@@ -35,7 +35,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description=_("Rotate: a new key, the old one keeps working for 24 hours"))
     def rotate_with_grace(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for api_key in queryset.active():
-            new, key = services.rotate_api_key(api_key=api_key, grace=timedelta(hours=24), created_by=request.user)
+            new, key = services.rotate_api_key(
+                api_key=api_key, grace=timedelta(hours=24), created_by=request.user
+            )
             self._show_once(request, new, key)
 
     @admin.action(description=_("Rotate: a new key, the old one stops now"))

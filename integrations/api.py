@@ -28,7 +28,6 @@ from ninja.openapi.docs import Swagger
 from ninja.pagination import paginate
 
 from config.errors import json_error
-from throttle.services import too_many_failures
 from crm import selectors
 from crm import services as crm_services
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
@@ -57,6 +56,7 @@ from integrations.schemas import (
     StatsOut,
     WeightsIn,
 )
+from throttle.services import too_many_failures
 
 LEAD_CONTACTS_SHOWN = 100
 

@@ -263,7 +263,9 @@ def test_staff_member_walks_once_in_russian(live_server, django_user_model):
 
             # Remembered after logging in: the dashboard is Russian.
             expect(page.get_by_role("heading", name="Сводка")).to_be_visible()
-            expect(page.locator(".alerts .alert")).to_contain_text("Site form: никто не может принимать обращения")
+            expect(page.locator(".alerts .alert")).to_contain_text(
+                "Site form: никто не может принимать обращения"
+            )
             page.screenshot(path=ARTIFACTS / "ru-dashboard.png", full_page=True)
 
             page.get_by_role("link", name="Лиды").click()
@@ -274,7 +276,9 @@ def test_staff_member_walks_once_in_russian(live_server, django_user_model):
             page.screenshot(path=ARTIFACTS / "ru-leads.png", full_page=True)
             page.get_by_role("link", name="tg-1001").first.click()
             expect(page.get_by_role("heading", name="Лид tg-1001")).to_be_visible()
-            expect(page.locator(".timeline")).to_contain_text("все активные операторы достигли лимита нагрузки")
+            expect(page.locator(".timeline")).to_contain_text(
+                "все активные операторы достигли лимита нагрузки"
+            )
             page.get_by_text("Почему этот оператор").click()
             expect(page.locator(".why[open]")).to_contain_text("Обращение досталось оператору Anna")
             page.screenshot(path=ARTIFACTS / "ru-lead.png", full_page=True)

@@ -106,7 +106,9 @@ def test_the_committed_mo_is_compiled_from_the_po():
     for entry in messages():
         if entry.msgid_plural is None:
             got = (
-                compiled.pgettext(entry.msgctxt, entry.msgid) if entry.msgctxt else compiled.gettext(entry.msgid)
+                compiled.pgettext(entry.msgctxt, entry.msgid)
+                if entry.msgctxt
+                else compiled.gettext(entry.msgid)
             )
             if got != entry.msgstr[0]:
                 stale.append(entry.msgid)
@@ -132,7 +134,9 @@ def test_the_committed_mo_is_compiled_from_the_po():
 )
 def test_plural_forms_in_code(n, expected):
     with translation.override("ru"):
-        said = ngettext("%(count)d contact routed again.", "%(count)d contacts routed again.", n) % {"count": n}
+        said = ngettext("%(count)d contact routed again.", "%(count)d contacts routed again.", n) % {
+            "count": n
+        }
     assert said == expected
 
 
@@ -226,20 +230,39 @@ def data(db) -> dict:
     now = timezone.now()
     ivan = LeadFactory(external_id="tg-1001", name="Иван Петров")
     candidates = [
-        {"operator_id": op.pk, "name": op.name, "weight": w, "load": load, "limit": op.load_limit,
-         "active": True, "excluded": excluded, "p": p}
+        {
+            "operator_id": op.pk,
+            "name": op.name,
+            "weight": w,
+            "load": load,
+            "limit": op.load_limit,
+            "active": True,
+            "excluded": excluded,
+            "p": p,
+        }
         for op, w, load, excluded, p in [(anna, 3, 0, None, 1.0), (boris, 1, 1, "at_limit", 0.0)]
     ]
     why = {"candidates": candidates, "draws": [anna.pk], "chosen": anna.pk, "reason": "", "path": "draw"}
     chosen = ContactFactory(lead=ivan, source=bot, operator=anna, message="Здравствуйте", explanation=why)
     ContactFactory(lead=ivan, source=bot, operator=boris, created_at=now - timedelta(hours=2))
     waiting = ContactFactory(
-        source=form, operator=None, unassigned_reason=UnassignedReason.ALL_INACTIVE,
-        lead=LeadFactory(external_id="site-7", name="Мария"), created_at=now - timedelta(hours=80),
+        source=form,
+        operator=None,
+        unassigned_reason=UnassignedReason.ALL_INACTIVE,
+        lead=LeadFactory(external_id="site-7", name="Мария"),
+        created_at=now - timedelta(hours=80),
         explanation={"candidates": [], "draws": [], "chosen": None, "reason": "all_inactive"},
     )
-    return {"anna": anna, "boris": boris, "off": off, "bot": bot, "form": form, "ivan": ivan,
-            "chosen": chosen, "waiting": waiting}
+    return {
+        "anna": anna,
+        "boris": boris,
+        "off": off,
+        "bot": bot,
+        "form": form,
+        "ivan": ivan,
+        "chosen": chosen,
+        "waiting": waiting,
+    }
 
 
 @pytest.fixture
@@ -288,16 +311,34 @@ def assert_russian(response, name: str, status: int = 200) -> None:
     assert english_left(page) == [], f"{name}: English left on the page"
 
 
-@pytest.mark.parametrize("page", ["dashboard", "leads", "lead search", "lead", "contacts", "waiting contacts",
-                                  "changes"])
+@pytest.mark.parametrize(
+    "page", ["dashboard", "leads", "lead search", "lead", "contacts", "waiting contacts", "changes"]
+)
 def test_staff_pages_are_russian(russian_admin, data, page):
     assert_russian(russian_admin.get(staff_pages(data)[page]), page)
 
 
-@pytest.mark.parametrize("page", ["admin index", "operators", "operator", "operator that cannot be deleted",
-                                  "sources", "new source", "source with weights", "token regeneration", "leads",
-                                  "lead", "contacts", "unassigned contacts", "contact with its explanation",
-                                  "waiting contact", "API keys", "new API key"])
+@pytest.mark.parametrize(
+    "page",
+    [
+        "admin index",
+        "operators",
+        "operator",
+        "operator that cannot be deleted",
+        "sources",
+        "new source",
+        "source with weights",
+        "token regeneration",
+        "leads",
+        "lead",
+        "contacts",
+        "unassigned contacts",
+        "contact with its explanation",
+        "waiting contact",
+        "API keys",
+        "new API key",
+    ],
+)
 def test_customised_admin_pages_are_russian(russian_admin, data, page):
     assert_russian(russian_admin.get(admin_pages(data)[page]), page)
 
@@ -337,10 +378,12 @@ def test_error_pages_and_api_messages_follow_the_language(client, db):
     assert_russian(missing, "404", status=404)
     assert "Страница не найдена" in missing.content.decode()
     # The webhook keeps its field names and codes; the message follows Accept-Language.
-    english = client.post(reverse("contacts_webhook"), "{}", content_type="application/json",
-                          HTTP_ACCEPT_LANGUAGE="en")
-    russian = client.post(reverse("contacts_webhook"), "{}", content_type="application/json",
-                          HTTP_ACCEPT_LANGUAGE="ru")
+    english = client.post(
+        reverse("contacts_webhook"), "{}", content_type="application/json", HTTP_ACCEPT_LANGUAGE="en"
+    )
+    russian = client.post(
+        reverse("contacts_webhook"), "{}", content_type="application/json", HTTP_ACCEPT_LANGUAGE="ru"
+    )
     assert english.status_code == russian.status_code == 401
     assert list(english.json()["errors"]) == list(russian.json()["errors"]) == ["authorization"]
     assert russian.json()["errors"]["authorization"] == [

@@ -25,7 +25,9 @@ PRODUCTION = {
 
 
 def run(args: list[str], **env: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SECURE_", "HTTPS", "GUNICORN_"))}
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SECURE_", "HTTPS", "GUNICORN_"))
+    }
     return subprocess.run(
         args, cwd=REPO, env={**base, **PRODUCTION, **env}, capture_output=True, text=True, timeout=120
     )
@@ -51,10 +53,14 @@ def test_https_hardening_is_on_by_default_and_can_be_turned_off_for_plain_http()
 def test_gunicorn_config_reads_the_environment():
     result = run(
         [sys.executable, "-m", "gunicorn", "--print-config"],
-        GUNICORN_BIND="127.0.0.1:9123", GUNICORN_WORKERS="3", GUNICORN_THREADS="2",
+        GUNICORN_BIND="127.0.0.1:9123",
+        GUNICORN_WORKERS="3",
+        GUNICORN_THREADS="2",
     )
     assert result.returncode == 0, result.stderr
-    config = {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in result.stdout.splitlines())}
+    config = {
+        k.strip(): v.strip() for k, _, v in (line.partition("=") for line in result.stdout.splitlines())
+    }
     assert config["bind"] == "['127.0.0.1:9123']"
     assert (config["workers"], config["threads"]) == ("3", "2")
     assert config["accesslog"] == "-" and config["wsgi_app"] == "config.wsgi:application"
@@ -62,7 +68,9 @@ def test_gunicorn_config_reads_the_environment():
 
 
 def test_collectstatic_makes_hashed_compressed_files(tmp_path):
-    result = run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], STATIC_ROOT=str(tmp_path))
+    result = run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], STATIC_ROOT=str(tmp_path)
+    )
     assert result.returncode == 0, result.stderr
     hashed = json.loads((tmp_path / "staticfiles.json").read_text())["paths"]["css/app.css"]
     assert hashed != "css/app.css"
@@ -89,7 +97,9 @@ def test_server_error_under_api_is_json():
     source = SourceFactory()
     with mock.patch("distribution.api.receive_contact", side_effect=RuntimeError("bug")):
         response = client.post(
-            "/api/contacts/", {"external_id": "x"}, content_type="application/json",
+            "/api/contacts/",
+            {"external_id": "x"},
+            content_type="application/json",
             HTTP_AUTHORIZATION=f"Bearer {source.token}",
         )
     assert response.status_code == 500 and "errors" in response.json()
@@ -122,7 +132,9 @@ def test_webhook_is_503_json_when_the_database_is_down():
     source = SourceFactory()
     with mock.patch.object(CursorWrapper, "execute", side_effect=OperationalError("connection refused")):
         response = Client().post(
-            "/api/contacts/", {"external_id": "x"}, content_type="application/json",
+            "/api/contacts/",
+            {"external_id": "x"},
+            content_type="application/json",
             HTTP_AUTHORIZATION=f"Bearer {source.token}",
         )
     assert response.status_code == 503 and response["Retry-After"] == "5"

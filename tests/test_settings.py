@@ -35,7 +35,9 @@ def test_debug_defaults_to_off():
 
 
 def test_debug_on_may_use_a_development_key():
-    result = run_django("from django.conf import settings; print(settings.DEBUG, bool(settings.SECRET_KEY))", DEBUG="true")
+    result = run_django(
+        "from django.conf import settings; print(settings.DEBUG, bool(settings.SECRET_KEY))", DEBUG="true"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True True"
 

@@ -1,4 +1,3 @@
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -102,9 +101,15 @@ def test_load_counts_by_assignment_time_and_the_window_start_is_excluded(setting
     settings.LOAD_WINDOW_HOURS = 24
     now = timezone.now()
     operator = OperatorFactory()
-    ContactFactory(operator=operator, created_at=now - timedelta(hours=40), assigned_at=now - timedelta(minutes=1))
+    ContactFactory(
+        operator=operator, created_at=now - timedelta(hours=40), assigned_at=now - timedelta(minutes=1)
+    )
     ContactFactory(operator=operator, created_at=now - timedelta(hours=30), assigned_at=window_start(now))
-    ContactFactory(operator=operator, created_at=now - timedelta(hours=1), assigned_at=window_start(now) + timedelta(microseconds=1))
+    ContactFactory(
+        operator=operator,
+        created_at=now - timedelta(hours=1),
+        assigned_at=window_start(now) + timedelta(microseconds=1),
+    )
     assert Operator.objects.with_load(now).get().load == 2
 
 
@@ -124,7 +129,11 @@ def test_date_hierarchy_periods_match_djangos_distinct_scan(settings, kind):
         ContactFactory(created_at=start + timedelta(hours=hours))
     operator = ContactFactory(created_at=start + timedelta(days=3)).operator
 
-    for queryset in (Contact.objects.all(), Contact.objects.filter(operator=operator), Contact.objects.none()):
+    for queryset in (
+        Contact.objects.all(),
+        Contact.objects.filter(operator=operator),
+        Contact.objects.none(),
+    ):
         djangos = list(QuerySet.datetimes(queryset, "created_at", kind))
         assert list(queryset.datetimes("created_at", kind)) == djangos
         assert list(queryset.datetimes("created_at", kind, order="DESC")) == djangos[::-1]

@@ -48,7 +48,9 @@ def test_without_a_tokens_file_a_rerun_prints_new_working_tokens(capsys):
     call_command("seed_demo")
     second = printed_tokens(capsys.readouterr().out)
     assert first.keys() == second.keys() and set(first.values()).isdisjoint(second.values())
-    assert dict(Source.objects.values_list("name", "token_digest")) == {n: token_digest(t) for n, t in second.items()}
+    assert dict(Source.objects.values_list("name", "token_digest")) == {
+        n: token_digest(t) for n, t in second.items()
+    }
 
 
 def test_seed_demo_resets_the_admin_password_only_when_asked():

@@ -56,14 +56,18 @@ def test_hundred_parallel_assignments_never_exceed_any_limit():
     per_operator = Counter(Contact.objects.exclude(operator=None).values_list("operator_id", flat=True))
     assert per_operator == {op.pk: op.load_limit for op in operators if op.load_limit}
     assert sum(per_operator.values()) == sum(limits)  # capacity used exactly, never more
-    assert Contact.objects.filter(operator=None, unassigned_reason="all_at_limit").count() == 100 - sum(limits)
+    assert Contact.objects.filter(operator=None, unassigned_reason="all_at_limit").count() == 100 - sum(
+        limits
+    )
 
 
 def test_one_external_id_posted_thirty_times_at_once_makes_one_lead():
     source = SourceFactory()
     WeightFactory(source=source, operator=OperatorFactory(load_limit=100))
 
-    contacts = run_at_once(30, lambda i: assign_contact(source=source, external_id="same-customer", name=f"n{i}"))
+    contacts = run_at_once(
+        30, lambda i: assign_contact(source=source, external_id="same-customer", name=f"n{i}")
+    )
 
     assert Lead.objects.count() == 1
     lead = Lead.objects.get()
@@ -169,7 +173,9 @@ def test_no_contact_is_decided_on_a_removal_that_has_committed():
             removed_at.append(timezone.now())
             return None
         for n in range(15):
-            assign_contact(source=source, external_id=f"c-{i}-{n}", candidates=stale, rng=random.Random(i * 100 + n))
+            assign_contact(
+                source=source, external_id=f"c-{i}-{n}", candidates=stale, rng=random.Random(i * 100 + n)
+            )
         return None
 
     run_at_once(8, work)

@@ -86,7 +86,9 @@ def test_a_lost_idempotency_race_answers_with_the_winners_contact(rng):
     assert Contact.objects.count() == 1
 
 
-def test_a_flood_while_everyone_is_full_counts_the_others_in_one_statement(rng, django_assert_max_num_queries):
+def test_a_flood_while_everyone_is_full_counts_the_others_in_one_statement(
+    rng, django_assert_max_num_queries
+):
     operators = [OperatorFactory(load_limit=1) for _ in range(8)]
     for operator in operators:
         ContactFactory(operator=operator)
@@ -94,7 +96,11 @@ def test_a_flood_while_everyone_is_full_counts_the_others_in_one_statement(rng, 
     with django_assert_max_num_queries(14) as captured:
         contact = assign_contact(source=source, external_id="x", rng=rng)
     assert contact.operator_id is None and contact.unassigned_reason == "all_at_limit"
-    locks = [q for q in captured.captured_queries if "load_limit" in q["sql"] and "FROM \"crm_operator\" WHERE" in q["sql"]]
+    locks = [
+        q
+        for q in captured.captured_queries
+        if "load_limit" in q["sql"] and 'FROM "crm_operator" WHERE' in q["sql"]
+    ]
     assert len(locks) <= 2  # not one lock per operator
     assert all(c["excluded"] == "at_limit" for c in contact.explanation["candidates"])
 
@@ -145,12 +151,16 @@ def test_the_command_prints_what_it_did(rng):
     assert "assigned=1 still_waiting=1 too_old=0" in out.getvalue()
 
 
-def test_activating_an_operator_in_the_admin_routes_waiting_contacts(admin_client, django_capture_on_commit_callbacks):
+def test_activating_an_operator_in_the_admin_routes_waiting_contacts(
+    admin_client, django_capture_on_commit_callbacks
+):
     boris = OperatorFactory(is_active=False)
     source = source_with(boris)
     contact = waiting(source, minutes_ago=10)
     with django_capture_on_commit_callbacks(execute=True):
-        admin_client.post(reverse("admin:crm_operator_changelist"), {"action": "activate", "_selected_action": [boris.pk]})
+        admin_client.post(
+            reverse("admin:crm_operator_changelist"), {"action": "activate", "_selected_action": [boris.pk]}
+        )
     contact.refresh_from_db()
     assert contact.operator == boris and contact.explanation["path"] == "capacity_change"
 
@@ -159,10 +169,14 @@ def test_activating_an_operator_in_the_admin_routes_waiting_contacts(admin_clien
     "change",
     [
         lambda op, source: crm_services.update_operator(operator=op, load_limit=5),
-        lambda op, source: crm_services.set_weights(source=source, weights={op.pk: 1, OperatorFactory().pk: 2}),
+        lambda op, source: crm_services.set_weights(
+            source=source, weights={op.pk: 1, OperatorFactory().pk: 2}
+        ),
     ],
 )
-def test_raising_a_limit_or_adding_a_weight_routes_waiting_contacts(change, django_capture_on_commit_callbacks):
+def test_raising_a_limit_or_adding_a_weight_routes_waiting_contacts(
+    change, django_capture_on_commit_callbacks
+):
     anna = OperatorFactory(load_limit=0)
     source = source_with(anna)
     contact = waiting(source, minutes_ago=10)
@@ -244,7 +258,13 @@ def test_admin_route_again_and_assign_actions(admin_client):
     form = admin_client.post(url, {"action": "assign_to_operator", "_selected_action": [contact.pk]})
     assert form.status_code == 200 and "Override the limit" in form.text
     admin_client.post(
-        url, {"action": "assign_to_operator", "_selected_action": [contact.pk], "operator": anna.pk, "override": "on"}
+        url,
+        {
+            "action": "assign_to_operator",
+            "_selected_action": [contact.pk],
+            "operator": anna.pk,
+            "override": "on",
+        },
     )
     contact.refresh_from_db()
     assert contact.operator == anna and contact.explanation["path"] == "manual_override"
@@ -258,7 +278,9 @@ def test_staff_without_the_permission_see_no_assignment_actions(client):
     page = client.get(reverse("admin:crm_contact_changelist")).text
     assert "route_again" not in page and "assign_to_operator" not in page
     contact = waiting(source_with(OperatorFactory()), minutes_ago=1)
-    client.post(reverse("admin:crm_contact_changelist"), {"action": "route_again", "_selected_action": [contact.pk]})
+    client.post(
+        reverse("admin:crm_contact_changelist"), {"action": "route_again", "_selected_action": [contact.pk]}
+    )
     assert Contact.objects.get(pk=contact.pk).operator is None
 
 

@@ -121,8 +121,14 @@ def test_explanation_lists_every_candidate_with_probabilities_in_the_deciding_dr
     assert choice.operator_id == 2 and choice.reason == ""
     assert choice.explanation["draws"] == [3, 2]
     assert rows[1] == {
-        "operator_id": 1, "name": "Anna", "weight": 1, "load": None, "limit": 5,
-        "active": True, "excluded": None, "p": 0.25,
+        "operator_id": 1,
+        "name": "Anna",
+        "weight": 1,
+        "load": None,
+        "limit": 5,
+        "active": True,
+        "excluded": None,
+        "p": 0.25,
     }
     assert (rows[2]["p"], rows[2]["load"], rows[2]["excluded"]) == (0.75, 2, None)
     assert (rows[3]["p"], rows[3]["excluded"]) == (0.0, "at_limit")

@@ -27,7 +27,12 @@ def test_assigns_to_the_only_eligible_operator_and_stores_everything(rng):
     source = source_with(anna)
     contact = assign_contact(source=source, external_id="user123", name="Ivan", message="hi", rng=rng)
     contact.refresh_from_db()
-    assert (contact.operator, contact.source, contact.message, contact.unassigned_reason) == (anna, source, "hi", "")
+    assert (contact.operator, contact.source, contact.message, contact.unassigned_reason) == (
+        anna,
+        source,
+        "hi",
+        "",
+    )
     assert contact.lead.external_id == "user123" and contact.lead.name == "Ivan"
     assert contact.explanation["chosen"] == anna.pk
     assert contact.explanation["candidates"][0]["load"] == 0
@@ -63,7 +68,10 @@ def test_window_boundaries_with_an_injected_now(settings, rng):
     assert assign_contact(source=source, external_id="a", now=now, rng=rng).operator == anna
     later = now + timedelta(hours=24) - timedelta(seconds=1)  # the contact above is just inside
     assert assign_contact(source=source, external_id="b", now=later, rng=rng).operator is None
-    assert assign_contact(source=source, external_id="c", now=now + timedelta(hours=24), rng=rng).operator == anna
+    assert (
+        assign_contact(source=source, external_id="c", now=now + timedelta(hours=24), rng=rng).operator
+        == anna
+    )
 
 
 def test_window_length_comes_from_settings(settings, rng):
@@ -102,8 +110,14 @@ def test_full_pick_is_redrawn_and_explained(rng):
     ("setup", "reason"),
     [
         (lambda: SourceFactory(), "no_operators"),
-        (lambda: source_with(OperatorFactory(is_active=False), OperatorFactory(is_active=False)), "all_inactive"),
-        (lambda: source_with(OperatorFactory(load_limit=0), OperatorFactory(is_active=False)), "all_at_limit"),
+        (
+            lambda: source_with(OperatorFactory(is_active=False), OperatorFactory(is_active=False)),
+            "all_inactive",
+        ),
+        (
+            lambda: source_with(OperatorFactory(load_limit=0), OperatorFactory(is_active=False)),
+            "all_at_limit",
+        ),
     ],
 )
 def test_nobody_eligible_stores_the_contact_with_a_reason(setup, reason, rng):
@@ -116,7 +130,9 @@ def test_nobody_eligible_stores_the_contact_with_a_reason(setup, reason, rng):
 def test_weights_hold_through_the_service(rng):
     ops = [OperatorFactory(load_limit=10_000) for _ in range(3)]
     source = source_with(*ops, weights=[1, 2, 3])
-    counts = Counter(assign_contact(source=source, external_id=f"c{i}", rng=rng).operator_id for i in range(3_000))
+    counts = Counter(
+        assign_contact(source=source, external_id=f"c{i}", rng=rng).operator_id for i in range(3_000)
+    )
     expected = {ops[0].pk: 500, ops[1].pk: 1_000, ops[2].pk: 1_500}
     assert sum((counts[k] - e) ** 2 / e for k, e in expected.items()) < 13.82  # df=2, p=0.001
 

@@ -5,8 +5,9 @@ import json
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crm.models import Contact, Lead
 from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
@@ -18,7 +19,9 @@ TRICKY = ["\x00", "\ud800", "\udfff", "\x1f", "\x7f", "\u202e", "\u200d", "\n", 
 texts = st.lists(st.sampled_from(TRICKY) | st.characters(), max_size=30).map("".join) | st.text()
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | texts,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=12,
 )
 contact_like = st.fixed_dictionaries(
@@ -47,7 +50,12 @@ def client() -> Client:
     return Client()
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(body=bodies, content_type=content_types)
 def test_any_body_gets_201_or_a_json_4xx(client, body, content_type):
     source = SourceFactory()
@@ -55,7 +63,11 @@ def test_any_body_gets_201_or_a_json_4xx(client, body, content_type):
     before = (Contact.objects.count(), Lead.objects.count())
 
     response = client.generic(
-        "POST", "/api/contacts/", body, content_type=content_type, CONTENT_TYPE=content_type,
+        "POST",
+        "/api/contacts/",
+        body,
+        content_type=content_type,
+        CONTENT_TYPE=content_type,
         HTTP_AUTHORIZATION=f"Bearer {source.token}",
     )
 

@@ -210,6 +210,8 @@ def test_admin_rotation_shows_the_new_key_once(admin_client, write_key):
 
     url = reverse("admin:integrations_apikey_changelist")
     admin_client.post(url, {"action": "rotate_with_grace", "_selected_action": [write_key[0].pk]})
-    shown = [m.message for m in admin_client.get(url).context["messages"] if "shown only this once" in m.message]
+    shown = [
+        m.message for m in admin_client.get(url).context["messages"] if "shown only this once" in m.message
+    ]
     assert len(shown) == 1 and ApiKey.objects.count() == 2
     assert client_with(write_key[1]).get("/api/v1/operators").status_code == 200

@@ -37,18 +37,24 @@ class Command(BaseCommand):
             "digests are stored in the database, so this is how a restart can print a working curl again.",
         )
         parser.add_argument(
-            "--base-url", default="http://127.0.0.1:8000", help="Where the app runs, for the printed curl example."
+            "--base-url",
+            default="http://127.0.0.1:8000",
+            help="Where the app runs, for the printed curl example.",
         )
 
     @transaction.atomic
-    def handle(self, *args, admin_password: str | None, base_url: str, tokens_file: Path | None, **options) -> None:
+    def handle(
+        self, *args, admin_password: str | None, base_url: str, tokens_file: Path | None, **options
+    ) -> None:
         operators = {
             name: Operator.objects.get_or_create(name=name, defaults={"load_limit": limit})[0]
             for name, limit in OPERATORS.items()
         }
         sources = []
         for source_name, weights in SOURCES.items():
-            source = Source.objects.filter(name=source_name).first() or services.create_source(name=source_name)[0]
+            source = (
+                Source.objects.filter(name=source_name).first() or services.create_source(name=source_name)[0]
+            )
             for operator_name, weight in weights.items():
                 SourceOperatorWeight.objects.update_or_create(
                     source=source, operator=operators[operator_name], defaults={"weight": weight}
@@ -64,7 +70,9 @@ class Command(BaseCommand):
             "sources": ngettext("%(count)d source", "%(count)d sources", len(sources))
             % {"count": len(sources)},
         }
-        self.stdout.write(self.style.SUCCESS(gettext("Demo data ready: %(operators)s, %(sources)s.") % counts))
+        self.stdout.write(
+            self.style.SUCCESS(gettext("Demo data ready: %(operators)s, %(sources)s.") % counts)
+        )
         login = {"username": ADMIN_USERNAME, "password": password}
         self.stdout.write(gettext("Admin login: %(username)s / %(password)s") % login)
         for source in sources:
@@ -74,8 +82,7 @@ class Command(BaseCommand):
             )
         body = shlex.quote('{"external_id": "demo-customer-1", "name": "Demo customer", "message": "Hello"}')
         self.stdout.write(
-            gettext("First webhook call:")
-            + "\n"
+            gettext("First webhook call:") + "\n"
             f"  curl -sS -X POST {base_url.rstrip('/')}/api/contacts/ "
             f"-H 'Authorization: Bearer {tokens[sources[0].pk]}' -H 'Content-Type: application/json' -d {body}"
         )

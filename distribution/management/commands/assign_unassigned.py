@@ -17,7 +17,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--loop", type=float, metavar="SECONDS", help="Keep running, one pass every SECONDS (no cron needed)."
+            "--loop",
+            type=float,
+            metavar="SECONDS",
+            help="Keep running, one pass every SECONDS (no cron needed).",
         )
 
     def handle(self, *args, loop: float | None, **options) -> None:
@@ -28,7 +31,10 @@ class Command(BaseCommand):
                 if loop is None:
                     raise
                 # An outage (database restarting): say so and try again on the next pass.
-                failed = gettext("drain failed, retrying in %(seconds)ss: %(error)s") % {"seconds": loop, "error": exc}
+                failed = gettext("drain failed, retrying in %(seconds)ss: %(error)s") % {
+                    "seconds": loop,
+                    "error": exc,
+                }
                 self.stderr.write(failed.strip())
             else:
                 # key=value, like a log line (README, cron logs): not translated, so it stays greppable.

@@ -8,7 +8,13 @@ from django.utils.translation import gettext, ngettext
 from crm.models import Contact, Source
 from distribution.services import assign_contact
 
-MESSAGES = ["Hello, I'd like a quote", "Please call me back", "Is delivery available?", "", "Question about my order"]
+MESSAGES = [
+    "Hello, I'd like a quote",
+    "Please call me back",
+    "Is delivery available?",
+    "",
+    "Question about my order",
+]
 
 
 class Command(BaseCommand):
@@ -21,7 +27,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, contacts: int, force: bool, seed: int | None, **options) -> None:
         if Contact.objects.exists() and not force:
-            self.stdout.write(gettext("Contacts exist already; no demo traffic added (use --force to add more)."))
+            self.stdout.write(
+                gettext("Contacts exist already; no demo traffic added (use --force to add more).")
+            )
             return
         sources = list(Source.objects.all())
         if not sources:
