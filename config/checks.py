@@ -26,15 +26,6 @@ def database_pooler(app_configs: Sequence | None = None, **kwargs) -> list[Error
     options = db.get("OPTIONS", {})
     pooler = getattr(settings, "DATABASE_POOLER", "none")
     problems: list[Error | Warning] = []
-    if options.get("server_side_binding") is True:
-        problems.append(
-            Error(
-                "OPTIONS['server_side_binding'] is on, but the intake sends several statements in one "
-                "execute, which server-side binding cannot carry.",
-                hint="Remove server_side_binding from the database OPTIONS (Django's default is client-side).",
-                id="leadflow.E001",
-            )
-        )
     if pooler != "transaction":
         if pooler == "none" and str(db.get("PORT")) == str(PGBOUNCER_PORT):
             problems.append(

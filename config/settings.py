@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Registers config/checks.py (settings that break behind a pooler in transaction mode).
+    "config.apps.ConfigAppConfig",
     "simple_history",
     # django-ninja: listed so that Swagger UI is served from its own static files, never from a CDN.
     "ninja",

@@ -65,3 +65,14 @@ def test_postgres_url_uses_persistent_connections():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.postgresql", "True", "True"]
+
+
+def test_the_pooler_checks_are_registered_and_refuse_a_breaking_combination(settings):
+    from django.core.checks import run_checks
+
+    db = {**settings.DATABASES["default"], "ENGINE": "django.db.backends.postgresql", "OPTIONS": {}}
+    settings.DATABASES = {"default": {**db, "DISABLE_SERVER_SIDE_CURSORS": False}}
+    settings.DATABASE_POOLER = "transaction"
+    assert "leadflow.E002" in {m.id for m in run_checks()}
+    settings.DATABASES = {"default": {**db, "DISABLE_SERVER_SIDE_CURSORS": True}}
+    assert not {m.id for m in run_checks()} & {"leadflow.E002", "leadflow.E003", "leadflow.E004"}

@@ -3,7 +3,7 @@
 import time
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import DatabaseError
+from django.db import DatabaseError, close_old_connections
 from django.utils.translation import gettext
 
 from distribution.services import drain
@@ -45,3 +45,6 @@ class Command(BaseCommand):
                 return
             self.stdout.flush()
             time.sleep(loop)
+            # Django drops broken connections around requests only; a long-running command must do it
+            # itself, or after a database (or PgBouncer) restart every pass would fail on a dead one.
+            close_old_connections()
