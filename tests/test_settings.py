@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -67,6 +69,8 @@ def test_postgres_url_uses_persistent_connections():
     assert result.stdout.split() == ["django.db.backends.postgresql", "True", "True"]
 
 
+# The checks read DATABASES only; no connection is made with the overridden value.
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
 def test_the_pooler_checks_are_registered_and_refuse_a_breaking_combination(settings):
     from django.core.checks import run_checks
 
