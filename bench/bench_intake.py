@@ -42,12 +42,16 @@ FLOOD_LIMIT = 10  # each operator gets this many contacts in the window before a
 PAGES = [
     "/",
     "/leads/",
-    "/leads/?q=history-1",
+    "/leads/?q=history-1",  # a third of all leads match
+    "/leads/?waiting=1",
     "/leads/{lead}/",
     "/contacts/",
     "/contacts/?unassigned=1",
+    "/contacts/?source={source}",  # every contact, when there is one source
     "/admin/crm/contact/",
+    "/admin/crm/contact/?q={external_id}",
     "/admin/crm/lead/",
+    "/admin/crm/lead/?q=history-1",
     "/admin/crm/operator/",
     "/admin/crm/source/",
 ]
@@ -349,11 +353,12 @@ def time_pages() -> Iterator[str]:
     from django.test import Client, override_settings
     from django.test.utils import CaptureQueriesContext
 
-    from crm.models import Lead
+    from crm.models import Lead, Source
 
     warnings.filterwarnings("ignore", message="No directory at")  # whitenoise: collectstatic never ran
     user = get_user_model().objects.create_superuser("bench-admin", password=None)
-    lead = Lead.objects.order_by("pk").values_list("pk", flat=True).first()
+    lead, external_id = Lead.objects.order_by("pk").values_list("pk", "external_id").first()
+    source = Source.objects.order_by("pk").values_list("pk", flat=True).first()
     client = Client()
     client.force_login(user)
     # Pages render asset URLs without a collectstatic manifest; that costs the same.
@@ -362,7 +367,7 @@ def time_pages() -> Iterator[str]:
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     with override_settings(STORAGES=storages):
-        for url in (page.format(lead=lead) for page in PAGES):
+        for url in (page.format(lead=lead, source=source, external_id=external_id) for page in PAGES):
             times = []
             for _ in range(4):
                 started = time.perf_counter()

@@ -53,7 +53,14 @@ class ContactAdmin(admin.ModelAdmin):
 
     list_display = ["id", "created_at", "lead", "source", "operator", "assigned_at", "unassigned_reason"]
     list_filter = [AssignmentFilter, "source", "operator"]
-    search_fields = ["lead__external_id"]
+    # Exact: a supervisor looks a customer up by their id, found through the unique index. A partial match
+    # joins every matching lead's contacts and, at a million contacts, takes seconds with the date
+    # hierarchy's bounds; partial search is on the leads' list.
+    search_fields = ["lead__external_id__exact"]
+    search_help_text = _("The lead's exact external id.")
+    # The admin's second count, of all contacts ("12 of 1,000,000"), costs a full scan per filtered page.
+    show_full_result_count = False
+    list_per_page = 50  # as on the staff pages; a hundred rows took longer to render than to read
     fields = [
         "lead",
         "source",

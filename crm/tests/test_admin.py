@@ -292,3 +292,24 @@ def test_admin_dates_use_the_pages_one_format_with_the_time_zone(admin_client, s
     ContactFactory(created_at=datetime(2026, 3, 4, 5, 6, tzinfo=UTC))
     page = admin_client.get(reverse("admin:crm_contact_changelist")).text
     assert "2026-03-04 05:06 UTC" in page
+
+
+def test_contact_admin_finds_a_lead_by_its_exact_external_id_and_counts_once(
+    admin_client, django_assert_max_num_queries
+):
+    # Exact, through the unique index: a partial match joined every matching lead's contacts (seconds at a
+    # million contacts); and no second count of the whole table ("3 of 1,000,000 total").
+    wanted = ContactFactory(lead=LeadFactory(external_id="tg-1001"))
+    ContactFactory(lead=LeadFactory(external_id="tg-10012"))
+    url = reverse("admin:crm_contact_changelist")
+    page = admin_client.get(url, {"q": "tg-1001"}).text
+    assert "1 contact" in page and "tg-10012" not in page and str(wanted.lead) in page
+    assert "tg-1001" not in admin_client.get(url, {"q": "tg-100"}).text.split('id="result_list"')[-1]
+    assert "total" not in page
+
+
+def test_contact_and_lead_admin_lists_show_fifty_rows_a_page(admin_client):
+    ContactFactory.create_batch(51)
+    for model in ("contact", "lead"):
+        page = admin_client.get(reverse(f"admin:crm_{model}_changelist")).text
+        assert page.count('name="_selected_action"') == 50, model

@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -119,3 +121,33 @@ def test_supervisors_contact_list_with_assign_buttons_runs_a_fixed_number_of_que
     with django_assert_max_num_queries(7):
         page = client.get(reverse("contact_list")).text
     assert page.count("Route again") == min(contacts, 50)
+
+
+def test_a_search_and_a_filtered_contact_list_count_only_up_to_a_cap(staff_client, monkeypatch):
+    # A broad search or a busy source's contacts are most of the table at a million contacts: their
+    # counts stop at the cap, like the lead filters'.
+    monkeypatch.setattr(selectors.CappedPaginator, "COUNT_CAP", 3)
+    source = SourceFactory()
+    for lead in LeadFactory.create_batch(5, name="Alice Archer"):
+        ContactFactory(lead=lead, source=source)
+    assert "1–3 of more than 3 leads" in staff_client.get(reverse("lead_list"), {"q": "archer"}).text
+    contacts = reverse("contact_list")
+    assert "1–3 of more than 3 contacts" in staff_client.get(contacts, {"source": source.pk}).text
+    assert "1–5 of 5 contacts" in staff_client.get(contacts).text  # unfiltered: exact
+
+
+def test_a_lead_search_sorts_in_the_order_the_trigram_index_can_serve(staff_client, admin_client):
+    # Plain "created_at DESC" tempts PostgreSQL to walk the newest-first index through most leads when
+    # the matches are few or old; the staff list and the admin's search both sort NULLS LAST instead.
+    older, newer = LeadFactory(name="Archer one"), LeadFactory(name="Archer two")
+    for client, url in [
+        (staff_client, reverse("lead_list")),
+        (admin_client, reverse("admin:crm_lead_changelist")),
+    ]:
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(url, {"q": "archer"}).text
+        assert page.index(newer.external_id) < page.index(older.external_id)
+        ordered = [
+            q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"] and "crm_lead" in q["sql"]
+        ]
+        assert any("NULLS LAST" in sql for sql in ordered), ordered
