@@ -177,7 +177,9 @@ LOGGING = {
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "line"}},
     "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
     # Client errors are answered and logged by the views themselves; keep django.request for real failures.
-    "loggers": {"django.request": {"level": "ERROR"}},
+    # axes.apps says "AXES: BEGIN version ..." at every start of every command; its logins, failures and
+    # lockouts (other axes loggers) stay.
+    "loggers": {"django.request": {"level": "ERROR"}, "axes.apps": {"level": "WARNING"}},
 }
 
 LOGIN_URL = "login"

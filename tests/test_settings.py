@@ -80,3 +80,11 @@ def test_the_pooler_checks_are_registered_and_refuse_a_breaking_combination(sett
     assert "leadflow.E002" in {m.id for m in run_checks()}
     settings.DATABASES = {"default": {**db, "DISABLE_SERVER_SIDE_CURSORS": True}}
     assert not {m.id for m in run_checks()} & {"leadflow.E002", "leadflow.E003", "leadflow.E004"}
+
+
+def test_starting_django_logs_nothing_at_the_default_level():
+    # Every command and every gunicorn worker starts Django: django-axes's "AXES: BEGIN version ..."
+    # used to open the output of each one.
+    result = run_django("print('started')", DEBUG="true")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "started\n" and result.stderr == ""
