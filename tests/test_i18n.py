@@ -294,6 +294,7 @@ def admin_pages(data: dict) -> dict[str, str]:
         "source with weights": reverse("admin:crm_source_change", args=[data["bot"].pk]),
         "token regeneration": reverse("admin:crm_source_regenerate_token", args=[data["bot"].pk]),
         "leads": reverse("admin:crm_lead_changelist"),
+        "lead search": reverse("admin:crm_lead_changelist") + "?q=tg",
         "lead": reverse("admin:crm_lead_change", args=[data["ivan"].pk]),
         "contacts": reverse("admin:crm_contact_changelist"),
         "unassigned contacts": reverse("admin:crm_contact_changelist") + "?assignment=unassigned",
@@ -330,6 +331,7 @@ def test_staff_pages_are_russian(russian_admin, data, page):
         "source with weights",
         "token regeneration",
         "leads",
+        "lead search",
         "lead",
         "contacts",
         "unassigned contacts",
@@ -341,6 +343,15 @@ def test_staff_pages_are_russian(russian_admin, data, page):
 )
 def test_customised_admin_pages_are_russian(russian_admin, data, page):
     assert_russian(russian_admin.get(admin_pages(data)[page]), page)
+
+
+def test_a_lead_search_counted_up_to_the_cap_is_russian_in_the_admin(russian_admin, data, monkeypatch):
+    from crm import selectors
+
+    monkeypatch.setattr(selectors.CappedPaginator, "COUNT_CAP", 0)
+    response = russian_admin.get(admin_pages(data)["lead search"])
+    assert_russian(response, "lead search")
+    assert "более чем 0 результатов" in response.text and "более чем 0 лидов" in response.text
 
 
 def test_a_new_sources_token_page_is_russian(russian_admin, db):

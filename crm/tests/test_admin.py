@@ -313,3 +313,15 @@ def test_contact_and_lead_admin_lists_show_fifty_rows_a_page(admin_client):
     for model in ("contact", "lead"):
         page = admin_client.get(reverse(f"admin:crm_{model}_changelist")).text
         assert page.count('name="_selected_action"') == 50, model
+
+
+def test_a_lead_search_in_the_admin_counts_only_up_to_a_cap_and_says_more_than(admin_client, monkeypatch):
+    from crm import selectors
+
+    monkeypatch.setattr(selectors.CappedPaginator, "COUNT_CAP", 3)
+    LeadFactory.create_batch(5, name="Alice Archer")
+    url = reverse("admin:crm_lead_changelist")
+    page = admin_client.get(url, {"q": "archer"}).text
+    assert "more than 3 results" in page and "more than 3 leads" in page
+    plain = admin_client.get(url).text  # no search: the exact count
+    assert "5 leads" in plain and "more than" not in plain
