@@ -562,7 +562,7 @@ class FieldChange:
 class Change:
     kind: str  # "operator", "source" or "weight"
     at: datetime
-    user: str  # "" when no signed-in user made it (a command, the API without a user)
+    user: str  # who made it: a user name, "api:<key name>" for the API, "" for a command
     action: str  # "+" created, "~" changed, "-" deleted (simple-history's history_type)
     operator_id: int | None
     source_id: int | None
@@ -658,7 +658,10 @@ def _changes(table: type, kind: str, history_ids: list[int]) -> list[tuple[int, 
                 Change(
                     kind=kind,
                     at=row.history_date,
-                    user=row.history_user.get_username() if row.history_user else "",
+                    # Nobody signed in: what made it, if it says (the API's "api:<key name>").
+                    user=row.history_user.get_username()
+                    if row.history_user
+                    else row.history_change_reason or "",
                     action=row.history_type,
                     operator_id=row.id if kind == "operator" else getattr(row, "operator_id", None),
                     source_id=row.id if kind == "source" else getattr(row, "source_id", None),

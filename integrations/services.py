@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from crm.models import token_digest
 from integrations.models import ApiKey, Scope
@@ -69,3 +70,15 @@ def rotate_api_key(
     new, secret = create_api_key(name=api_key.name, scope=api_key.scope, created_by=created_by)
     ApiKey.objects.filter(pk=api_key.pk).active().update(revoked_at=timezone.now() + grace)
     return new, secret
+
+
+def name_the_api_key(sender: type, history_instance, **kwargs) -> None:
+    """pre_create_historical_record: a change made through the API names its key as the record's change
+    reason, "api:<key name>", as assignments name it in their explanation (`by`). The request is the one
+    django-simple-history's middleware keeps for the thread; django-ninja put the key in request.auth.
+    (The changes' user stays empty: a key is not a person.)"""
+    request = getattr(HistoricalRecords.context, "request", None)
+    api_key = getattr(request, "auth", None)
+    if isinstance(api_key, ApiKey) and not history_instance.history_change_reason:
+        reason_field = history_instance._meta.get_field("history_change_reason")
+        history_instance.history_change_reason = f"api:{api_key.name}"[: reason_field.max_length]

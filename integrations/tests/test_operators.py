@@ -1,6 +1,7 @@
 """/api/v1/operators: list (paged, filtered), get with load, create, patch; through crm.services."""
 
 import pytest
+from django.urls import reverse
 
 from crm.models import Contact, Operator
 from crm.tests.factories import ContactFactory, OperatorFactory, SourceFactory, WeightFactory
@@ -161,3 +162,23 @@ def test_patch_that_removes_capacity_drains_nothing(writer, django_capture_on_co
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         writer.patch(f"/api/v1/operators/{anna.pk}", {"is_active": False, "load_limit": 1})
     assert callbacks == [] and not Contact.objects.exists()
+
+
+def test_a_change_through_the_api_is_recorded_with_its_key(writer, write_key, admin_client):
+    anna = OperatorFactory(name="Anna", load_limit=37)
+    assert writer.patch(f"/api/v1/operators/{anna.pk}", {"load_limit": 91}).status_code == 200
+    latest = anna.history.latest()
+    assert latest.history_change_reason == f"api:{write_key[0].name}" and latest.history_user is None
+    # Shown as who made it, on the Changes page and in the admin's history of the operator.
+    changes = admin_client.get(reverse("change_list")).text
+    assert f"api:{write_key[0].name}" in changes and "37" in changes and "91" in changes
+    history = admin_client.get(reverse("admin:crm_operator_history", args=[anna.pk])).text
+    assert f"api:{write_key[0].name}" in history
+
+
+def test_a_change_in_the_admin_names_no_key(admin_client):
+    anna = OperatorFactory(name="Anna", load_limit=37)
+    admin_client.post(
+        reverse("admin:crm_operator_changelist"), {"action": "deactivate", "_selected_action": [anna.pk]}
+    )
+    assert anna.history.latest().history_change_reason is None
