@@ -528,7 +528,7 @@ def contact_page(
     if end is not None:
         contacts = contacts.filter(created_at__lt=_start_of(end + timedelta(days=1)))
     # As for leads: a filter's count stops at a cap (every contact of a busy source is most of the table).
-    narrowed = source_id is not None or operator_id is not None or unassigned or start or end
+    narrowed = unassigned or any(value is not None for value in (source_id, operator_id, start, end))
     return (CappedPaginator if narrowed else Paginator)(contacts, PAGE_SIZE).get_page(page)
 
 

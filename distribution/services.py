@@ -19,7 +19,9 @@ next draw), so operator locks never form a cycle. SQLite cannot lock rows; there
 starts with BEGIN IMMEDIATE (see settings), which serialises writers and makes the same steps safe.
 
 Cost: the statements live in distribution.sql; those whose answers are not needed in between share a
-round trip on PostgreSQL (lead upsert, savepoint, lock, load).
+round trip on PostgreSQL. A new contact takes three: the token check (which stands in for Django's
+per-request health check), BEGIN with the lead upsert, savepoint, lock and load, and the INSERT with
+COMMIT (`_one_transaction`).
 """
 
 import hashlib
