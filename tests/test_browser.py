@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from crm.models import UnassignedReason
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
+from distribution.selection import Candidate, decide
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
 PASSWORD = "browser-test-password"
@@ -39,20 +40,12 @@ def make_data(django_user_model) -> None:
     WeightFactory(source=bot, operator=boris, weight=1)
     now = timezone.now()
     ivan = LeadFactory(external_id="tg-1001", name="Ivan Petrov")
-    candidates = [
-        {
-            "operator_id": op.pk,
-            "name": op.name,
-            "weight": w,
-            "load": load,
-            "limit": op.load_limit,
-            "active": True,
-            "excluded": None,
-            "p": w / 4,
-        }
-        for op, w, load in [(anna, 3, 0), (boris, 1, None)]
+    # The draw landed on Anna at once (Boris's load never counted): the explanation as the service writes it.
+    seen = [
+        Candidate(op.pk, w, op.load_limit, load=n, name=op.name)
+        for op, w, n in [(anna, 3, 0), (boris, 1, None)]
     ]
-    why = {"candidates": candidates, "draws": [anna.pk], "chosen": anna.pk, "reason": ""}
+    why = decide(seen, draws=[anna.pk], chosen=seen[0]).explanation
     ContactFactory(
         lead=ivan,
         source=bot,

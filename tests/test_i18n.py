@@ -28,6 +28,7 @@ from django.utils.translation import ngettext
 from crm.choices import UnassignedReason
 from crm.models import Contact, Operator, Source
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
+from distribution.selection import Candidate, decide
 
 PO = Path(settings.BASE_DIR) / "locale" / "ru" / "LC_MESSAGES" / "django.po"
 MO = PO.with_suffix(".mo")
@@ -229,20 +230,11 @@ def data(db) -> dict:
     WeightFactory(source=form, operator=off, weight=1)
     now = timezone.now()
     ivan = LeadFactory(external_id="tg-1001", name="Иван Петров")
-    candidates = [
-        {
-            "operator_id": op.pk,
-            "name": op.name,
-            "weight": w,
-            "load": load,
-            "limit": op.load_limit,
-            "active": True,
-            "excluded": excluded,
-            "p": p,
-        }
-        for op, w, load, excluded, p in [(anna, 3, 0, None, 1.0), (boris, 1, 1, "at_limit", 0.0)]
+    # Boris was full, so the draw landed on Anna: the explanation as the service writes it.
+    seen = [
+        Candidate(op.pk, w, op.load_limit, load=n, name=op.name) for op, w, n in [(anna, 3, 0), (boris, 1, 1)]
     ]
-    why = {"candidates": candidates, "draws": [anna.pk], "chosen": anna.pk, "reason": "", "path": "draw"}
+    why = {**decide(seen, draws=[anna.pk], chosen=seen[0]).explanation, "path": "draw"}
     chosen = ContactFactory(lead=ivan, source=bot, operator=anna, message="Здравствуйте", explanation=why)
     ContactFactory(lead=ivan, source=bot, operator=boris, created_at=now - timedelta(hours=2))
     waiting = ContactFactory(
