@@ -4,23 +4,42 @@ Why raw SQL at all: compiling an ORM query costs more than running these. Table 
 from the models' `_meta`, so a renamed field breaks loudly here, not silently. Each statement is a
 `Statement`: its SQL with `%s` placeholders and its own list of parameters, so two statements can never
 overwrite each other's values when they travel together (`run_together`).
+
+On PostgreSQL each connection prepares these statements once and then sends `EXECUTE name(values)`:
+PostgreSQL plans a statement sent as text anew every time, and for the intake's statements planning
+cost more than running them (docs/performance.md).
 """
 
+import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
-from django.db.models import Model
+from django.db.models import Field, Model
 
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
+
+PREPARED_PREFIX = "leadflow_"
 
 
 @dataclass(frozen=True)
 class Statement:
     sql: str
     params: tuple = ()
+    name: str = ""  # a statement of _sql(), which may run as EXECUTE of its prepared copy
+
+
+def _named(name: str, params: tuple) -> Statement:
+    return Statement(_sql()[name], params, name)
+
+
+@cache
+def _contact_fields() -> list[Field]:
+    return [f for f in Contact._meta.concrete_fields if not f.primary_key]
 
 
 def _names() -> dict[str, str]:
@@ -64,6 +83,11 @@ def _names() -> dict[str, str]:
 def _sql() -> dict[str, str]:
     """The statements' text, built once per process (the vendor cannot change while it runs)."""
     n = _names()
+    # SQLite cannot lock rows: there every write transaction begins with BEGIN IMMEDIATE (settings), so no
+    # other writer runs meanwhile.
+    n["for_update"] = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    n["contact_columns"] = ", ".join(connection.ops.quote_name(f.column) for f in _contact_fields())
+    n["contact_values"] = ", ".join(["%s"] * len(_contact_fields()))
     source_with_operators = (
         "SELECT s.id, s.name, s.{s_keep}, w.{w_operator}, w.{w_weight}, o.{o_limit}, o.{o_active}, o.{o_name} "
         "FROM {source} s LEFT JOIN {weight} w ON w.{w_source} = s.id "
@@ -85,7 +109,7 @@ def _sql() -> dict[str, str]:
             "{l_name} = CASE WHEN excluded.{l_name} = '' THEN {lead}.{l_name} ELSE excluded.{l_name} END "
             "RETURNING id"
         ).format(**n),
-        "lock_operator": "SELECT {o_limit}, {o_active} FROM {operator} WHERE id = %s".format(**n),
+        "lock_operator": "SELECT {o_limit}, {o_active} FROM {operator} WHERE id = %s{for_update}".format(**n),
         # Run once the lock is granted, so its snapshot holds everything the previous holder committed:
         # the operator's weight for this source now (a removed operator has none) and its load, counted
         # over at most `limit` index entries of (operator, assigned_at).
@@ -107,53 +131,41 @@ def _sql() -> dict[str, str]:
             "SELECT {c_operator} FROM {contact} WHERE {c_lead} = %s AND {c_operator} IS NOT NULL "
             "ORDER BY {c_assigned} DESC LIMIT 1"
         ).format(**n),
-        # The queue: the oldest waiting contact not too old, skipping rows another drain holds.
-        "next_waiting": (
-            "SELECT id, {c_source}, {c_lead} FROM {contact} WHERE {c_operator} IS NULL AND {c_created} > %s "
-            "ORDER BY {c_created}, id LIMIT 1"
-        ).format(**n),
+        "insert_contact": "INSERT INTO {contact} ({contact_columns}) VALUES ({contact_values}) RETURNING id".format(
+            **n
+        ),
     }
 
 
 def authenticate(digest: str, *, now: datetime) -> Statement:
     at = connection.ops.adapt_datetimefield_value(now)
-    return Statement(_sql()["authenticate"], (digest, digest, at))
+    return _named("authenticate", (digest, digest, at))
 
 
 def source_operators(source_id: int) -> Statement:
-    return Statement(_sql()["source_operators"], (source_id,))
+    return _named("source_operators", (source_id,))
 
 
 def upsert_lead(*, external_id: str, name: str, now: datetime) -> Statement:
     at = connection.ops.adapt_datetimefield_value(now)
-    return Statement(_sql()["upsert_lead"], (external_id, name, at, at))
+    return _named("upsert_lead", (external_id, name, at, at))
 
 
 def lock_operator(operator_id: int) -> Statement:
-    # SQLite cannot lock rows: there every write transaction begins with BEGIN IMMEDIATE (settings), so no
-    # other writer runs meanwhile.
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    return Statement(_sql()["lock_operator"] + lock, (operator_id,))
+    return _named("lock_operator", (operator_id,))
 
 
 def weight_and_load(*, source_id: int, operator_id: int, since: datetime) -> Statement:
     at = connection.ops.adapt_datetimefield_value(since)
-    return Statement(_sql()["weight_and_load"], (source_id, operator_id, operator_id, at, operator_id))
+    return _named("weight_and_load", (source_id, operator_id, operator_id, at, operator_id))
 
 
 def loads(*, source_id: int, since: datetime) -> Statement:
-    return Statement(_sql()["loads"], (connection.ops.adapt_datetimefield_value(since), source_id))
+    return _named("loads", (connection.ops.adapt_datetimefield_value(since), source_id))
 
 
 def latest_operator(lead_id: int) -> Statement:
-    return Statement(_sql()["latest_operator"], (lead_id,))
-
-
-def next_waiting(*, not_before: datetime) -> Statement:
-    # SKIP LOCKED: concurrent drains take different contacts instead of queueing behind each other.
-    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    at = connection.ops.adapt_datetimefield_value(not_before)
-    return Statement(_sql()["next_waiting"] + lock, (at,))
+    return _named("latest_operator", (lead_id,))
 
 
 def begin() -> Statement:
@@ -174,12 +186,10 @@ def rollback_to(name: str) -> Statement:
 
 def insert_contact(contact: Contact) -> Statement:
     """The INSERT of a new contact, each value prepared by its model field as the ORM would."""
-    fields = [f for f in Contact._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    values = tuple(f.get_db_prep_save(getattr(contact, f.attname), connection) for f in fields)
-    table = connection.ops.quote_name(Contact._meta.db_table)
-    placeholders = ", ".join(["%s"] * len(fields))
-    return Statement(f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING id", values)
+    return _named(
+        "insert_contact",
+        tuple(f.get_db_prep_save(getattr(contact, f.attname), connection) for f in _contact_fields()),
+    )
 
 
 def batching() -> bool:
@@ -195,6 +205,58 @@ def batching() -> bool:
     )
 
 
+def preparing() -> bool:
+    """Whether the statements of _sql() run as EXECUTE of copies each connection prepares once.
+
+    Not behind a pooler in transaction mode: the next transaction may run on another server connection,
+    one without them (PgBouncer 1.18 cannot carry prepared statements at all). Not with server-side binding:
+    EXECUTE takes no bound parameters (and psycopg can prepare statements itself then).
+    """
+    return batching() and getattr(settings, "DATABASE_POOLER", "none") != "transaction"
+
+
+# The database connections (psycopg's) known to hold the prepared copies. A new connection (after a restart,
+# or CONN_MAX_AGE) starts without them; a closed one drops out by itself.
+_prepared_on: weakref.WeakSet = weakref.WeakSet()
+
+
+def _prepare(cursor) -> None:
+    """Prepare on this connection whichever statements it does not hold yet (once per connection).
+
+    It asks the server what it holds rather than trusting a flag alone: a PREPARE outlives the rollback of
+    its transaction, so a batch that failed may have left some behind, and preparing one twice is an error.
+    """
+    if connection.connection in _prepared_on:
+        return
+    cursor.execute("SELECT name FROM pg_prepared_statements")
+    held = {name for (name,) in cursor.fetchall()}
+    missing = [
+        f"PREPARE {PREPARED_PREFIX}{name} AS {_numbered(text)}"
+        for name, text in _sql().items()
+        if PREPARED_PREFIX + name not in held
+    ]
+    if missing:
+        cursor.execute("; ".join(missing))
+    _prepared_on.add(connection.connection)
+
+
+def _numbered(text: str) -> str:
+    """%s placeholders as PREPARE's $1, $2, ... in order."""
+    numbers = iter(range(1, text.count("%s") + 1))
+    return re.sub("%s", lambda _: f"${next(numbers)}", text)
+
+
+def _texts(cursor, statements: Sequence[Statement]) -> list[str]:
+    """What to send for each statement: EXECUTE of its prepared copy where there is one, else its SQL."""
+    if not preparing() or not any(s.name for s in statements):
+        return [s.sql for s in statements]
+    _prepare(cursor)
+    return [
+        f"EXECUTE {PREPARED_PREFIX}{s.name}({', '.join(['%s'] * len(s.params))})" if s.name else s.sql
+        for s in statements
+    ]
+
+
 def run_together(statements: Sequence[Statement]) -> list[list[tuple]]:
     """Run the statements in order in the current transaction; return each one's rows."""
     with connection.cursor() as cursor:
@@ -204,7 +266,7 @@ def run_together(statements: Sequence[Statement]) -> list[list[tuple]]:
                 cursor.execute(statement.sql, statement.params)
                 results.append(cursor.fetchall() if cursor.description else [])
             return results
-        cursor.execute("; ".join(s.sql for s in statements), [p for s in statements for p in s.params])
+        cursor.execute("; ".join(_texts(cursor, statements)), [p for s in statements for p in s.params])
         results = []
         for _ in statements:
             results.append(cursor.fetchall() if cursor.description else [])
@@ -223,7 +285,8 @@ def roll_back() -> None:
 
 def fetch_all(statement: Statement) -> list[tuple]:
     with connection.cursor() as cursor:
-        cursor.execute(statement.sql, statement.params)
+        (text,) = _texts(cursor, [statement])
+        cursor.execute(text, statement.params)
         return cursor.fetchall()
 
 

@@ -1,5 +1,6 @@
 """The intake's round trips on PostgreSQL: BEGIN and COMMIT ride along with statements, the health check
-is replaced by the first read, and whatever fails leaves the connection out of any transaction."""
+is replaced by the first read, the statements run as EXECUTE of copies each connection prepares once, and
+whatever fails leaves the connection out of any transaction."""
 
 import psycopg
 import pytest
@@ -40,7 +41,9 @@ def test_a_webhook_intake_takes_three_round_trips_and_no_health_check(client, so
     # The token check; BEGIN with the lead, the lock and the load; the contact with COMMIT. Django logs
     # a BEGIN or COMMIT it sends alone as an entry of its own: there is none.
     assert len(sent) == 3, sent
-    assert sent[1].startswith("BEGIN; INSERT INTO") and sent[2].endswith("; COMMIT")
+    assert sent[0].startswith("EXECUTE leadflow_authenticate(")
+    assert sent[1].startswith("BEGIN; EXECUTE leadflow_upsert_lead(") and sent[2].endswith("; COMMIT")
+    assert "EXECUTE leadflow_insert_contact(" in sent[2]
     assert checks == []  # no SELECT 1 of Django's health check
     assert Contact.objects.filter(lead__external_id="tg-1").exclude(operator=None).count() == 1
 
@@ -78,3 +81,48 @@ def test_inside_an_outer_transaction_the_intake_commits_nothing_itself(source, r
         raise Undo
     assert not Lead.objects.filter(external_id="undone").exists()
     assert not Contact.objects.exists()
+
+
+def prepared_here() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements")
+        return {name for (name,) in cursor.fetchall()}
+
+
+def test_each_connection_prepares_the_statements_once(client, source):
+    connection.close()
+    with CaptureQueriesContext(connection) as first:
+        assert post(client, source, {"external_id": "first"}).status_code == 201
+    with CaptureQueriesContext(connection) as second:
+        assert post(client, source, {"external_id": "second"}).status_code == 201
+    assert sum(q["sql"].startswith("PREPARE ") for q in first.captured_queries) == 1  # all in one go
+    assert len(first.captured_queries) == 5 and len(second.captured_queries) == 3
+    names = {
+        sql.PREPARED_PREFIX + name for name in ("authenticate", "upsert_lead", "insert_contact", "loads")
+    }
+    assert names <= prepared_here()
+    # They were planned by PostgreSQL once and run as EXECUTE ever since: the contact is the same as ever.
+    contact = Contact.objects.get(lead__external_id="second")
+    assert contact.operator_id is not None and contact.explanation["path"] == "draw"
+
+
+def test_statements_a_connection_already_holds_are_not_prepared_twice(client, source):
+    assert post(client, source, {"external_id": "warm-up"}).status_code == 201
+    # A PREPARE outlives the rollback of its transaction: a connection may hold copies the app did not
+    # record. Preparing one again would be an error ("prepared statement already exists").
+    with connection.cursor() as cursor:
+        cursor.execute(f"DEALLOCATE {sql.PREPARED_PREFIX}insert_contact")
+    sql._prepared_on.discard(connection.connection)
+    assert post(client, source, {"external_id": "after"}).status_code == 201
+    assert sql.PREPARED_PREFIX + "insert_contact" in prepared_here()
+
+
+def test_behind_a_pooler_in_transaction_mode_the_statements_go_as_text(client, source, settings):
+    # The next transaction may run on another server connection, one without the prepared copies.
+    settings.DATABASE_POOLER = "transaction"
+    connection.close()
+    with CaptureQueriesContext(connection) as queries:
+        assert post(client, source, {"external_id": "pooled"}).status_code == 201
+    sent = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "EXECUTE" not in sent and "PREPARE" not in sent
+    assert not {name for name in prepared_here() if name.startswith(sql.PREPARED_PREFIX)}
