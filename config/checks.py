@@ -2,9 +2,9 @@
 
 Behind a pooler in transaction mode (PgBouncer with pool_mode = transaction, deploy/pgbouncer.ini) each
 transaction may run on a different PostgreSQL session, so nothing may outlive a transaction on the
-server: no server-side cursors left open by QuerySet.iterator(), no prepared statements, no SET ROLE.
-And the intake sends several statements in one execute (distribution.services._run_together), which only
-client-side parameter binding allows, pooler or not.
+server: no server-side cursors left open by QuerySet.iterator(), no prepared statements (the intake's own
+go as text then: distribution.sql.preparing), no SET ROLE. And the intake sends several statements in one
+execute (distribution.sql.run_together), which only client-side parameter binding allows, pooler or not.
 
 `python manage.py check` (and migrate) run these; registered from ConfigAppConfig.ready() (config/apps.py).
 """
@@ -31,7 +31,8 @@ def database_pooler(app_configs: Sequence | None = None, **kwargs) -> list[Error
             problems.append(
                 Warning(
                     f"DATABASE_URL points at port {PGBOUNCER_PORT}, PgBouncer's port, but DATABASE_POOLER "
-                    "is not set, so the settings a transaction-mode pooler needs are not checked.",
+                    "is not set, so the settings a transaction-mode pooler needs are not checked, and the "
+                    "intake prepares its statements on each connection, which such a pooler cannot carry.",
                     hint="Set DATABASE_POOLER=transaction (or =session) to say what is in front of PostgreSQL.",
                     id="leadflow.W001",
                 )
