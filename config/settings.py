@@ -91,6 +91,17 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# The channels' webhook (POST /api/contacts/) runs through these only (config/wsgi.py): it answers in JSON
+# to a token, so it needs the HTTPS and header rules, the language of its error messages, and the 503 of
+# an outage, but no session, user, CSRF, messages, change history, static files or admin rules.
+WEBHOOK_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.errors.DatabaseUnavailableMiddleware",
+]
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
