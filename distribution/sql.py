@@ -5,36 +5,51 @@ from the models' `_meta`, so a renamed field breaks loudly here, not silently. E
 `Statement`: its SQL with `%s` placeholders and its own list of parameters, so two statements can never
 overwrite each other's values when they travel together (`run_together`).
 
-On PostgreSQL each connection prepares these statements once and then sends `EXECUTE name(values)`:
-PostgreSQL plans a statement sent as text anew every time, and for the intake's statements planning
-cost more than running them (docs/performance.md).
+On PostgreSQL each connection prepares most of these statements once and then sends `EXECUTE
+name(values)`: PostgreSQL plans a statement sent as text anew every time, and for the intake's statements
+planning cost more than running them (docs/performance.md). The counts over the contacts are the
+exception (PLANNED_EACH_TIME).
 """
 
 import re
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+)
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
 
+T = TypeVar("T")
 PREPARED_PREFIX = "leadflow_"
+# Statements over the contacts, which grow from none: PostgreSQL builds a prepared statement's generic plan
+# from the table's size at that moment and keeps it for the connection's life, so a plan made while the
+# table was a few pages (a seq scan) would stay while it grows. These are planned anew on every run.
+PLANNED_EACH_TIME = frozenset({"weight_and_load", "loads", "latest_operator"})
 
 
 @dataclass(frozen=True)
 class Statement:
     sql: str
     params: tuple = ()
-    name: str = ""  # a statement of _sql(), which may run as EXECUTE of its prepared copy
+    name: str = ""  # a statement of _sql() that runs as EXECUTE of its prepared copy where there is one
 
 
 def _named(name: str, params: tuple) -> Statement:
-    return Statement(_sql()[name], params, name)
+    return Statement(_sql()[name], params, "" if name in PLANNED_EACH_TIME else name)
 
 
 @cache
@@ -137,9 +152,18 @@ def _sql() -> dict[str, str]:
     }
 
 
+def _db() -> BaseDatabaseWrapper:
+    """The default database's wrapper. The `connection` proxy looks it up again (through a context-local)
+    at every attribute; the hot path would ask it some thirty times per contact, so it asks here once."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
+def _at(moment: datetime) -> object:
+    return _db().ops.adapt_datetimefield_value(moment)
+
+
 def authenticate(digest: str, *, now: datetime) -> Statement:
-    at = connection.ops.adapt_datetimefield_value(now)
-    return _named("authenticate", (digest, digest, at))
+    return _named("authenticate", (digest, digest, _at(now)))
 
 
 def source_operators(source_id: int) -> Statement:
@@ -147,7 +171,7 @@ def source_operators(source_id: int) -> Statement:
 
 
 def upsert_lead(*, external_id: str, name: str, now: datetime) -> Statement:
-    at = connection.ops.adapt_datetimefield_value(now)
+    at = _at(now)
     return _named("upsert_lead", (external_id, name, at, at))
 
 
@@ -156,12 +180,11 @@ def lock_operator(operator_id: int) -> Statement:
 
 
 def weight_and_load(*, source_id: int, operator_id: int, since: datetime) -> Statement:
-    at = connection.ops.adapt_datetimefield_value(since)
-    return _named("weight_and_load", (source_id, operator_id, operator_id, at, operator_id))
+    return _named("weight_and_load", (source_id, operator_id, operator_id, _at(since), operator_id))
 
 
 def loads(*, source_id: int, since: datetime) -> Statement:
-    return _named("loads", (connection.ops.adapt_datetimefield_value(since), source_id))
+    return _named("loads", (_at(since), source_id))
 
 
 def latest_operator(lead_id: int) -> Statement:
@@ -186,13 +209,14 @@ def rollback_to(name: str) -> Statement:
 
 def insert_contact(contact: Contact) -> Statement:
     """The INSERT of a new contact, each value prepared by its model field as the ORM would."""
+    db = _db()
     return _named(
         "insert_contact",
-        tuple(f.get_db_prep_save(getattr(contact, f.attname), connection) for f in _contact_fields()),
+        tuple(f.get_db_prep_save(getattr(contact, f.attname), db) for f in _contact_fields()),
     )
 
 
-def batching() -> bool:
+def batching(db: BaseDatabaseWrapper | None = None) -> bool:
     """Whether several statements may travel in one round trip.
 
     Django's psycopg 3 cursors bind parameters on the client by default, so one execute may carry several
@@ -200,19 +224,18 @@ def batching() -> bool:
     prepared statement cannot hold several commands: then each statement goes on its own (same result,
     more round trips). SQLite's driver runs one statement per execute.
     """
-    return connection.vendor == "postgresql" and not connection.settings_dict["OPTIONS"].get(
-        "server_side_binding"
-    )
+    db = db or _db()
+    return db.vendor == "postgresql" and not db.settings_dict["OPTIONS"].get("server_side_binding")
 
 
-def preparing() -> bool:
+def preparing(db: BaseDatabaseWrapper | None = None) -> bool:
     """Whether the statements of _sql() run as EXECUTE of copies each connection prepares once.
 
     Not behind a pooler in transaction mode: the next transaction may run on another server connection,
     one without them (PgBouncer 1.18 cannot carry prepared statements at all). Not with server-side binding:
     EXECUTE takes no bound parameters (and psycopg can prepare statements itself then).
     """
-    return batching() and getattr(settings, "DATABASE_POOLER", "none") != "transaction"
+    return batching(db) and getattr(settings, "DATABASE_POOLER", "none") != "transaction"
 
 
 # The database connections (psycopg's) known to hold the prepared copies. A new connection (after a restart,
@@ -226,18 +249,18 @@ def _prepare(cursor) -> None:
     It asks the server what it holds rather than trusting a flag alone: a PREPARE outlives the rollback of
     its transaction, so a batch that failed may have left some behind, and preparing one twice is an error.
     """
-    if connection.connection in _prepared_on:
+    if cursor.db.connection in _prepared_on:
         return
     cursor.execute("SELECT name FROM pg_prepared_statements")
     held = {name for (name,) in cursor.fetchall()}
     missing = [
         f"PREPARE {PREPARED_PREFIX}{name} AS {_numbered(text)}"
         for name, text in _sql().items()
-        if PREPARED_PREFIX + name not in held
+        if name not in PLANNED_EACH_TIME and PREPARED_PREFIX + name not in held
     ]
     if missing:
         cursor.execute("; ".join(missing))
-    _prepared_on.add(connection.connection)
+    _prepared_on.add(cursor.db.connection)
 
 
 def _numbered(text: str) -> str:
@@ -248,7 +271,7 @@ def _numbered(text: str) -> str:
 
 def _texts(cursor, statements: Sequence[Statement]) -> list[str]:
     """What to send for each statement: EXECUTE of its prepared copy where there is one, else its SQL."""
-    if not preparing() or not any(s.name for s in statements):
+    if not preparing(cursor.db) or not any(s.name for s in statements):
         return [s.sql for s in statements]
     _prepare(cursor)
     return [
@@ -259,50 +282,67 @@ def _texts(cursor, statements: Sequence[Statement]) -> list[str]:
 
 def run_together(statements: Sequence[Statement]) -> list[list[tuple]]:
     """Run the statements in order in the current transaction; return each one's rows."""
-    with connection.cursor() as cursor:
-        if not batching():
+    return _run_together(statements)
+
+
+def _run_together(statements: Sequence[Statement]) -> list[list[tuple]]:
+    db = _db()
+    with db.cursor() as cursor:
+        if not batching(db):
             results = []
             for statement in statements:
                 cursor.execute(statement.sql, statement.params)
                 results.append(cursor.fetchall() if cursor.description else [])
             return results
         cursor.execute("; ".join(_texts(cursor, statements)), [p for s in statements for p in s.params])
-        results = []
-        for _ in statements:
-            results.append(cursor.fetchall() if cursor.description else [])
-            cursor.nextset()
+        # The results are in: read them from psycopg's own cursor, without Django's wrapping of each call.
+        raw, results = cursor.cursor, []
+        with db.wrap_database_errors:
+            for _ in statements:
+                results.append(raw.fetchall() if raw.pgresult.nfields else [])
+                raw.nextset()
         return results
 
 
 def roll_back() -> None:
     """End whatever transaction the connection is in (one begun by a BEGIN statement too); a connection
     that cannot even do that is closed, and the next query opens a new one."""
+    db = _db()
     try:
-        connection.rollback()
+        db.rollback()
     except DatabaseError:
-        connection.close()
+        db.close()
 
 
 def fetch_all(statement: Statement) -> list[tuple]:
-    with connection.cursor() as cursor:
+    with _db().cursor() as cursor:
         (text,) = _texts(cursor, [statement])
         cursor.execute(text, statement.params)
         return cursor.fetchall()
 
 
 def fetch_first(statement: Statement) -> list[tuple]:
-    """fetch_all for a read that opens a request, in place of Django's health check.
+    """fetch_all for a read that opens a request, in place of Django's health check."""
+    return _instead_of_the_health_check(lambda: fetch_all(statement))
+
+
+def _instead_of_the_health_check(run: Callable[[], T]) -> T:
+    """Run the request's first statements without Django's health check before them.
 
     With CONN_HEALTH_CHECKS Django sends `SELECT 1` before the first query of every request on a reused
-    connection: a round trip of its own, on the intake's path one in six. This read skips it and replaces
-    a connection only when the read finds it broken (the database or the pooler restarted since it was
-    opened); a read can simply be sent again, on a fresh connection. Outside an atomic block only.
+    connection: a round trip of its own. Here the statements go at once, and a connection they find broken
+    (the database or the pooler restarted since it was opened) is replaced and they are sent again: they
+    are a read, or begin a transaction, so nothing of theirs can have outlived the broken connection.
+    Outside an atomic block only.
     """
-    connection.health_check_done = True  # see django.db.backends.base.base: the check this replaces
+    db = _db()
+    db.health_check_done = True  # see django.db.backends.base.base: the check this replaces
     try:
-        return fetch_all(statement)
+        return run()
     except (OperationalError, InterfaceError):
-        if connection.in_atomic_block or connection.is_usable():
+        if db.in_atomic_block:
             raise
-        connection.close()
-        return fetch_all(statement)
+        roll_back()  # a working connection only leaves the transaction the statements began
+        if db.connection is not None:
+            raise
+        return run()

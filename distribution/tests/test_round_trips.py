@@ -98,9 +98,11 @@ def test_each_connection_prepares_the_statements_once(client, source):
     assert sum(q["sql"].startswith("PREPARE ") for q in first.captured_queries) == 1  # all in one go
     assert len(first.captured_queries) == 5 and len(second.captured_queries) == 3
     names = {
-        sql.PREPARED_PREFIX + name for name in ("authenticate", "upsert_lead", "insert_contact", "loads")
+        sql.PREPARED_PREFIX + name for name in ("authenticate", "upsert_lead", "lock_operator", "insert_contact")
     }
     assert names <= prepared_here()
+    # The counts over the contacts are planned on every run (sql.PLANNED_EACH_TIME).
+    assert not {sql.PREPARED_PREFIX + name for name in sql.PLANNED_EACH_TIME} & prepared_here()
     # They were planned by PostgreSQL once and run as EXECUTE ever since: the contact is the same as ever.
     contact = Contact.objects.get(lead__external_id="second")
     assert contact.operator_id is not None and contact.explanation["path"] == "draw"
