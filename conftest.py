@@ -39,3 +39,11 @@ def plain_static_storage(settings) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def new_worker() -> None:
+    """Each test starts as a new worker: no routes of tokens met before (distribution.services)."""
+    from distribution import services
+
+    services._known_routes.clear()

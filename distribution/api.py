@@ -28,12 +28,17 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
         if request.method != "POST":
             return json_error(405, "method", gettext("Use %(method)s.") % {"method": "POST"}, Allow="POST")
         webhook.declared_size_ok(request)
-        route = webhook.authenticate(request)
+        route, confirmed = webhook.caller(request)
         source = route.source
-        key = webhook.idempotency_key(request)
-        payload = webhook.parse(request)
-        if payload.source_id is not None and payload.source_id != source.pk:
-            raise webhook.WebhookError(403, "source_id", gettext("The token belongs to another source."))
+        try:
+            key = webhook.idempotency_key(request)
+            payload = webhook.parse(request)
+            if payload.source_id is not None and payload.source_id != source.pk:
+                raise webhook.WebhookError(403, "source_id", gettext("The token belongs to another source."))
+        except webhook.WebhookError:
+            if not confirmed:  # a token that is nobody's any more is answered 401 before anything else
+                webhook.confirm(route.digest)
+            raise
         receipt = receive_contact(
             source=source,
             external_id=payload.external_id,
@@ -41,6 +46,7 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
             message=payload.message,
             idempotency_key=key,
             candidates=route.candidates,
+            confirm=None if confirmed else route,
         )
     except SourceGone:
         # The source was deleted while this request was in flight: its token is unknown now.

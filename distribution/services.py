@@ -61,10 +61,35 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Route:
-    """A source with its operators, as the token check reads them."""
+    """A source with its operators, as the token check read them (`rows`) for the token `digest`."""
 
     source: Source
     candidates: tuple[Candidate, ...]
+    rows: tuple[tuple, ...] = ()
+    digest: str = ""
+
+
+class RouteChanged(Exception):
+    """The token check, riding along with a contact's first statements, read something other than the route
+    the contact was being decided on; nothing was written. `route` is what it read (None: unknown token)."""
+
+    def __init__(self, route: Route | None) -> None:
+        super().__init__("the token's route changed")
+        self.route = route
+
+
+# The route this worker last read for each token digest. It only lets the next request with that token
+# skip a round trip: its token check rides along with its first statements (assign_contact's `confirm`),
+# and whatever the check reads differently (a token regenerated or removed, an operator added, a weight,
+# limit, flag or name changed) rolls the transaction back to run again on what was read. Only valid
+# tokens get in, at most KNOWN_ROUTES of them.
+_known_routes: dict[str, Route] = {}
+KNOWN_ROUTES = 1000
+
+
+def known_route(digest: str) -> Route | None:
+    """The route last read for this token digest in this worker, unconfirmed (None if none)."""
+    return _known_routes.get(digest)
 
 
 def source_route(source_id: int) -> Route | None:
@@ -77,10 +102,21 @@ def route_for_token_digest(digest: str, *, now: datetime | None = None) -> Route
 
     It opens the webhook's work, so it stands in for Django's per-request health check (sql.fetch_first).
     """
-    return _route(sql.fetch_first(sql.authenticate(digest, now=now or timezone.now())))
+    return _remember(digest, sql.fetch_first(sql.authenticate(digest, now=now or timezone.now())))
 
 
-def _route(rows: list[tuple]) -> Route | None:
+def _remember(digest: str, rows: list[tuple]) -> Route | None:
+    route = _route(rows, digest=digest)
+    if route is None:
+        _known_routes.pop(digest, None)
+        return None
+    if len(_known_routes) >= KNOWN_ROUTES and digest not in _known_routes:
+        del _known_routes[next(iter(_known_routes))]  # the longest known: its next request reads it again
+    _known_routes[digest] = route
+    return route
+
+
+def _route(rows: list[tuple], *, digest: str = "") -> Route | None:
     if not rows:
         return None
     source_id, name, keep_operator = rows[0][:3]
@@ -92,7 +128,7 @@ def _route(rows: list[tuple]) -> Route | None:
         # digest collision, and is ignored.
         if op_id is not None and row_source == source_id
     )
-    return Route(source, candidates)
+    return Route(source, candidates, tuple(rows), digest)
 
 
 @dataclass
@@ -103,15 +139,30 @@ class _Trip:
     waiting: list[sql.Statement] = field(default_factory=list)
     lead_id: int | None = None
     commits: bool = False  # the transaction is ours to end: COMMIT rides along with the last statements
+    opens: bool = False  # the next round trip begins the transaction (so it may be sent again, see sql)
+    confirm: Route | None = None  # a route assumed: its token check rides along with the first round trip
+    now: datetime | None = None
 
     def send(self, statements: Sequence[sql.Statement], *, last: bool = False) -> list[list[tuple]]:
-        """Run the waiting statements and these (and COMMIT, if `last` and ours); return these' rows."""
+        """Run the waiting statements and these (and COMMIT, if `last` and ours); return these' rows.
+
+        Raises RouteChanged (before anything else is read) when a token check sent along disagrees.
+        """
+        check = [sql.authenticate(self.confirm.digest, now=self.now)] if self.confirm else []
         head = [self.lead] if self.lead else []
         tail = [sql.commit()] if last and self.commits else []
-        sent = [*self.waiting, *head, *statements, *tail]
-        results = sql.run_together(sent)
+        # Never with COMMIT: a contact must not be committed before the route it was decided on is confirmed.
+        assert not (check and tail), "the token check must be sent before the last round trip"
+        sent = [*self.waiting, *check, *head, *statements, *tail]
+        results = sql.run_together(sent, opening=self.opens)
+        at, self.opens = len(self.waiting), False
+        if check:
+            assumed, self.confirm = self.confirm, None
+            if tuple(results[at]) != assumed.rows:
+                raise RouteChanged(_remember(assumed.digest, results[at]))
+            at += 1
         if head:
-            self.lead_id, self.lead = results[len(self.waiting)][0][0], None
+            self.lead_id, self.lead = results[at][0][0], None
         self.waiting, self.commits = [], self.commits and not tail
         start = len(sent) - len(statements) - len(tail)
         return results[start : start + len(statements)]
@@ -131,7 +182,7 @@ def _one_transaction() -> Iterator[_Trip]:
         with transaction.atomic():
             yield _Trip()
         return
-    trip = _Trip(waiting=[sql.begin()], commits=True)
+    trip = _Trip(waiting=[sql.begin()], commits=True, opens=True)
     try:
         yield trip
         if trip.commits:  # nothing carried the COMMIT
@@ -234,6 +285,7 @@ def assign_contact(
     idempotency_key: str = "",
     request_hash: str = "",
     candidates: Sequence[Candidate] | None = None,
+    confirm: Route | None = None,
     now: datetime | None = None,
     rng: random.Random | None = None,
 ) -> Contact:
@@ -244,11 +296,17 @@ def assign_contact(
     written in one transaction: the lead, the contact and its explanation exist together or not at all.
     A non-empty `name` renames the lead. `candidates` are the source's operators if the caller has read
     them already (the token check does); what decides eligibility is read again under the lock either way.
+    `confirm`: a route this worker read earlier for the caller's token (known_route), not yet checked in
+    this request: its candidates are used, its token check rides along with the first round trip, and
+    RouteChanged is raised (nothing written) if the check reads anything else.
     """
     now = now or timezone.now()
+    if confirm is not None:
+        candidates = confirm.candidates
     with _one_transaction() as trip:
-        # Step 1: the lead's upsert waits for the first lock's round trip.
+        # Step 1: the lead's upsert (and the token check) wait for the first lock's round trip.
         trip.lead = sql.upsert_lead(external_id=external_id, name=name, now=now)
+        trip.confirm, trip.now = confirm, now
         if candidates is None:
             route = source_route(source.pk)
             candidates, source = (route.candidates, route.source) if route else ((), source)
@@ -264,7 +322,7 @@ def assign_contact(
             rng=rng or _default_rng,
             previous_operator=previous,
         )
-        if trip.lead:
+        if trip.lead or trip.confirm:
             trip.send([])
         contact = Contact(
             lead_id=trip.lead_id,
@@ -310,6 +368,7 @@ def receive_contact(
     message: str = "",
     idempotency_key: str = "",
     candidates: Sequence[Candidate] | None = None,
+    confirm: Route | None = None,
     rng: random.Random | None = None,
 ) -> Receipt:
     """assign_contact, made safe to retry: with an idempotency key, a repeat of an earlier request from the
@@ -318,13 +377,20 @@ def receive_contact(
     Raises IdempotencyConflict when the key was used with different fields. Concurrent repeats are settled
     by the unique (source, idempotency_key) constraint: the loser's transaction rolls back whole and it
     answers with the winner's contact. A deadlock or serialization failure (PostgreSQL rolled the whole
-    transaction back) is retried a few times before it is raised.
+    transaction back) is retried a few times before it is raised. `confirm`: a route assumed for the
+    caller's token (see assign_contact); if its check reads differently the contact is decided again on
+    what it read, and SourceGone is raised if the token is no longer anyone's.
     """
+    if confirm is not None and idempotency_key:
+        # A replay reads a stored contact before any statement of the contact's own: confirm first.
+        confirm = _confirmed(route_for_token_digest(confirm.digest))
+        source, candidates, confirm = confirm.source, confirm.candidates, None
     digest = _request_hash(external_id=external_id, name=name, message=message) if idempotency_key else ""
     if idempotency_key and (earlier := _earlier_contact(source, idempotency_key, digest)):
         return Receipt(earlier, replayed=True)
-    try:
-        contact = retrying(
+
+    def attempt(source: Source, candidates: Sequence[Candidate] | None, confirm: Route | None) -> Contact:
+        return retrying(
             lambda: assign_contact(
                 source=source,
                 external_id=external_id,
@@ -333,9 +399,17 @@ def receive_contact(
                 idempotency_key=idempotency_key,
                 request_hash=digest,
                 candidates=candidates,
+                confirm=confirm,
                 rng=rng,
             )
         )
+
+    try:
+        try:
+            contact = attempt(source, candidates, confirm)
+        except RouteChanged as changed:
+            route = _confirmed(changed.route)
+            contact = attempt(route.source, route.candidates, None)
     except IntegrityError:
         if idempotency_key and (earlier := _earlier_contact(source, idempotency_key, digest)):
             return Receipt(earlier, replayed=True)
@@ -343,6 +417,12 @@ def receive_contact(
             raise SourceGone from None
         raise
     return Receipt(contact, replayed=False)
+
+
+def _confirmed(route: Route | None) -> Route:
+    if route is None:
+        raise SourceGone
+    return route
 
 
 def retrying(work: Callable[[], T]) -> T:

@@ -280,8 +280,14 @@ def _texts(cursor, statements: Sequence[Statement]) -> list[str]:
     ]
 
 
-def run_together(statements: Sequence[Statement]) -> list[list[tuple]]:
-    """Run the statements in order in the current transaction; return each one's rows."""
+def run_together(statements: Sequence[Statement], *, opening: bool = False) -> list[list[tuple]]:
+    """Run the statements in order in the current transaction; return each one's rows.
+
+    `opening`: they begin the transaction (BEGIN first), so they may stand in for the health check as
+    `fetch_first`'s read does: a broken connection is replaced and they are sent again.
+    """
+    if opening:
+        return _instead_of_the_health_check(lambda: _run_together(statements))
     return _run_together(statements)
 
 

@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext
 
 from crm.models import Contact, Lead, token_digest
-from distribution.services import Route, route_for_token_digest
+from distribution.services import Route, known_route, route_for_token_digest
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_IDEMPOTENCY_KEY = Contact._meta.get_field("idempotency_key").max_length
@@ -78,11 +78,14 @@ class ContactPayload:
     message: str = ""
 
 
-def authenticate(request: HttpRequest) -> Route:
-    """The source whose token the request bears, with its operators: one lookup by the token's digest.
+def caller(request: HttpRequest) -> tuple[Route, bool]:
+    """The route (source and operators) of the token the request bears, and whether it was read just now.
 
-    Comparing digests through an index leaks nothing useful by timing: a guess's digest shares no prefix
-    with the real one's any more than a random string does.
+    A token this worker has met before is not looked up again here: its last route is assumed (False),
+    and the token check rides along with the contact's first statements (services.known_route); a token
+    met for the first time costs one lookup by its digest (True). Comparing digests through an index
+    leaks nothing useful by timing: a guess's digest shares no prefix with the real one's any more than a
+    random string does.
     """
     scheme, _, presented = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     presented = presented.strip()
@@ -90,7 +93,15 @@ def authenticate(request: HttpRequest) -> Route:
         raise WebhookError(
             401, "authorization", gettext("Send the source's token as 'Authorization: Bearer <token>'.")
         )
-    route = route_for_token_digest(token_digest(presented))
+    digest = token_digest(presented)
+    if (route := known_route(digest)) is not None:
+        return route, False
+    return confirm(digest), True
+
+
+def confirm(digest: str) -> Route:
+    """The route of the token with this digest, read now; 401 when the token is nobody's."""
+    route = route_for_token_digest(digest)
     if route is None:
         raise WebhookError(401, "authorization", gettext("Unknown token."))
     return route

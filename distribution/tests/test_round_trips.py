@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from crm.models import Contact, Lead
 from crm.tests.factories import SourceFactory, WeightFactory
-from distribution import sql
+from distribution import services, sql
 from distribution.services import assign_contact
 from distribution.tests.test_webhook import post
 
@@ -30,14 +30,17 @@ def a_new_request_on_a_reused_connection() -> None:
     connection.health_check_done = False
 
 
-def test_a_webhook_intake_takes_three_round_trips_and_no_health_check(client, source, monkeypatch):
-    assert post(client, source, {"external_id": "warm-up"}).status_code == 201
+def test_a_token_met_first_takes_three_round_trips_and_no_health_check(client, source, monkeypatch):
     checks = []
     monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or True)
+    with CaptureQueriesContext(connection):  # a connection with the statements prepared
+        connection.ensure_connection()
     a_new_request_on_a_reused_connection()
     with CaptureQueriesContext(connection) as queries:
         assert post(client, source, {"external_id": "tg-1"}).status_code == 201
-    sent = [q["sql"] for q in queries.captured_queries]
+    sent = [
+        q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("PREPARE ", "SELECT name"))
+    ]
     # The token check; BEGIN with the lead, the lock and the load; the contact with COMMIT. Django logs
     # a BEGIN or COMMIT it sends alone as an entry of its own: there is none.
     assert len(sent) == 3, sent
@@ -45,19 +48,67 @@ def test_a_webhook_intake_takes_three_round_trips_and_no_health_check(client, so
     assert sent[1].startswith("BEGIN; EXECUTE leadflow_upsert_lead(") and sent[2].endswith("; COMMIT")
     assert "EXECUTE leadflow_insert_contact(" in sent[2]
     assert checks == []  # no SELECT 1 of Django's health check
-    assert Contact.objects.filter(lead__external_id="tg-1").exclude(operator=None).count() == 1
+
+
+def test_a_token_met_before_takes_two_round_trips(client, source, monkeypatch):
+    assert post(client, source, {"external_id": "warm-up"}).status_code == 201
+    checks = []
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or True)
+    a_new_request_on_a_reused_connection()
+    with CaptureQueriesContext(connection) as queries:
+        assert post(client, source, {"external_id": "tg-2"}).status_code == 201
+    sent = [q["sql"] for q in queries.captured_queries]
+    # BEGIN with the token check, the lead, the lock and the load; the contact with COMMIT.
+    assert len(sent) == 2, sent
+    assert sent[0].startswith("BEGIN; EXECUTE leadflow_authenticate(")
+    assert "EXECUTE leadflow_upsert_lead(" in sent[0] and "EXECUTE leadflow_lock_operator(" in sent[0]
+    assert sent[1].startswith("EXECUTE leadflow_insert_contact(") and sent[1].endswith("; COMMIT")
+    assert checks == []
+    assert Contact.objects.filter(lead__external_id="tg-2").exclude(operator=None).count() == 1
+
+
+def kill_the_connection() -> int:
+    pid = connection.connection.info.backend_pid
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    return pid
 
 
 def test_a_connection_broken_since_the_last_request_is_replaced_by_the_first_read(client, source):
     assert post(client, source, {"external_id": "before"}).status_code == 201
-    pid = connection.connection.info.backend_pid
-    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    services._known_routes.clear()  # the token is read on its own first
+    pid = kill_the_connection()
     a_new_request_on_a_reused_connection()
     response = post(client, source, {"external_id": "after"})
     assert response.status_code == 201, response.content  # not a 503
     assert connection.connection.info.backend_pid != pid
     assert Contact.objects.filter(lead__external_id="after").count() == 1
+
+
+def test_a_connection_broken_since_the_last_request_is_replaced_by_the_first_batch(client, source):
+    assert post(client, source, {"external_id": "before"}).status_code == 201
+    pid = kill_the_connection()
+    a_new_request_on_a_reused_connection()
+    response = post(client, source, {"external_id": "after"})  # the token check rides in the first batch
+    assert response.status_code == 201, response.content
+    assert connection.connection.info.backend_pid != pid
+    assert Contact.objects.filter(lead__external_id="after").count() == 1
+    assert Lead.objects.filter(external_id="after").count() == 1
+
+
+def test_a_connection_broken_in_the_middle_of_an_intake_is_not_sent_again(client, source, monkeypatch):
+    assert post(client, source, {"external_id": "before"}).status_code == 201
+    real = sql.insert_contact
+
+    def kill_then_insert(contact):
+        kill_the_connection()
+        return real(contact)
+
+    monkeypatch.setattr(sql, "insert_contact", kill_then_insert)
+    response = post(client, source, {"external_id": "cut"})
+    assert response.status_code == 503  # the client retries; nothing half-done was committed
+    monkeypatch.undo()
+    assert not Lead.objects.filter(external_id="cut").exists()
 
 
 def test_a_failed_intake_is_rolled_back_and_leaves_no_transaction_open(source, monkeypatch, rng):
@@ -96,9 +147,10 @@ def test_each_connection_prepares_the_statements_once(client, source):
     with CaptureQueriesContext(connection) as second:
         assert post(client, source, {"external_id": "second"}).status_code == 201
     assert sum(q["sql"].startswith("PREPARE ") for q in first.captured_queries) == 1  # all in one go
-    assert len(first.captured_queries) == 5 and len(second.captured_queries) == 3
+    assert len(first.captured_queries) == 5 and len(second.captured_queries) == 2
     names = {
-        sql.PREPARED_PREFIX + name for name in ("authenticate", "upsert_lead", "lock_operator", "insert_contact")
+        sql.PREPARED_PREFIX + name
+        for name in ("authenticate", "upsert_lead", "lock_operator", "insert_contact")
     }
     assert names <= prepared_here()
     # The counts over the contacts are planned on every run (sql.PLANNED_EACH_TIME).
