@@ -45,7 +45,7 @@ from django.utils.translation import gettext
 from crm.choices import AssignmentPath, Exclusion
 from crm.models import Contact, Operator, Source, window_start
 from distribution import sql
-from distribution.selection import Candidate, Choice, decide, draw, exclusion
+from distribution.selection import ALL_AT_LIMIT, Candidate, Choice, decide, draw, exclusion
 
 log = logging.getLogger("leadflow.distribution")
 
@@ -216,6 +216,11 @@ def _lock_and_count(
     return counted
 
 
+# Sources whose last contact in this worker found every operator at the limit. Only a hint of where to
+# start: whoever looks free in the unlocked count is still locked and counted again before it is chosen.
+_full_sources: set[int] = set()
+
+
 def _skip_full(
     trip: _Trip, candidates: list[Candidate], *, source_id: int, since: datetime
 ) -> list[Candidate]:
@@ -255,6 +260,10 @@ def _choose(
             if (sticky_fallback := exclusion(counted)) is None:
                 chosen, path = counted, AssignmentPath.STICKY
     skipped_full = False
+    if chosen is None and source_id in _full_sources:
+        # Everyone was full at this source's last contact (a flood while everyone is busy): count all of
+        # them at once before locking any, as after a full draw below.
+        candidates, skipped_full = _skip_full(trip, candidates, source_id=source_id, since=since), True
     while chosen is None and (pick := draw(candidates, rng=rng)) is not None:
         draws.append(pick.operator_id)
         open_count = sum(1 for c in candidates if exclusion(c) is None)
@@ -269,6 +278,10 @@ def _choose(
     choice = decide(candidates, draws=draws, chosen=chosen)
     if previous_operator is not None:
         choice.explanation["sticky"] = {"operator_id": previous_operator, "fallback": sticky_fallback}
+    if choice.reason == ALL_AT_LIMIT:
+        _full_sources.add(source_id)
+    else:
+        _full_sources.discard(source_id)
     return choice, path
 
 

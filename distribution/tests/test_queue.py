@@ -102,6 +102,37 @@ def test_a_flood_while_everyone_is_full_counts_the_others_in_one_statement(
     assert all(c["excluded"] == "at_limit" for c in contact.explanation["candidates"])
 
 
+def test_after_a_contact_found_everyone_full_the_next_locks_nobody(rng, django_assert_max_num_queries):
+    operators = [OperatorFactory(load_limit=1) for _ in range(5)]
+    for operator in operators:
+        ContactFactory(operator=operator)
+    source = source_with(*operators)
+    assign_contact(source=source, external_id="first", rng=rng)
+    with django_assert_max_num_queries(14) as captured:
+        contact = assign_contact(source=source, external_id="second", rng=rng)
+    assert contact.unassigned_reason == "all_at_limit" and contact.explanation["draws"] == []
+    assert times_run(captured.captured_queries, sql.lock_operator(0)) == 0
+    assert times_run(captured.captured_queries, sql.loads(source_id=0, since=timezone.now())) == 1
+    assert [c["load"] for c in contact.explanation["candidates"]] == [1] * 5  # every one counted
+
+
+def test_after_a_flood_capacity_is_found_at_once_and_only_free_operators_are_drawn(rng):
+    full = [OperatorFactory(load_limit=1) for _ in range(4)]
+    for operator in full:
+        ContactFactory(operator=operator)
+    source = source_with(*full)
+    assert assign_contact(source=source, external_id="flood", rng=rng).operator_id is None
+    Operator.objects.filter(pk__in=[full[1].pk, full[3].pk]).update(load_limit=50)
+    freed = {full[1].pk, full[3].pk}
+    chosen = Counter(
+        assign_contact(source=source, external_id=f"after-{n}", rng=random.Random(n)).operator_id
+        for n in range(40)
+    )
+    assert set(chosen) == freed and min(chosen.values()) > 5  # both drawn, nobody else
+    # A source with capacity again is not read as full any more: a draw locks first.
+    assert source.pk not in services._full_sources
+
+
 def test_server_side_binding_runs_the_statements_one_by_one(settings, rng, monkeypatch):
     from django.db import connection
 
