@@ -160,3 +160,25 @@ def test_services_refuse_control_characters_in_names(bad):
     with pytest.raises(ValidationError):
         services.create_source(name=bad)
     assert not Operator.objects.exists() and not Source.objects.exists()
+
+
+def test_control_characters_are_exactly_unicodes_cc_and_cs():
+    import sys
+    import unicodedata
+
+    from django.core.exceptions import ValidationError
+
+    from crm.validators import multi_line, single_line
+
+    def refused(validator, ch: str) -> bool:
+        try:
+            validator(ch)
+        except ValidationError:
+            return True
+        return False
+
+    for code in range(sys.maxunicode + 1):
+        ch = chr(code)
+        bad = unicodedata.category(ch) in ("Cc", "Cs")
+        assert refused(single_line, ch) == bad, hex(code)
+        assert refused(multi_line, ch) == (bad and ch not in "\n\r\t"), hex(code)
