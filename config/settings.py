@@ -96,7 +96,8 @@ MIDDLEWARE = [
 # an outage, but no session, user, CSRF, messages, change history, static files or admin rules.
 WEBHOOK_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # LocaleMiddleware without its language-prefix handling, which this site does not use.
+    "config.language.RequestLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.errors.DatabaseUnavailableMiddleware",
