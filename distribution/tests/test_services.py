@@ -184,3 +184,14 @@ def test_explanation_is_shown_on_the_contact_admin_page(admin_client, rng):
     assert "Free Fred got it in a weighted draw among 1 operator who could take it (a 100% chance)." in page
     assert "Left out: Full Fiona (at the load limit)." in page
     assert "<br>" not in page.split("explanation-table")[1].split("</table>")[0]
+
+
+def test_the_stored_explanation_reads_back_as_decided(rng):
+    # Written by pydantic's serializer on PostgreSQL (sql.insert_contact): the same JSON value as the ORM.
+    names = ["Анна «Ночь»", 'Quote " and \\ back', "Émile 😀"]
+    operators = [OperatorFactory(name=name, load_limit=7) for name in names]
+    contact = assign_contact(source=source_with(*operators, weights=[1, 2, 4]), external_id="x", rng=rng)
+    stored = Contact.objects.get(pk=contact.pk).explanation
+    assert stored == contact.explanation
+    assert [c["name"] for c in stored["candidates"]] == names
+    assert {c["p"] for c in stored["candidates"]} == {0.1429, 0.2857, 0.5714}
