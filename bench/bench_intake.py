@@ -3,9 +3,9 @@
     python bench/bench_intake.py [--scenario free flood] [--sources 2 300] [--history N] [--pages]
 
 It drops and re-creates the database (its name must contain "bench"; SQLite: deletes the file), migrates
-it, serves the floor project (bench/floor/) and then the app with the repository's gunicorn.conf.py on
-127.0.0.1, drives both with wrk (bench/intake.lua: a new external_id per request, the sources' tokens in
-turn) and prints each case's requests/s and its ratio to the floor measured in the same run.
+it, serves the floor project (bench/floor/) and the app side by side with the repository's gunicorn.conf.py
+on 127.0.0.1, drives them in turns with wrk (bench/intake.lua: a new external_id per request, the sources'
+tokens in turn) and prints each case's requests/s and its ratio to the floor measured in the same turns.
 
 Scenarios: `free` (operators' limits never bind) and `flood` (every operator is full: each contact is
 stored unassigned, all_at_limit). `--sources N`: N sources with 20 operators each, the traffic spread over
@@ -66,7 +66,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     arg("--sources", nargs="+", type=int, default=[1], help="sources of 20 operators each (default 1)")
     arg("--history", type=int, default=0, help="contacts over the past year, loaded before measuring")
     arg("--pages", action="store_true", help="then time the staff pages and admin lists in-process")
-    arg("--duration", type=int, default=20, help="seconds per measurement (default 20)")
+    arg("--duration", type=int, default=20, help="measured seconds per case, and of its floor (default 20)")
+    arg(
+        "--slice", type=int, default=2, help="seconds per turn of the floor and the case in turns (default 2)"
+    )
     arg("--warmup", type=int, default=2, help="unmeasured seconds before each measurement (default 2)")
     arg("--connections", type=int, default=16, help="wrk connections (default 16)")
     arg("--workers", type=int, default=4, help="gunicorn workers, floor and app alike (default 4)")
@@ -109,18 +112,20 @@ def main(argv: list[str] | None = None) -> int:
     connection.close()  # hold nothing open while gunicorn works
 
     env = {"DATABASE_URL": args.via_url or args.database_url}
-    print(f"{'':22} {'req/s':>9} {'/ floor':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}  stored")
     floor_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.floor.settings"}
-    with serving("bench.floor.wsgi:application", "/api/contacts/", floor_env, args) as url:
-        floor, _ = measure(url, prefix=f"floor-{run}", tokens=[], args=args)
-    print(row("floor", floor, floor_rps=rps(floor)))
-    with serving("config.wsgi:application", "/healthz", env, args) as url:
+    print(
+        f"{'':22} {'req/s':>9} {'floor':>9} {'/ floor':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}  stored"
+    )
+    with (
+        serving("bench.floor.wsgi:application", "/api/contacts/", floor_env, args) as floor_url,
+        serving("config.wsgi:application", "/healthz", env, args) as url,
+    ):
         for sources, scenario in itertools.product(sorted(set(args.sources)), args.scenario):
             add_sources(sources, tokens)
             set_scenario(scenario)
             refresh_statistics()
-            result, mark = measure(
-                url, prefix=f"{scenario}-{sources}-{run}", tokens=tokens[:sources], args=args
+            floor, result, mark = measure(
+                url, floor_url, prefix=f"{scenario}-{sources}-{run}", tokens=tokens[:sources], args=args
             )
             label = f"{scenario}, {sources} source{'s' if sources > 1 else ''}"
             print(row(label, result, floor_rps=rps(floor), stored=stored_since(mark)))
@@ -289,20 +294,47 @@ def serving(app: str, ready_path: str, env: dict[str, str], args: argparse.Names
         stop(proc, timeout=30)
 
 
-def measure(url: str, *, prefix: str, tokens: list[str], args: argparse.Namespace) -> tuple[dict, int]:
-    """Warm up (connections open, code hot), then measure. Returns wrk's figures (intake.lua's done())
-    and the last contact id before the measured part, so that what it stored can be counted."""
+def measure(
+    url: str, floor_url: str, *, prefix: str, tokens: list[str], args: argparse.Namespace
+) -> tuple[dict, dict, int]:
+    """Warm both up, then measure the floor and the case in turns of `--slice` seconds each, `--duration`
+    seconds in all for each, the order swapped every turn. This machine's speed swings by a third within
+    seconds (other tenants of the host); in turns, the floor and the case meet the same swings, which a
+    floor measured once, before the cases, does not. Returns the floor's and the case's wrk figures
+    (summed; p50 the median of the turns, p99 the worst) and the last contact id before the measured part.
+    """
     from django.db import connection
 
-    if args.warmup:
-        run_wrk(
-            url, prefix=f"{prefix}-warmup", tokens=tokens, seconds=args.warmup, connections=args.connections
+    def wrk(target: str, name: str, seconds: int) -> dict:
+        keys = [] if target == floor_url else tokens
+        return run_wrk(
+            target, prefix=f"{prefix}-{name}", tokens=keys, seconds=seconds, connections=args.connections
         )
+
+    if args.warmup:
+        wrk(floor_url, "floor-warmup", args.warmup)
+        wrk(url, "warmup", args.warmup)
     mark = last_contact_id()
     connection.close()  # hold nothing open while gunicorn works
-    return run_wrk(
-        url, prefix=prefix, tokens=tokens, seconds=args.duration, connections=args.connections
-    ), mark
+    turns = max(1, round(args.duration / args.slice))
+    seconds = max(1, round(args.duration / turns))
+    floor, case = [], []
+    for turn in range(turns):
+        order = [(floor_url, floor), (url, case)]
+        for target, parts in order if turn % 2 == 0 else reversed(order):
+            parts.append(wrk(target, f"{'floor-' if parts is floor else ''}{turn}", seconds))
+    return combined(floor), combined(case), mark
+
+
+def combined(parts: list[dict]) -> dict:
+    """wrk's figures of several turns as one: counts and seconds summed, the median p50, the worst p99."""
+    total = {
+        key: sum(part[key] for part in parts)
+        for key in ("requests", "seconds", "http_errors", "socket_errors")
+    }
+    total["p50_ms"] = statistics.median(part["p50_ms"] for part in parts)
+    total["p99_ms"] = max(part["p99_ms"] for part in parts)
+    return total
 
 
 def run_wrk(url: str, *, prefix: str, tokens: list[str], seconds: int, connections: int) -> dict:
@@ -325,8 +357,10 @@ def rps(result: dict) -> float:
 def row(label: str, result: dict, *, floor_rps: float, stored: str = "") -> str:
     errors = result["http_errors"] + result["socket_errors"]
     ratio = rps(result) / floor_rps if floor_rps else 0.0
-    figures = f"{rps(result):9,.1f} {ratio:8.3f} {result['p50_ms']:7.1f} {result['p99_ms']:7.1f} {errors:7,}"
-    return f"{label:22} {figures}  {stored}".rstrip()
+    figures = (
+        f"{rps(result):9,.1f} {floor_rps:9,.1f} {ratio:8.3f} {result['p50_ms']:7.1f} {result['p99_ms']:7.1f}"
+    )
+    return f"{label:22} {figures} {errors:7,}  {stored}".rstrip()
 
 
 def last_contact_id() -> int:

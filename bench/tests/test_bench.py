@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from bench.bench_intake import REPO, parse_wrk, row
+from bench.bench_intake import REPO, combined, parse_wrk, row
 from tests.livehost import free_port, start_gunicorn, stop, wait_healthy
 
 
@@ -73,7 +73,38 @@ def test_wrk_result_is_the_json_line_after_wrks_summary():
     assert result["requests"] == 500 and result["seconds"] == 1.25 and result["p99_ms"] == 20.4
     line = row("free, 2 sources", result, floor_rps=1000.0, stored="398 assigned")
     # 500 answers in 1.25 s = 400 req/s = 0.4 of the floor; errors are HTTP and socket errors together.
-    assert line.split() == ["free,", "2", "sources", "400.0", "0.400", "7.5", "20.4", "3", "398", "assigned"]
+    figures = ["400.0", "1,000.0", "0.400", "7.5", "20.4", "3", "398", "assigned"]
+    assert line.split() == ["free,", "2", "sources", *figures]
+
+
+def test_turns_add_up_to_one_measurement():
+    turns = [
+        {"requests": 100, "seconds": 2.0, "http_errors": 1, "socket_errors": 0, "p50_ms": 5.0, "p99_ms": 9.0},
+        {
+            "requests": 300,
+            "seconds": 2.0,
+            "http_errors": 0,
+            "socket_errors": 2,
+            "p50_ms": 7.0,
+            "p99_ms": 30.0,
+        },
+        {
+            "requests": 200,
+            "seconds": 2.0,
+            "http_errors": 0,
+            "socket_errors": 0,
+            "p50_ms": 6.0,
+            "p99_ms": 12.0,
+        },
+    ]
+    total = combined(turns)
+    assert (total["requests"], total["seconds"], total["http_errors"], total["socket_errors"]) == (
+        600,
+        6.0,
+        1,
+        2,
+    )
+    assert (total["p50_ms"], total["p99_ms"]) == (6.0, 30.0)
 
 
 def test_a_very_short_run_prints_every_case_against_the_floor(tmp_path: Path):
@@ -84,7 +115,8 @@ def test_a_very_short_run_prints_every_case_against_the_floor(tmp_path: Path):
         "--database-url",
         f"sqlite:///{tmp_path / 'bench.sqlite3'}",
     ]
-    command += ["--duration", "1", "--warmup", "0", "--workers", "2", "--connections", "4", "--history", "50"]
+    command += ["--duration", "2", "--slice", "1", "--warmup", "0", "--workers", "2", "--connections", "4"]
+    command += ["--history", "50"]
     command += ["--scenario", "free", "flood", "--sources", "1", "2", "--pages"]
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
     out = subprocess.run(command, check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
@@ -92,10 +124,12 @@ def test_a_very_short_run_prints_every_case_against_the_floor(tmp_path: Path):
     assert out.returncode == 0, out.stderr[-3000:]
     lines = {line.split("  ")[0].strip(): line for line in out.stdout.splitlines()}
     assert "cores" in out.stdout and "command: python bench/bench_intake.py --database-url" in out.stdout
-    assert lines["floor"].split()[2] == "1.000"
     for case in ("free, 1 source", "flood, 1 source", "free, 2 sources", "flood, 2 sources"):
-        figures = lines[case].removeprefix(case).split()
-        assert float(figures[1]) > 0 and figures[4] == "0", lines[case]  # a ratio to the floor; no errors
+        rate, floor, ratio, _, _, errors = lines[case].removeprefix(case).split()[:6]
+        assert float(floor.replace(",", "")) > 0 and errors == "0", lines[
+            case
+        ]  # a floor of its own; no errors
+        assert abs(float(rate.replace(",", "")) / float(floor.replace(",", "")) - float(ratio)) < 0.001
     assert lines["free, 2 sources"].endswith(" assigned")  # nobody is full
     assert lines["flood, 2 sources"].endswith(" all_at_limit")  # everybody is full
     assert "/admin/crm/contact/" in out.stdout and " 200 " in lines["/admin/crm/contact/"]
