@@ -113,9 +113,13 @@ def _sql() -> dict[str, str]:
     return {
         # One indexed lookup by digest (or by the previous token's digest during its grace period) that
         # brings the source's operators along: its cost does not depend on how many sources exist.
+        # Written as two lookups rather than one OR: a prepared statement's generic plan cannot tell that
+        # a parameter is not '' (the previous-token index leaves those out), and with the OR it scanned
+        # every source, weight and operator.
         "authenticate": (
-            source_with_operators + "WHERE s.{s_digest} = %s OR (s.{s_previous} = %s AND s.{s_expires} > %s) "
-            "ORDER BY s.id, w.{w_operator}"
+            source_with_operators + "WHERE s.id = (SELECT id FROM {source} WHERE {s_digest} = %s UNION ALL "
+            "SELECT id FROM {source} WHERE {s_previous} = %s AND {s_previous} <> '' AND {s_expires} > %s "
+            "LIMIT 1) ORDER BY w.{w_operator}"
         ).format(**n),
         "source_operators": (source_with_operators + "WHERE s.id = %s ORDER BY w.{w_operator}").format(**n),
         # INSERT ... ON CONFLICT: the losing insert of a race waits for the winner and updates its row, so

@@ -6,8 +6,9 @@ import psycopg
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from crm.models import Contact, Lead
+from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
 from crm.tests.factories import SourceFactory, WeightFactory
 from distribution import services, sql
 from distribution.services import assign_contact
@@ -180,3 +181,32 @@ def test_behind_a_pooler_in_transaction_mode_the_statements_go_as_text(client, s
     sent = " ".join(q["sql"] for q in queries.captured_queries)
     assert "EXECUTE" not in sent and "PREPARE" not in sent
     assert not {name for name in prepared_here() if name.startswith(sql.PREPARED_PREFIX)}
+
+
+def test_the_token_checks_plan_reads_by_index_however_many_sources():
+    # A prepared statement may run its generic plan, made without the parameters' values: it must still
+    # find the source by its digest's index, not scan the sources, weights and operators.
+    sources = Source.objects.bulk_create(
+        Source(name=f"plan-{n}", token_digest=f"{n:064x}", token_prefix="p") for n in range(300)
+    )
+    operators = Operator.objects.bulk_create(Operator(name=f"plan-{n}") for n in range(300 * 20))
+    SourceOperatorWeight.objects.bulk_create(
+        SourceOperatorWeight(source=s, operator=operators[i * 20 + j], weight=1)
+        for i, s in enumerate(sources)
+        for j in range(20)
+    )
+    statement = sql.authenticate(sources[7].token_digest, now=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE crm_source, crm_sourceoperatorweight, crm_operator")
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        cursor.execute(f"PREPARE generic_check AS {sql._numbered(statement.sql)}")
+        try:
+            cursor.execute("EXPLAIN EXECUTE generic_check(%s, %s, %s)", statement.params)
+            plan = "\n".join(row for (row,) in cursor.fetchall())
+            cursor.execute("EXECUTE generic_check(%s, %s, %s)", statement.params)
+            rows = cursor.fetchall()
+        finally:
+            cursor.execute("DEALLOCATE generic_check")
+            cursor.execute("RESET plan_cache_mode")
+    assert "Seq Scan" not in plan, plan
+    assert {row[0] for row in rows} == {sources[7].pk} and len(rows) == 20
