@@ -133,10 +133,12 @@ def _route(rows: list[tuple], *, digest: str = "") -> Route | None:
 
 @dataclass
 class _Trip:
-    """Statements whose answers are not needed yet wait here and ride along with the next round trip."""
+    """Statements whose answers are not needed yet wait here and ride along with the next round trip.
+
+    The first carries the transaction's planning rules (sql.index_only)."""
 
     lead: sql.Statement | None = None  # the lead's upsert, until sent
-    waiting: list[sql.Statement] = field(default_factory=list)
+    waiting: list[sql.Statement] = field(default_factory=sql.index_only)
     lead_id: int | None = None
     commits: bool = False  # the transaction is ours to end: COMMIT rides along with the last statements
     opens: bool = False  # the next round trip begins the transaction (so it may be sent again, see sql)
@@ -182,7 +184,7 @@ def _one_transaction() -> Iterator[_Trip]:
         with transaction.atomic():
             yield _Trip()
         return
-    trip = _Trip(waiting=[sql.begin()], commits=True, opens=True)
+    trip = _Trip(waiting=[sql.begin(), *sql.index_only()], commits=True, opens=True)
     try:
         yield trip
         if trip.commits:  # nothing carried the COMMIT
@@ -326,7 +328,7 @@ def assign_contact(
         previous = None
         if source.keep_operator:
             trip.send([])
-            previous = _latest_operator(trip.lead_id)
+            previous = _latest_operator(trip, trip.lead_id)
         choice, path = _choose(
             trip,
             source_id=source.pk,
@@ -354,8 +356,8 @@ def assign_contact(
         return contact
 
 
-def _latest_operator(lead_id: int) -> int | None:
-    rows = sql.fetch_all(sql.latest_operator(lead_id))
+def _latest_operator(trip: _Trip, lead_id: int) -> int | None:
+    (rows,) = trip.send([sql.latest_operator(lead_id)])
     return rows[0][0] if rows else None
 
 
@@ -556,9 +558,10 @@ def _choose_for(
     contact: Contact, *, now: datetime, rng: random.Random, exclude: int | None = None
 ) -> tuple[Choice, str]:
     route = source_route(contact.source_id)
-    previous = _latest_operator(contact.lead_id) if contact.source.keep_operator else None
+    trip = _Trip()
+    previous = _latest_operator(trip, contact.lead_id) if contact.source.keep_operator else None
     return _choose(
-        _Trip(),
+        trip,
         source_id=contact.source_id,
         candidates=route.candidates if route else (),
         since=window_start(now),

@@ -5,10 +5,9 @@ from the models' `_meta`, so a renamed field breaks loudly here, not silently. E
 `Statement`: its SQL with `%s` placeholders and its own list of parameters, so two statements can never
 overwrite each other's values when they travel together (`run_together`).
 
-On PostgreSQL each connection prepares most of these statements once and then sends `EXECUTE
-name(values)`: PostgreSQL plans a statement sent as text anew every time, and for the intake's statements
-planning cost more than running them (docs/performance.md). The counts over the contacts are the
-exception (PLANNED_EACH_TIME).
+On PostgreSQL each connection prepares these statements once and then sends `EXECUTE name(values)`:
+PostgreSQL plans a statement sent as text anew every time, and for the intake's statements planning cost
+more than running them (docs/performance.md). They run with sequential scans turned off (index_only).
 """
 
 import re
@@ -37,10 +36,6 @@ from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
 
 T = TypeVar("T")
 PREPARED_PREFIX = "leadflow_"
-# Statements over the contacts, which grow from none: PostgreSQL builds a prepared statement's generic plan
-# from the table's size at that moment and keeps it for the connection's life, so a plan made while the
-# table was a few pages (a seq scan) would stay while it grows. These are planned anew on every run.
-PLANNED_EACH_TIME = frozenset({"weight_and_load", "loads", "latest_operator"})
 
 
 @dataclass(frozen=True)
@@ -51,7 +46,7 @@ class Statement:
 
 
 def _named(name: str, params: tuple) -> Statement:
-    return Statement(_sql()[name], params, "" if name in PLANNED_EACH_TIME else name)
+    return Statement(_sql()[name], params, name)
 
 
 @cache
@@ -201,6 +196,17 @@ def begin() -> Statement:
     return Statement("BEGIN")
 
 
+def index_only() -> list[Statement]:
+    """What a transaction of these statements sends first: on PostgreSQL, plan no sequential scans.
+
+    Every statement here reads by index, and must: a contact's cost may not grow with the table. But a
+    prepared statement's generic plan is made once, from the table's size at that moment, and kept for the
+    connection's life: made while the contacts were a few pages (a fresh database), the load's count would
+    stay a scan of them all as they grow. SET LOCAL ends with the transaction (a pooler is no matter).
+    """
+    return [Statement("SET LOCAL enable_seqscan = off")] if _db().vendor == "postgresql" else []
+
+
 def commit() -> Statement:
     return Statement("COMMIT")
 
@@ -275,7 +281,7 @@ def _prepare(cursor) -> None:
     missing = [
         f"PREPARE {PREPARED_PREFIX}{name} AS {_numbered(text)}"
         for name, text in _sql().items()
-        if name not in PLANNED_EACH_TIME and PREPARED_PREFIX + name not in held
+        if PREPARED_PREFIX + name not in held
     ]
     if missing:
         cursor.execute("; ".join(missing))
