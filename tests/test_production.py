@@ -65,6 +65,21 @@ def test_gunicorn_config_reads_the_environment():
     assert (config["workers"], config["threads"]) == ("3", "2")
     assert config["accesslog"] == "-" and config["wsgi_app"] == "config.wsgi:application"
     assert int(config["graceful_timeout"]) > 0
+    assert config["preload_app"] == "True"
+    off = run([sys.executable, "-m", "gunicorn", "--print-config"], GUNICORN_PRELOAD="false").stdout
+    assert any(line.split() == ["preload_app", "=", "False"] for line in off.splitlines())
+
+
+def test_importing_the_app_opens_no_database_connection():
+    # gunicorn imports it once in the master and forks the workers (preload_app): a connection opened
+    # by the import would be shared by every worker.
+    code = (
+        "import config.wsgi; from django.db import connections;"
+        "print([c.connection is None for c in connections.all(initialized_only=True)] or [True])"
+    )
+    result = run([sys.executable, "-c", code], DJANGO_SETTINGS_MODULE="config.settings")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[True]"]
 
 
 def test_collectstatic_makes_hashed_compressed_files(tmp_path):
