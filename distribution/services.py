@@ -19,9 +19,11 @@ next draw), so operator locks never form a cycle. SQLite cannot lock rows; there
 starts with BEGIN IMMEDIATE (see settings), which serialises writers and makes the same steps safe.
 
 Cost: the statements live in distribution.sql; those whose answers are not needed in between share a
-round trip on PostgreSQL. A new contact takes three: the token check (which stands in for Django's
-per-request health check), BEGIN with the lead upsert, savepoint, lock and load, and the INSERT with
-COMMIT (`_one_transaction`).
+round trip on PostgreSQL. A contact takes two: BEGIN with the token check, the lead upsert, savepoint,
+lock and load, then the INSERT with COMMIT (`_one_transaction`). The token check rides along because the
+worker assumes the route it read last time for that token (`known_route`) and rolls back if the check
+reads anything else; a token met for the first time costs a round trip of its own before them. The first
+round trip stands in for Django's per-request health check (sql).
 """
 
 import hashlib

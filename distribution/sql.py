@@ -100,6 +100,15 @@ def _sql() -> dict[str, str]:
     n["for_update"] = " FOR UPDATE" if connection.features.has_select_for_update else ""
     n["contact_columns"] = ", ".join(connection.ops.quote_name(f.column) for f in _contact_fields())
     n["contact_values"] = ", ".join(["%s"] * len(_contact_fields()))
+    in_window = "FROM {contact} c WHERE c.{c_operator} = w.{w_operator} AND c.{c_assigned} > %s".format(**n)
+    # An operator's load counted up to its limit, for each row of w. SQLite cannot name the outer row in a
+    # LIMIT: it counts the whole window and keeps the smaller (the same value, at the development database).
+    if connection.vendor == "postgresql":
+        n["capped_load"] = (
+            f"(SELECT count(*) FROM (SELECT 1 {in_window} LIMIT o.{n['o_limit']}) AS window_rows)"
+        )
+    else:
+        n["capped_load"] = f"min((SELECT count(*) {in_window}), o.{n['o_limit']})"
     source_with_operators = (
         "SELECT s.id, s.name, s.{s_keep}, w.{w_operator}, w.{w_weight}, o.{o_limit}, o.{o_active}, o.{o_name} "
         "FROM {source} s LEFT JOIN {weight} w ON w.{w_source} = s.id "
@@ -134,14 +143,14 @@ def _sql() -> dict[str, str]:
             "(SELECT count(*) FROM (SELECT 1 FROM {contact} WHERE {c_operator} = %s AND {c_assigned} > %s "
             "LIMIT (SELECT {o_limit} FROM {operator} WHERE id = %s)) AS window_rows)"
         ).format(**n),
-        # Loads of all the source's operators without locks: used to skip the full ones once a draw has
-        # landed on a full operator (a flood while everyone is full costs one statement, not one lock
-        # each). Loads only fall as time passes, so this can only make an operator look fuller than it
-        # is for a moment: never a passed limit, and the drain routes what was left waiting.
+        # Loads of all the source's operators without locks, each counted up to its limit as above: used to
+        # skip the full ones once a draw has landed on a full operator (a flood while everyone is full
+        # costs one statement, not one lock each). Loads only fall as time passes, so this can only make
+        # an operator look fuller than it is for a moment: never a passed limit, and the drain routes what
+        # was left waiting.
         "loads": (
-            "SELECT w.{w_operator}, (SELECT count(*) FROM {contact} c "
-            "WHERE c.{c_operator} = w.{w_operator} AND c.{c_assigned} > %s) "
-            "FROM {weight} w WHERE w.{w_source} = %s"
+            "SELECT w.{w_operator}, {capped_load} FROM {weight} w JOIN {operator} o ON o.id = w.{w_operator} "
+            "WHERE w.{w_source} = %s"
         ).format(**n),
         "latest_operator": (
             "SELECT {c_operator} FROM {contact} WHERE {c_lead} = %s AND {c_operator} IS NOT NULL "

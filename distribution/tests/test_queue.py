@@ -116,6 +116,18 @@ def test_after_a_contact_found_everyone_full_the_next_locks_nobody(rng, django_a
     assert [c["load"] for c in contact.explanation["candidates"]] == [1] * 5  # every one counted
 
 
+def test_the_unlocked_loads_are_counted_only_up_to_each_limit(rng):
+    # A flood's count reads at most `limit` window entries per operator, however many the window holds.
+    operators = [OperatorFactory(load_limit=2) for _ in range(4)]
+    for operator in operators:
+        ContactFactory.create_batch(30, operator=operator)
+    source = source_with(*operators)
+    assign_contact(source=source, external_id="first", rng=rng)
+    contact = assign_contact(source=source, external_id="second", rng=rng)  # starts with the loads
+    assert contact.explanation["draws"] == []
+    assert [c["load"] for c in contact.explanation["candidates"]] == [2, 2, 2, 2]
+
+
 def test_after_a_flood_capacity_is_found_at_once_and_only_free_operators_are_drawn(rng):
     full = [OperatorFactory(load_limit=1) for _ in range(4)]
     for operator in full:
