@@ -381,6 +381,8 @@ def stored_since(mark: int) -> str:
 
 def time_pages() -> Iterator[str]:
     """Each page in-process as a superuser: server time (median of 3 after a warm-up) and queries."""
+    import logging
+
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -390,6 +392,7 @@ def time_pages() -> Iterator[str]:
     from crm.models import Lead, Source
 
     warnings.filterwarnings("ignore", message="No directory at")  # whitenoise: collectstatic never ran
+    logging.getLogger("axes").setLevel(logging.WARNING)  # its four lines about the login below, not a page's
     user = get_user_model().objects.create_superuser("bench-admin", password=None)
     lead, external_id = Lead.objects.order_by("pk").values_list("pk", "external_id").first()
     source = Source.objects.order_by("pk").values_list("pk", flat=True).first()

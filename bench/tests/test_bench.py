@@ -133,3 +133,4 @@ def test_a_very_short_run_prints_every_case_against_the_floor(tmp_path: Path):
     assert lines["free, 2 sources"].endswith(" assigned")  # nobody is full
     assert lines["flood, 2 sources"].endswith(" all_at_limit")  # everybody is full
     assert "/admin/crm/contact/" in out.stdout and " 200 " in lines["/admin/crm/contact/"]
+    assert "AXES" not in out.stderr  # the pages' login is no news
