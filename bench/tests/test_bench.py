@@ -78,33 +78,11 @@ def test_wrk_result_is_the_json_line_after_wrks_summary():
 
 
 def test_turns_add_up_to_one_measurement():
-    turns = [
-        {"requests": 100, "seconds": 2.0, "http_errors": 1, "socket_errors": 0, "p50_ms": 5.0, "p99_ms": 9.0},
-        {
-            "requests": 300,
-            "seconds": 2.0,
-            "http_errors": 0,
-            "socket_errors": 2,
-            "p50_ms": 7.0,
-            "p99_ms": 30.0,
-        },
-        {
-            "requests": 200,
-            "seconds": 2.0,
-            "http_errors": 0,
-            "socket_errors": 0,
-            "p50_ms": 6.0,
-            "p99_ms": 12.0,
-        },
-    ]
-    total = combined(turns)
-    assert (total["requests"], total["seconds"], total["http_errors"], total["socket_errors"]) == (
-        600,
-        6.0,
-        1,
-        2,
-    )
-    assert (total["p50_ms"], total["p99_ms"]) == (6.0, 30.0)
+    keys = ("requests", "seconds", "http_errors", "socket_errors", "p50_ms", "p99_ms")
+    turns = [(100, 2.0, 1, 0, 5.0, 9.0), (300, 2.0, 0, 2, 9.0, 30.0), (200, 2.0, 0, 0, 6.0, 12.0)]
+    total = combined([dict(zip(keys, turn, strict=True)) for turn in turns])
+    # Counts and seconds summed; p50 the median of the turns', p99 the worst turn's.
+    assert [total[key] for key in keys] == [600, 6.0, 1, 2, 6.0, 30.0]
 
 
 def test_a_very_short_run_prints_every_case_against_the_floor(tmp_path: Path):
@@ -126,9 +104,8 @@ def test_a_very_short_run_prints_every_case_against_the_floor(tmp_path: Path):
     assert "cores" in out.stdout and "command: python bench/bench_intake.py --database-url" in out.stdout
     for case in ("free, 1 source", "flood, 1 source", "free, 2 sources", "flood, 2 sources"):
         rate, floor, ratio, _, _, errors = lines[case].removeprefix(case).split()[:6]
-        assert float(floor.replace(",", "")) > 0 and errors == "0", lines[
-            case
-        ]  # a floor of its own; no errors
+        # A floor of its own; no errors.
+        assert float(floor.replace(",", "")) > 0 and errors == "0", lines[case]
         assert abs(float(rate.replace(",", "")) / float(floor.replace(",", "")) - float(ratio)) < 0.001
     assert lines["free, 2 sources"].endswith(" assigned")  # nobody is full
     assert lines["flood, 2 sources"].endswith(" all_at_limit")  # everybody is full
