@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import itertools
 import json
+import logging
 import os
 import platform
 import random
@@ -381,8 +382,6 @@ def stored_since(mark: int) -> str:
 
 def time_pages() -> Iterator[str]:
     """Each page in-process as a superuser: server time (median of 3 after a warm-up) and queries."""
-    import logging
-
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import connection
