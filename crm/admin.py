@@ -1,20 +1,18 @@
 """The supervisors' workplace: operators, sources with their weights, leads (contacts: distribution.admin)."""
 
 import shlex
+from datetime import timedelta
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as admin_delete_selected
 from django.contrib.admin.templatetags.admin_list import _boolean_icon
 from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
@@ -22,7 +20,9 @@ from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
 from crm import selectors, services
-from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
+from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, SourceToken
+from crm.secret_pages import RotatesSecrets
+from crm.secrets import valid_at
 from crm.templatetags.leadflow import when
 
 admin.site.site_header = _("Leadflow administration")
@@ -189,19 +189,6 @@ class WeightInline(admin.TabularInline):
         return _boolean_icon(weight.operator.is_active) if weight.pk else "—"
 
 
-GRACE_CHOICES = [
-    ("0", _("Stops working at once (the token leaked)")),
-    ("1", _("Keeps working for 1 hour, while the channel is switched over")),
-    ("24", _("Keeps working for 24 hours, while the channel is switched over")),
-]
-
-
-class RegenerateTokenForm(forms.Form):
-    grace = forms.TypedChoiceField(
-        label=_("The current token"), choices=GRACE_CHOICES, coerce=int, widget=forms.RadioSelect
-    )
-
-
 def webhook_url(request: HttpRequest) -> str:
     return request.build_absolute_uri(reverse("contacts_webhook").rstrip("/") + "/")
 
@@ -221,7 +208,7 @@ def curl_command(url: str, token: str) -> str:
 
 
 @admin.register(Source)
-class SourceAdmin(SimpleHistoryAdmin):
+class SourceAdmin(RotatesSecrets, SimpleHistoryAdmin):
     list_display = ("name", "operator_count", "total_weight", "created")
     search_fields = ("name",)
     fields = ("name", "keep_operator", "created", "updated")
@@ -236,12 +223,8 @@ class SourceAdmin(SimpleHistoryAdmin):
             .annotate(operator_count=Count("weights"), total_weight=Sum("weights__weight", default=0))
         )
 
-    def get_urls(self) -> list:
-        regenerate = self.admin_site.admin_view(self.regenerate_token_view)
-        return [
-            path("<path:object_id>/regenerate-token/", regenerate, name="crm_source_regenerate_token"),
-            *super().get_urls(),
-        ]
+    secret_kind = _("webhook token")
+    rotate_url_part = "regenerate-token"
 
     @admin.display(description=_("Operators"), ordering="operator_count")
     def operator_count(self, source: Source) -> int:
@@ -260,14 +243,28 @@ class SourceAdmin(SimpleHistoryAdmin):
         return when(source.updated_at)
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        now = timezone.now()
         extra = {
             "webhook_url": webhook_url(request),
             "curl": curl_command(webhook_url(request), "$SOURCE_TOKEN"),
-            "regenerate_url": reverse("admin:crm_source_regenerate_token", args=[object_id]),
-            "now": timezone.now(),
+            "regenerate_url": reverse("admin:crm_source_rotate", args=[object_id]),
+            # Tokens replaced by a rotation that still work, each until the end of its own grace period.
+            "ending_tokens": list(
+                SourceToken.objects.filter(source_id=object_id, expires_at__isnull=False)
+                .filter(valid_at(now))
+                .order_by("expires_at")
+            )
+            if object_id.isdigit()
+            else [],
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, extra)
+
+    def save_model(self, request: HttpRequest, obj: Source, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            services.add_source(source=obj)  # with its first token, in obj.token until the page shows it
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         source = form.instance
@@ -278,46 +275,13 @@ class SourceAdmin(SimpleHistoryAdmin):
     def response_add(self, request: HttpRequest, obj: Source, post_url_continue=None) -> HttpResponse:
         """A new source's token exists only on this instance now: show it once, on a page of its own."""
         self.message_user(request, _("The source “%(name)s” was added.") % {"name": obj}, messages.SUCCESS)
-        return self._token_page(request, obj, obj.token, grace_hours=None)
+        return self.show_new_secret(request, obj, obj.token, replaced=str(_("none: the source is new")))
 
-    def regenerate_token_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Confirm, with a choice of grace period, then show the new token once."""
-        source = get_object_or_404(Source, pk=object_id)
-        if not self.has_change_permission(request, source):
-            raise PermissionDenied
-        form = RegenerateTokenForm(request.POST if request.method == "POST" else None)
-        if form.is_valid():
-            hours = form.cleaned_data["grace"]
-            token = services.regenerate_token(source=source, grace=timezone.timedelta(hours=hours))
-            return self._token_page(request, source, token, grace_hours=hours)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Regenerate the webhook token of %(name)s") % {"name": source},
-            "opts": self.opts,
-            "original": source,
-            "form": form,
-            "change_url": reverse("admin:crm_source_change", args=[source.pk]),
-        }
-        return TemplateResponse(request, "admin/crm/source/regenerate_token.html", context)
+    def rotate_secret(self, request: HttpRequest, source: Source, *, grace: timedelta) -> str:
+        return services.regenerate_token(source=source, grace=grace)
 
-    def _token_page(
-        self, request: HttpRequest, source: Source, token: str, *, grace_hours: int | None
-    ) -> HttpResponse:
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Webhook token of %(name)s") % {"name": source},
-            "opts": self.opts,
-            "original": source,
-            "token": token,
-            "grace_hours": grace_hours,
-            "expires": source.previous_token_expires_at,
-            "curl": curl_command(webhook_url(request), token),
-            "change_url": reverse("admin:crm_source_change", args=[source.pk]),
-        }
-        response = TemplateResponse(request, "admin/crm/source/token.html", context)
-        # The token is on this page only: no cache (browser or proxy) may keep a copy.
-        response["Cache-Control"] = "no-store"
-        return response
+    def secret_example(self, request: HttpRequest, secret: str) -> str:
+        return curl_command(webhook_url(request), secret)
 
 
 class ContactInline(admin.TabularInline):

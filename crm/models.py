@@ -1,11 +1,9 @@
 """What the data is: operators, sources with per-operator weights, leads and their contacts."""
 
-import hashlib
-import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
@@ -14,20 +12,13 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.choices import UnassignedReason
+from crm.secrets import PREFIX_LENGTH, Secret
 from crm.validators import multi_line, single_line
 
-TOKEN_PREFIX_LENGTH = 8
-
-
-def new_token() -> str:
-    """A secret for a channel or an integration: 32 random bytes, URL-safe (43 characters)."""
-    return secrets.token_urlsafe(32)
-
-
-def token_digest(token: str) -> str:
-    """What is stored of a secret: its SHA-256. The token has 256 random bits, so no slow hash is needed;
-    a leaked backup or a read-only SQL console then reveals no working secret."""
-    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+# The largest number the integer columns (limits, weights) hold on PostgreSQL. The models' validators say
+# so on every engine, and every form and API field that stores into them reads its bounds from the model
+# field (crm.validators.bounds), so a number too large is a 400 naming the field, never a database error.
+INT_MAX = 2**31 - 1
 
 
 def window_start(now: datetime | None = None) -> datetime:
@@ -69,6 +60,7 @@ class Operator(TimeStamped):
     load_limit = models.PositiveIntegerField(
         _("load limit"),
         default=20,
+        validators=[MaxValueValidator(INT_MAX)],
         help_text=_("Most contacts the operator may receive within the load window; 0 means none."),
     )
 
@@ -92,21 +84,12 @@ class Source(TimeStamped):
         validators=[single_line],
         help_text=_("The channel: a bot, a site form, a phone line."),
     )
-    # Only a digest of the webhook token is stored (see token_digest); the token itself is shown once.
-    token_digest = models.CharField(_("token digest"), max_length=64, unique=True, editable=False)
+    # The current webhook token's first characters (its secrets, digests only, are SourceToken rows).
     token_prefix = models.CharField(
         _("token prefix"),
-        max_length=TOKEN_PREFIX_LENGTH,
+        max_length=PREFIX_LENGTH,
         editable=False,
-        help_text=_("The token's first characters, to tell tokens apart."),
-    )
-    # After a regeneration the previous token may keep working for a grace period, so a channel can be
-    # switched over without losing contacts.
-    previous_token_digest = models.CharField(
-        _("previous token digest"), max_length=64, blank=True, editable=False
-    )
-    previous_token_expires_at = models.DateTimeField(
-        _("previous token expires at"), null=True, blank=True, editable=False
+        help_text=_("The current token's first characters, to tell tokens apart."),
     )
     keep_operator = models.BooleanField(
         _("returning leads keep their operator"),
@@ -119,7 +102,7 @@ class Source(TimeStamped):
     operators = models.ManyToManyField(
         Operator, through="SourceOperatorWeight", related_name="sources", verbose_name=_("operators")
     )
-    history = HistoricalRecords(excluded_fields=["updated_at", "token_digest", "previous_token_digest"])
+    history = HistoricalRecords(excluded_fields=["updated_at"])
 
     # The plain token, set only on the instance that made it (creation or regeneration): never stored.
     token: str = ""
@@ -128,29 +111,21 @@ class Source(TimeStamped):
         verbose_name = _("source")
         verbose_name_plural = _("sources")
         ordering = ["name"]
-        constraints = [models.CheckConstraint(condition=~Q(token_digest=""), name="source_token_not_blank")]
-        indexes = [
-            models.Index(
-                fields=["previous_token_digest"],
-                condition=~Q(previous_token_digest=""),
-                name="source_previous_token",
-            )
-        ]
 
     def __str__(self) -> str:
         return self.name
 
-    def set_token(self, token: str) -> None:
-        self.token = token
-        self.token_digest = token_digest(token)
-        self.token_prefix = token[:TOKEN_PREFIX_LENGTH]
 
-    def save(self, *args, **kwargs) -> None:
-        # Never store a source without a secret: a blank digest would be a token nobody holds, and the
-        # creator reads the new token from `self.token`.
-        if not self.token_digest:
-            self.set_token(new_token())
-        super().save(*args, **kwargs)
+class SourceToken(Secret):
+    """A webhook token of a source (crm.secrets): the current one, or a rotated one in its grace period."""
+
+    source = models.ForeignKey(
+        Source, on_delete=models.CASCADE, related_name="secrets", verbose_name=_("source")
+    )
+
+    class Meta(Secret.Meta):
+        verbose_name = _("webhook token")
+        verbose_name_plural = _("webhook tokens")
 
 
 class SourceOperatorWeight(models.Model):
@@ -164,7 +139,7 @@ class SourceOperatorWeight(models.Model):
     weight = models.PositiveIntegerField(
         _("weight"),
         default=1,
-        validators=[MinValueValidator(1)],
+        validators=[MinValueValidator(1), MaxValueValidator(INT_MAX)],
         help_text=_(
             "Relative share: an operator with weight 3 gets three times the contacts of one with weight 1."
         ),

@@ -546,7 +546,7 @@ def _percent(part: int, whole: int) -> float:
 # operator) is the subject, not a change. Digests are not recorded at all (see Source.history).
 TRACKED = {
     "operator": ("name", "is_active", "load_limit"),
-    "source": ("name", "keep_operator", "token_prefix", "previous_token_expires_at"),
+    "source": ("name", "keep_operator", "token_prefix"),
     "weight": ("weight",),
 }
 

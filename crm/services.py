@@ -16,7 +16,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from simple_history.utils import bulk_update_with_history
 
-from crm.models import Operator, Source, SourceOperatorWeight, new_token
+from crm import secrets
+from crm.models import Operator, Source, SourceOperatorWeight
 
 # Sent after commit with `sources`: the ids of the sources whose capacity grew.
 capacity_added = Signal()
@@ -39,33 +40,37 @@ def _sources_of(operator_ids: Iterable[int]) -> list[int]:
 def create_source(*, name: str, keep_operator: bool = False) -> tuple[Source, str]:
     """A new source and its webhook token (the only time the token is seen: only its digest is stored)."""
     source = Source(name=name, keep_operator=keep_operator)
-    source.set_token(new_token())
+    return source, add_source(source=source)
+
+
+def add_source(*, source: Source) -> str:
+    """Validate and store a new, unsaved source with its first webhook token; return the token (also in
+    `source.token`), which is never stored."""
+    token = secrets.new_token()
+    source.token_prefix = token[: secrets.PREFIX_LENGTH]
     source.full_clean()
-    source.save()
-    return source, source.token
+    with transaction.atomic():
+        source.save()
+        secrets.add_secret(source, token=token)
+    source.token = token
+    return token
 
 
 def regenerate_token(*, source: Source, grace: timedelta = timedelta(0), now: datetime | None = None) -> str:
     """Give the source a fresh webhook token and return it (shown once).
 
-    With a `grace` period the old token keeps working until it ends, so a channel can be switched over
-    without losing contacts; without one it stops working at once.
+    The token it replaces keeps working for `grace` (none: it stops at once), so a channel can be switched
+    over without losing contacts; tokens replaced earlier keep their own grace (crm.secrets.rotate).
+    Raises Source.DoesNotExist if the source was deleted meanwhile.
     """
-    now = now or timezone.now()
-    old_digest = source.token_digest
-    source.set_token(new_token())
-    source.previous_token_digest = old_digest if grace > timedelta(0) else ""
-    source.previous_token_expires_at = now + grace if grace > timedelta(0) else None
-    source.save(
-        update_fields=[
-            "token_digest",
-            "token_prefix",
-            "previous_token_digest",
-            "previous_token_expires_at",
-            "updated_at",
-        ]
-    )
-    return source.token
+    with transaction.atomic():
+        # Read under the lock: the history record stores every field, so none may be a stale copy.
+        locked = Source.objects.select_for_update().get(pk=source.pk)
+        row, token = secrets.rotate(locked, grace=grace, now=now)
+        locked.token_prefix = row.prefix
+        locked.save(update_fields=["token_prefix", "updated_at"])
+    source.token_prefix, source.token = row.prefix, token
+    return token
 
 
 def adds_capacity(before: Operator | None, after: Operator) -> bool:

@@ -4,6 +4,7 @@ the webhook and the API)."""
 import re
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
@@ -36,3 +37,16 @@ class NoControlCharacters:
 
 single_line = NoControlCharacters()
 multi_line = NoControlCharacters(allowed="\n\r\t")
+
+
+def bounds(model: type, field_name: str) -> tuple[int | None, int | None]:
+    """The smallest and largest value the model's number field accepts: the tightest of its validators,
+    the database's own range included. Forms get them from the model field itself; the API's schemas and
+    services read them here, so every way in has the same bounds."""
+    low, high = None, None
+    for validator in model._meta.get_field(field_name).validators:
+        if isinstance(validator, MinValueValidator):
+            low = validator.limit_value if low is None else max(low, validator.limit_value)
+        elif isinstance(validator, MaxValueValidator):
+            high = validator.limit_value if high is None else min(high, validator.limit_value)
+    return low, high

@@ -32,7 +32,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, JSONField, Model
 from psycopg.types.json import Jsonb
 
-from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
+from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, SourceToken
 
 T = TypeVar("T")
 PREPARED_PREFIX = "leadflow_"
@@ -65,11 +65,11 @@ def _names() -> dict[str, str]:
         return quote(model._meta.get_field(field).column)
 
     names = {"source": table(Source), "weight": table(SourceOperatorWeight), "operator": table(Operator)}
-    names |= {"contact": table(Contact), "lead": table(Lead)}
+    names |= {"contact": table(Contact), "lead": table(Lead), "token": table(SourceToken)}
     for key, model, field in [
-        ("s_digest", Source, "token_digest"),
-        ("s_previous", Source, "previous_token_digest"),
-        ("s_expires", Source, "previous_token_expires_at"),
+        ("t_source", SourceToken, "source"),
+        ("t_digest", SourceToken, "digest"),
+        ("t_expires", SourceToken, "expires_at"),
         ("s_keep", Source, "keep_operator"),
         ("w_source", SourceOperatorWeight, "source"),
         ("w_operator", SourceOperatorWeight, "operator"),
@@ -115,15 +115,12 @@ def _sql() -> dict[str, str]:
         "LEFT JOIN {operator} o ON o.id = w.{w_operator} "
     )
     return {
-        # One indexed lookup by digest (or by the previous token's digest during its grace period) that
-        # brings the source's operators along: its cost does not depend on how many sources exist.
-        # Written as two lookups rather than one OR: a prepared statement's generic plan cannot tell that
-        # a parameter is not '' (the previous-token index leaves those out), and with the OR it scanned
-        # every source, weight and operator.
+        # One lookup of the token's digest (unique index) that brings the source and its operators along:
+        # its cost does not depend on how many sources or tokens exist. A token works while it is the
+        # source's current one (no end) or within its grace period (crm.secrets).
         "authenticate": (
-            source_with_operators + "WHERE s.id = (SELECT id FROM {source} WHERE {s_digest} = %s UNION ALL "
-            "SELECT id FROM {source} WHERE {s_previous} = %s AND {s_previous} <> '' AND {s_expires} > %s "
-            "LIMIT 1) ORDER BY w.{w_operator}"
+            source_with_operators + "WHERE s.id = (SELECT {t_source} FROM {token} WHERE {t_digest} = %s "
+            "AND ({t_expires} IS NULL OR {t_expires} > %s)) ORDER BY w.{w_operator}"
         ).format(**n),
         "source_operators": (source_with_operators + "WHERE s.id = %s ORDER BY w.{w_operator}").format(**n),
         # INSERT ... ON CONFLICT: the losing insert of a race waits for the winner and updates its row, so
@@ -141,7 +138,9 @@ def _sql() -> dict[str, str]:
         "weight_and_load": (
             "SELECT (SELECT {w_weight} FROM {weight} WHERE {w_source} = %s AND {w_operator} = %s), "
             "(SELECT count(*) FROM (SELECT 1 FROM {contact} WHERE {c_operator} = %s AND {c_assigned} > %s "
-            "LIMIT (SELECT {o_limit} FROM {operator} WHERE id = %s)) AS window_rows)"
+            # An operator deleted meanwhile has no limit: LIMIT NULL is "no limit" on PostgreSQL but an
+            # error on SQLite, and the count is moot anyway (the lock read nothing, so it drops out).
+            "LIMIT coalesce((SELECT {o_limit} FROM {operator} WHERE id = %s), 0)) AS window_rows)"
         ).format(**n),
         # Loads of all the source's operators without locks, each counted up to its limit as above: used to
         # skip the full ones once a draw has landed on a full operator (a flood while everyone is full
@@ -173,7 +172,7 @@ def _at(moment: datetime) -> object:
 
 
 def authenticate(digest: str, *, now: datetime) -> Statement:
-    return _named("authenticate", (digest, digest, _at(now)))
+    return _named("authenticate", (digest, _at(now)))
 
 
 def source_operators(source_id: int) -> Statement:

@@ -15,7 +15,8 @@ from django.core.validators import MaxLengthValidator
 from django.http import HttpRequest
 from django.utils.translation import gettext
 
-from crm.models import Contact, Lead, token_digest
+from crm.models import Contact, Lead
+from crm.secrets import token_digest
 from distribution.services import Route, known_route, route_for_token_digest
 
 MAX_BODY_BYTES = 64 * 1024

@@ -1,61 +1,67 @@
-"""API keys in the admin: created with a name and a scope, the key shown once; revoked, never deleted."""
+"""API keys in the admin: created with a name and a scope, the secret shown once; rotated with a grace period
+(crm.secret_pages, as source tokens are); revoked, never deleted."""
 
 from datetime import timedelta
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from crm.secret_pages import RotatesSecrets
 from integrations import services
 from integrations.models import ApiKey
 
 
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["name", "scope"]
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if ApiKey.objects.name_taken(name, by_other_than=self.instance.pk):
+            raise forms.ValidationError(ApiKey.NAME_TAKEN)
+        return name
+
+
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(RotatesSecrets):
+    form = ApiKeyForm
     list_display = ["name", "scope", "key_prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["scope", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "key_prefix"]
     readonly_fields = ["key_prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
-    actions = ["revoke", "rotate_with_grace", "rotate_now"]
+    actions = ["revoke"]
     list_select_related = ["created_by"]
+    change_form_template = "admin/integrations/apikey/change_form.html"
+    secret_kind = _("API key")
 
     def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
         # Revoking keeps the record of who had access and when it was last used; deleting would lose it.
         return False
 
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        extra = {"rotate_url": reverse("admin:integrations_apikey_rotate", args=[object_id])}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
     def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
-            return
-        key = services.issue_api_key(api_key=obj, created_by=request.user)
-        self._show_once(request, obj, key)
+        else:
+            services.issue_api_key(api_key=obj, created_by=request.user)  # the secret waits in obj.key
 
-    @admin.action(description=_("Rotate: a new key, the old one keeps working for 24 hours"))
-    def rotate_with_grace(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        for api_key in queryset.active():
-            new, key = services.rotate_api_key(
-                api_key=api_key, grace=timedelta(hours=24), created_by=request.user
-            )
-            self._show_once(request, new, key)
+    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue=None) -> HttpResponse:
+        return self.show_new_secret(request, obj, obj.key, replaced=gettext("none: the key is new"))
 
-    @admin.action(description=_("Rotate: a new key, the old one stops now"))
-    def rotate_now(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        for api_key in queryset.active():
-            new, key = services.rotate_api_key(api_key=api_key, created_by=request.user)
-            self._show_once(request, new, key)
+    def rotate_secret(self, request: HttpRequest, obj: ApiKey, *, grace: timedelta) -> str:
+        return services.rotate_api_key(api_key=obj, grace=grace)[1]
 
-    def _show_once(self, request: HttpRequest, obj: ApiKey, key: str) -> None:
-        self.message_user(
-            request,
-            gettext(
-                "API key of “%(name)s”: %(key)s — copy it now, it is shown only this once (only its digest is "
-                "stored). Integrations send it as “Authorization: Bearer <key>” to /api/v1/."
-            )
-            % {"name": obj.name, "key": key},
-            messages.WARNING,
-        )
+    def secret_example(self, request: HttpRequest, secret: str) -> str:
+        return f"curl -sS -H 'Authorization: Bearer {secret}' {request.build_absolute_uri('/api/v1/stats')}"
 
     @admin.action(description=_("Revoke selected API keys"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

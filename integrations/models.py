@@ -10,13 +10,25 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import TOKEN_PREFIX_LENGTH, new_token, token_digest
+from crm.secrets import PREFIX_LENGTH, Secret, valid_at
 
 
 class ApiKeyQuerySet(models.QuerySet):
     def active(self, now=None) -> "ApiKeyQuerySet":
-        """Keys that work now: never revoked, or revoked for a moment still to come (a rotation's grace)."""
+        """Keys not revoked, or revoked at a moment still to come (keys rotated before rotations kept the
+        key and changed its secret carry their grace this way)."""
         return self.filter(models.Q(revoked_at__isnull=True) | models.Q(revoked_at__gt=now or timezone.now()))
+
+    def name_taken(self, name: str, *, by_other_than: int | None = None) -> bool:
+        """Whether an active key has this name (the rule of the apikey_active_name_unique constraint, checked
+        where a form or the API can name the field)."""
+        return self.active().filter(name=name).exclude(pk=by_other_than).exists()
+
+    def with_secret(self, digest: str, now) -> "ApiKeyQuerySet":
+        """The active key one of whose secrets has this digest and works at `now` (crm.secrets)."""
+        # One filter() call: two would join the secrets twice, and match a digest of one secret with the
+        # validity of another.
+        return self.active(now).filter(Q(secrets__digest=digest) & valid_at(now, "secrets__"))
 
 
 class Scope(models.TextChoices):
@@ -24,11 +36,17 @@ class Scope(models.TextChoices):
     WRITE = "write", _("read and write")
 
 
+NAME_TAKEN = _("An active API key with this name exists already.")
+
+
 class ApiKey(models.Model):
     Scope = Scope
+    NAME_TAKEN = NAME_TAKEN
 
     name = models.CharField(
-        _("name"), max_length=100, help_text=_("Who uses the key: the telephony system, the nightly BI job.")
+        _("name"),
+        max_length=100,
+        help_text=_("Who uses the key: the telephony system, the nightly BI job. One active key per name."),
     )
     scope = models.CharField(
         _("scope"),
@@ -40,13 +58,12 @@ class ApiKey(models.Model):
             "weights and assignments."
         ),
     )
-    # Like the source tokens, only a digest is stored (crm.models.token_digest); the key is shown once.
-    key_digest = models.CharField(_("key digest"), max_length=64, unique=True, editable=False)
+    # Like the source tokens, only digests are stored (ApiKeySecret, crm.secrets); the secret is shown once.
     key_prefix = models.CharField(
         _("key prefix"),
-        max_length=TOKEN_PREFIX_LENGTH,
+        max_length=PREFIX_LENGTH,
         editable=False,
-        help_text=_("The key's first characters, to tell keys apart."),
+        help_text=_("The current secret's first characters, to tell keys apart."),
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -66,7 +83,7 @@ class ApiKey(models.Model):
         null=True,
         blank=True,
         editable=False,
-        help_text=_("A revoked key is refused (401) from this moment on."),
+        help_text=_("A revoked key is refused (401): every secret of it stops working."),
     )
 
     objects = ApiKeyQuerySet.as_manager()
@@ -79,8 +96,15 @@ class ApiKey(models.Model):
         verbose_name_plural = _("API keys")
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=~Q(key_digest=""), name="apikey_digest_not_blank"),
             models.CheckConstraint(condition=Q(scope__in=Scope.values), name="apikey_scope_valid"),
+            # A rotation keeps the key (and its name) and gives it a new secret, so two active keys with one
+            # name are two integrations nobody could tell apart in the history ("api:<name>").
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=Q(revoked_at__isnull=True),
+                name="apikey_active_name_unique",
+                violation_error_message=NAME_TAKEN,
+            ),
         ]
 
     def __str__(self) -> str:
@@ -94,9 +118,14 @@ class ApiKey(models.Model):
     def can_write(self) -> bool:
         return self.scope == self.Scope.WRITE
 
-    def set_new_key(self) -> str:
-        """Give the key a fresh secret (not saved yet) and return it."""
-        self.key = new_token()
-        self.key_digest = token_digest(self.key)
-        self.key_prefix = self.key[:TOKEN_PREFIX_LENGTH]
-        return self.key
+
+class ApiKeySecret(Secret):
+    """A secret of an API key (crm.secrets): the current one, or a rotated one in its grace period."""
+
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.CASCADE, related_name="secrets", verbose_name=_("API key")
+    )
+
+    class Meta(Secret.Meta):
+        verbose_name = _("API key secret")
+        verbose_name_plural = _("API key secrets")

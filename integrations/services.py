@@ -1,13 +1,16 @@
-"""API keys: issue, authenticate, revoke. The admin, the create_api_key command and the API call these."""
+"""API keys: issue, authenticate, rotate, revoke. The admin, the create_api_key command and the API call these."""
 
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 from simple_history.models import HistoricalRecords
 
-from crm.models import token_digest
+from crm import secrets
 from integrations.models import ApiKey, Scope
 
 # last_used_at is a hint for supervisors ("is this key still in use?"), not an audit log: refreshing it
@@ -16,27 +19,36 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def issue_api_key(*, api_key: ApiKey, created_by: AbstractBaseUser | None = None) -> str:
-    """Give a new, unsaved key (name and scope set) its secret, validate it and store it.
+    """Give a new, unsaved key (name and scope set) its first secret, validate it and store it.
 
-    Returns the secret: the only time it is seen, since only its digest is stored.
+    Returns the secret: the only time it is seen, since only its digest is stored. Raises ValidationError
+    for a blank name, an unknown scope, or the name of another active key.
     """
-    secret = api_key.set_new_key()
+    token = secrets.new_token()
+    api_key.key_prefix = token[: secrets.PREFIX_LENGTH]
     api_key.created_by = created_by if created_by is not None and created_by.pk else None
+    # Before full_clean, whose check of the same constraint would name no field.
+    if ApiKey.objects.name_taken(api_key.name):
+        raise ValidationError({"name": [ApiKey.NAME_TAKEN]})
     api_key.full_clean()
-    api_key.save()
-    return secret
+    with transaction.atomic():
+        api_key.save()
+        secrets.add_secret(api_key, token=token)
+    api_key.key = token
+    return token
 
 
 def create_api_key(
     *, name: str, scope: str = Scope.READ, created_by: AbstractBaseUser | None = None
 ) -> tuple[ApiKey, str]:
-    """A new API key and its secret (shown once). Raises ValidationError for a blank name or unknown scope."""
+    """A new API key and its secret (shown once). Raises ValidationError for a blank name, an unknown
+    scope or a name already in use."""
     api_key = ApiKey(name=name, scope=scope)
     return api_key, issue_api_key(api_key=api_key, created_by=created_by)
 
 
 def authenticate(secret: str, *, now: datetime | None = None) -> ApiKey | None:
-    """The key with this secret, unless it is unknown or revoked (None); one indexed query.
+    """The key with this secret, unless it is unknown, revoked or past its grace (None); one indexed query.
 
     The lookup is by digest, so the comparison never touches the secret itself (no timing leak of it).
     `last_used_at` is refreshed when it is older than LAST_USED_RESOLUTION.
@@ -44,7 +56,7 @@ def authenticate(secret: str, *, now: datetime | None = None) -> ApiKey | None:
     if not secret:
         return None
     now = now or timezone.now()
-    api_key = ApiKey.objects.active(now).filter(key_digest=token_digest(secret)).first()
+    api_key = ApiKey.objects.with_secret(secrets.token_digest(secret), now).first()
     if api_key is None:
         return None
     if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_RESOLUTION:
@@ -57,19 +69,24 @@ def authenticate(secret: str, *, now: datetime | None = None) -> ApiKey | None:
 
 
 def revoke_api_keys(*, api_keys: QuerySet[ApiKey], now: datetime | None = None) -> int:
-    """Revoke the keys (from now on they get 401); returns how many were still active."""
+    """Revoke the keys (from now on every secret of theirs gets 401); returns how many were still active."""
     now = now or timezone.now()
     return api_keys.active(now).update(revoked_at=now)
 
 
 def rotate_api_key(
-    *, api_key: ApiKey, grace: timedelta = timedelta(0), created_by: AbstractBaseUser | None = None
+    *, api_key: ApiKey, grace: timedelta = timedelta(0), now: datetime | None = None
 ) -> tuple[ApiKey, str]:
-    """A new key with the same name and scope (its secret returned, shown once); the old key keeps working
-    for `grace` (so an integration can switch over without failing requests), then gets 401."""
-    new, secret = create_api_key(name=api_key.name, scope=api_key.scope, created_by=created_by)
-    ApiKey.objects.filter(pk=api_key.pk).active().update(revoked_at=timezone.now() + grace)
-    return new, secret
+    """A new secret for the key (returned, shown once); the secret it replaces keeps working for `grace`
+    (none: it stops now), so an integration can switch over without failing requests (crm.secrets)."""
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+        if locked.is_revoked:
+            raise ValidationError(gettext("A revoked key cannot get a new secret."))
+        row, token = secrets.rotate(locked, grace=grace, now=now)
+        locked.key_prefix = row.prefix
+        locked.save(update_fields=["key_prefix"])
+    return locked, token
 
 
 def name_the_api_key(sender: type, history_instance, **kwargs) -> None:

@@ -284,7 +284,7 @@ def admin_pages(data: dict) -> dict[str, str]:
         "sources": reverse("admin:crm_source_changelist"),
         "new source": reverse("admin:crm_source_add"),
         "source with weights": reverse("admin:crm_source_change", args=[data["bot"].pk]),
-        "token regeneration": reverse("admin:crm_source_regenerate_token", args=[data["bot"].pk]),
+        "token regeneration": reverse("admin:crm_source_rotate", args=[data["bot"].pk]),
         "leads": reverse("admin:crm_lead_changelist"),
         "lead search": reverse("admin:crm_lead_changelist") + "?q=tg",
         "lead": reverse("admin:crm_lead_change", args=[data["ivan"].pk]),
@@ -350,9 +350,11 @@ def test_a_new_sources_token_page_is_russian(russian_admin, db):
     response = russian_admin.post(
         reverse("admin:crm_source_add"),
         {"name": "Телефон", "weights-TOTAL_FORMS": "0", "weights-INITIAL_FORMS": "0"},
+        follow=True,
     )
     assert Source.objects.filter(name="Телефон").exists()
     assert_russian(response, "token page")
+    assert_russian(russian_admin.get(response.redirect_chain[-1][0]), "token page, reloaded", status=410)
 
 
 def test_the_assign_action_page_and_its_messages_are_russian(russian_admin, data):

@@ -4,6 +4,7 @@ import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
+from crm import services
 from crm.choices import UnassignedReason
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
 
@@ -18,10 +19,18 @@ class OperatorFactory(DjangoModelFactory):
 
 
 class SourceFactory(DjangoModelFactory):
+    """A source made as the services make one: with a current webhook token, the plain one in `.token`."""
+
     class Meta:
         model = Source
 
     name = factory.Sequence(lambda n: f"Source {n}")
+
+    @classmethod
+    def _create(cls, model_class: type[Source], *args, **kwargs) -> Source:
+        source = model_class(*args, **kwargs)
+        services.add_source(source=source)
+        return source
 
 
 class WeightFactory(DjangoModelFactory):

@@ -5,8 +5,10 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Operator, Source, token_digest
+from crm.models import Operator, Source, SourceToken
+from crm.secrets import token_digest
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
+from distribution import services
 
 pytestmark = pytest.mark.django_db
 
@@ -112,45 +114,59 @@ def test_source_page_shows_the_webhook_url_a_ready_curl_and_the_token_prefix(adm
     assert "Authorization: Bearer $SOURCE_TOKEN" in page
     assert "“Authorization: Bearer &lt;token&gt;”" in page  # the placeholder is text, not a swallowed tag
     assert f"<code>{source.token_prefix}…</code>" in page
-    assert f'href="{reverse("admin:crm_source_regenerate_token", args=[source.pk])}"' in page
+    assert f'href="{reverse("admin:crm_source_rotate", args=[source.pk])}"' in page
+
+
+def works(token: str, *, at=None) -> bool:
+    """Whether the webhook would take this token (at that moment)."""
+    return services.route_for_token_digest(token_digest(token), now=at) is not None
 
 
 def test_regenerating_a_token_asks_first_then_shows_the_new_token_once_with_the_curl(admin_client):
     source = SourceFactory(name="Bot")
     old = source.token
-    url = reverse("admin:crm_source_regenerate_token", args=[source.pk])
+    url = reverse("admin:crm_source_rotate", args=[source.pk])
+    assert url.endswith(f"/admin/crm/source/{source.pk}/regenerate-token/")
 
     confirm = admin_client.get(url)
-    assert confirm.status_code == 200 and "Yes, regenerate the token" in confirm.text
-    source.refresh_from_db()
-    assert source.token_digest == token_digest(old)  # nothing happens before the confirmation
+    assert confirm.status_code == 200 and "Yes, make a new webhook token" in confirm.text
     assert admin_client.post(url, {}).status_code == 200  # a grace period must be chosen
-    source.refresh_from_db()
-    assert source.token_digest == token_digest(old)
+    assert SourceToken.objects.filter(source=source).count() == 1  # nothing happens before the confirmation
 
-    shown = admin_client.post(url, {"grace": "1"})
+    done = admin_client.post(url, {"grace": "1"})
+    assert done.status_code == 302  # post, redirect, get: a reload of the next page cannot rotate again
+    shown = admin_client.get(done["Location"])
     assert shown.status_code == 200 and "no-store" in shown["Cache-Control"]
-    new = shown.context["token"]
-    source.refresh_from_db()
-    assert token_digest(new) == source.token_digest and len(new) >= 40
+    new = shown.context["shown"]["secret"]
+    assert len(new) >= 40 and works(new) and works(old)
     assert f"Bearer {new}&quot;" in shown.text and "shown only this once" in shown.text
-    assert source.previous_token_digest == token_digest(old)
-    assert source.previous_token_expires_at == pytest.approx(
-        timezone.now() + timedelta(hours=1), abs=timedelta(minutes=1)
-    )
     assert "keeps working until" in shown.text
-    # The source page says until when the previous token works, and never shows a token again.
+    ending = SourceToken.objects.get(source=source, digest=token_digest(old)).expires_at
+    assert ending == pytest.approx(timezone.now() + timedelta(hours=1), abs=timedelta(minutes=1))
+
+    again = admin_client.get(done["Location"])  # a reload says it was shown, and shows nothing
+    assert again.status_code == 410 and new not in again.text and "was shown once" in again.text
+    assert SourceToken.objects.filter(source=source).count() == 2
+    # The source page says until when the replaced token works, and never shows a token again.
     page = admin_client.get(reverse("admin:crm_source_change", args=[source.pk])).text
-    assert "The previous token keeps working until" in page and new not in page
+    assert "keeps working until" in page and new not in page and new[:8] in page
 
 
 def test_regenerating_without_a_grace_period_stops_the_old_token_at_once(admin_client):
     source = SourceFactory()
-    url = reverse("admin:crm_source_regenerate_token", args=[source.pk])
-    shown = admin_client.post(url, {"grace": "0"})
-    source.refresh_from_db()
-    assert (source.previous_token_digest, source.previous_token_expires_at) == ("", None)
-    assert "stopped working" in shown.text
+    old = source.token
+    done = admin_client.post(reverse("admin:crm_source_rotate", args=[source.pk]), {"grace": "0"})
+    assert "stopped working" in admin_client.get(done["Location"]).text
+    assert not works(old)
+
+
+@pytest.mark.parametrize("object_id", ["abc", "%00", "1%2F2", "9999999999999999999999", "1/2"])
+def test_regenerating_an_id_that_is_no_source_is_404(admin_client, object_id):
+    SourceFactory()
+    response = admin_client.get(f"/admin/crm/source/{object_id}/regenerate-token/")
+    assert response.status_code == 404
+    response = admin_client.post(f"/admin/crm/source/{object_id}/regenerate-token/", {"grace": "0"})
+    assert response.status_code == 404
 
 
 def test_regenerating_needs_the_change_permission(client, django_user_model):
@@ -158,7 +174,7 @@ def test_regenerating_needs_the_change_permission(client, django_user_model):
     viewer.user_permissions.add(Permission.objects.get(codename="view_source"))
     client.force_login(viewer)
     source = SourceFactory()
-    response = client.post(reverse("admin:crm_source_regenerate_token", args=[source.pk]), {"grace": "0"})
+    response = client.post(reverse("admin:crm_source_rotate", args=[source.pk]), {"grace": "0"})
     assert response.status_code == 403
 
 
@@ -168,9 +184,13 @@ def test_a_new_source_shows_its_token_once_on_a_page_of_its_own(admin_client):
         {"name": "Phone line", "weights-TOTAL_FORMS": "0", "weights-INITIAL_FORMS": "0"},
     )
     source = Source.objects.get(name="Phone line")
-    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
-    assert token_digest(response.context["token"]) == source.token_digest
-    assert "none: the source is new" in response.text
+    assert response.status_code == 302
+    shown = admin_client.get(response["Location"])
+    assert shown.status_code == 200 and "no-store" in shown["Cache-Control"]
+    token = shown.context["shown"]["secret"]
+    assert works(token) and source.token_prefix == token[:8]
+    assert "none: the source is new" in shown.text
+    assert admin_client.get(response["Location"]).status_code == 410
 
 
 def test_weights_inline_shows_share_load_and_active_without_row_titles(admin_client):
@@ -285,10 +305,6 @@ def test_source_and_lead_pages_run_a_fixed_number_of_queries(
 
 
 def test_admin_dates_use_the_pages_one_format_with_the_time_zone(admin_client, settings):
-    from datetime import UTC, datetime
-
-    from crm.tests.factories import ContactFactory
-
     ContactFactory(created_at=datetime(2026, 3, 4, 5, 6, tzinfo=UTC))
     page = admin_client.get(reverse("admin:crm_contact_changelist")).text
     assert "2026-03-04 05:06 UTC" in page

@@ -5,7 +5,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, token_digest, window_start
+from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, SourceToken, window_start
+from crm.secrets import token_digest
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
 
 pytestmark = pytest.mark.django_db
@@ -49,28 +50,18 @@ def test_source_name_is_unique():
 def test_token_is_generated_long_random_unique_and_only_its_digest_is_stored():
     first, second = SourceFactory(), SourceFactory()
     assert len(first.token) >= 40 and first.token != second.token
-    stored = Source.objects.values_list("token_digest", "token_prefix").get(pk=first.pk)
-    assert stored == (token_digest(first.token), first.token[:8])
-    assert first.token not in str(Source.objects.filter(pk=first.pk).values().get())
+    stored = SourceToken.objects.filter(source=first).values_list("digest", "prefix", "expires_at").get()
+    assert stored == (token_digest(first.token), first.token[:8], None)
+    assert Source.objects.get(pk=first.pk).token_prefix == first.token[:8]
+    rows = [*Source.objects.filter(pk=first.pk).values(), *SourceToken.objects.filter(source=first).values()]
+    assert first.token not in str(rows)
     assert Source.objects.get(pk=first.pk).token == ""  # a source read back knows no token
-
-
-def test_blank_digest_is_replaced_on_save():
-    source = Source(name="Phone line")
-    source.save()
-    assert len(source.token) >= 40 and source.token_digest == token_digest(source.token)
-
-
-def test_blank_digest_is_rejected_by_the_database():
-    source = SourceFactory()
-    with pytest.raises(IntegrityError), transaction.atomic():
-        Source.objects.filter(pk=source.pk).update(token_digest="")
 
 
 def test_duplicate_digest_is_rejected_by_the_database():
     first, second = SourceFactory(), SourceFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
-        Source.objects.filter(pk=second.pk).update(token_digest=first.token_digest)
+        SourceToken.objects.filter(source=second).update(digest=token_digest(first.token))
 
 
 def test_unassigned_contact_needs_a_reason_and_assigned_one_none():

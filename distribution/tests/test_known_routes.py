@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from crm.models import Contact, Lead, SourceOperatorWeight, token_digest
+from crm.models import Contact, Lead, SourceOperatorWeight
+from crm.secrets import token_digest
 from crm.services import regenerate_token
 from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
 from distribution import services

@@ -338,7 +338,7 @@ def test_a_rotated_token_works_during_its_grace_period_then_401(client, source):
     new = regenerate_token(source=source, grace=timedelta(hours=1))
     assert post(client, None, {"external_id": "a"}, token=old).status_code == 201
     assert post(client, None, {"external_id": "b"}, token=new).status_code == 201
-    type(source).objects.filter(pk=source.pk).update(previous_token_expires_at=timezone.now())
+    source.secrets.filter(expires_at__isnull=False).update(expires_at=timezone.now())
     assert_status = post(client, None, {"external_id": "c"}, token=old).status_code
     assert assert_status == 401
     regenerate_token(source=source)  # no grace: the previous token stops at once

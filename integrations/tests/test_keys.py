@@ -4,12 +4,13 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.contrib.messages import get_messages
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Operator, token_digest
+from crm.models import Operator
+from crm.secrets import token_digest
 from crm.tests.factories import ContactFactory, OperatorFactory, SourceFactory
 from integrations import services
 from integrations.models import ApiKey, Scope
@@ -21,10 +22,20 @@ pytestmark = pytest.mark.django_db
 def test_only_a_digest_and_a_prefix_of_the_key_are_stored():
     api_key, secret = services.create_api_key(name="telephony", scope=Scope.WRITE)
     stored = ApiKey.objects.values().get(pk=api_key.pk)
+    (kept,) = api_key.secrets.values()
     assert len(secret) >= 40
-    assert stored["key_digest"] == token_digest(secret) and stored["key_prefix"] == secret[:8]
-    assert secret not in str(stored.values())
+    assert kept["digest"] == token_digest(secret) and stored["key_prefix"] == kept["prefix"] == secret[:8]
+    assert secret not in str([*stored.values(), *kept.values()])
     assert services.authenticate(secret) == api_key
+
+
+def test_two_active_keys_cannot_share_a_name_but_a_revoked_ones_name_is_free():
+    first, _ = services.create_api_key(name="telephony")
+    with pytest.raises(ValidationError) as refused:
+        services.create_api_key(name="telephony")
+    assert list(refused.value.message_dict) == ["name"]
+    services.revoke_api_keys(api_keys=ApiKey.objects.filter(pk=first.pk))
+    assert services.create_api_key(name="telephony")[0].pk != first.pk
 
 
 def test_create_api_key_command_prints_only_the_key_on_its_last_line():
@@ -54,12 +65,13 @@ def test_admin_creates_a_key_and_shows_it_once(admin_client, admin_user):
     )
     assert response.status_code == 302
     api_key = ApiKey.objects.get()
-    (message,) = [str(m) for m in get_messages(response.wsgi_request) if "shown only this once" in str(m)]
-    secret = message.split(": ", 1)[1].split(" ", 1)[0]
-    assert token_digest(secret) == api_key.key_digest
+    shown = admin_client.get(response["Location"])  # shown on the page after saving …
+    secret = shown.context["shown"]["secret"]
+    assert "shown only this once" in shown.text and "no-store" in shown["Cache-Control"]
+    assert services.authenticate(secret) == api_key
     assert api_key.created_by == admin_user and api_key.scope == Scope.WRITE
-    assert secret in admin_client.get(response["Location"]).text  # shown on the page after saving …
-    # … and on no later page.
+    # … and on no later page, a reload of that one included.
+    assert admin_client.get(response["Location"]).status_code == 410
     for url in [
         reverse("admin:integrations_apikey_changelist"),
         reverse("admin:integrations_apikey_change", args=[api_key.pk]),
@@ -200,18 +212,30 @@ def test_a_rotated_key_keeps_working_for_its_grace_period_then_401(write_key, wr
     new, secret = services.rotate_api_key(api_key=write_key[0], grace=timedelta(hours=1))
     assert writer.get("/api/v1/operators").status_code == 200  # the old key, within its grace
     assert client_with(secret).get("/api/v1/operators").status_code == 200
-    ApiKey.objects.filter(pk=write_key[0].pk).update(revoked_at=timezone.now())
+    new.secrets.filter(expires_at__isnull=False).update(expires_at=timezone.now())
     assert writer.get("/api/v1/operators").status_code == 401
-    assert (new.name, new.scope) == (write_key[0].name, write_key[0].scope)
+    assert client_with(secret).get("/api/v1/operators").status_code == 200
+    assert new.pk == write_key[0].pk  # the same key, with a new secret
 
 
 def test_admin_rotation_shows_the_new_key_once(admin_client, write_key):
     from django.urls import reverse
 
-    url = reverse("admin:integrations_apikey_changelist")
-    admin_client.post(url, {"action": "rotate_with_grace", "_selected_action": [write_key[0].pk]})
-    shown = [
-        m.message for m in admin_client.get(url).context["messages"] if "shown only this once" in m.message
-    ]
-    assert len(shown) == 1 and ApiKey.objects.count() == 2
-    assert client_with(write_key[1]).get("/api/v1/operators").status_code == 200
+    api_key, old = write_key
+    done = admin_client.post(reverse("admin:integrations_apikey_rotate", args=[api_key.pk]), {"grace": "24"})
+    shown = admin_client.get(done["Location"])
+    new = shown.context["shown"]["secret"]
+    assert "keeps working until" in shown.text and ApiKey.objects.count() == 1
+    assert client_with(old).get("/api/v1/operators").status_code == 200
+    assert client_with(new).get("/api/v1/operators").status_code == 200
+    assert admin_client.get(done["Location"]).status_code == 410
+
+
+def test_the_admin_refuses_a_second_active_key_with_the_same_name(admin_client, write_key):
+    from django.urls import reverse
+
+    response = admin_client.post(
+        reverse("admin:integrations_apikey_add"), {"name": write_key[0].name, "scope": "read"}
+    )
+    assert response.status_code == 200 and "An active API key with this name exists already." in response.text
+    assert ApiKey.objects.count() == 1
