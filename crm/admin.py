@@ -277,6 +277,12 @@ class SourceAdmin(RotatesSecrets, SimpleHistoryAdmin):
         self.message_user(request, _("The source “%(name)s” was added.") % {"name": obj}, messages.SUCCESS)
         return self.show_new_secret(request, obj, obj.token, replaced=str(_("none: the source is new")))
 
+    def delete_model(self, request: HttpRequest, obj: Source) -> None:
+        services.delete_sources(sources=Source.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
+        services.delete_sources(sources=queryset)
+
     def rotate_secret(self, request: HttpRequest, source: Source, *, grace: timedelta) -> str:
         return services.regenerate_token(source=source, grace=grace)
 

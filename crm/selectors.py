@@ -180,10 +180,13 @@ def dashboard(*, now: datetime) -> Dashboard:
     )
 
 
-def operator_loads(*, now: datetime) -> list[OperatorLoad]:
-    """Every operator (active or not) with its load in the window, by name, and for full operators when
-    their next slot frees; one query, two when someone is full."""
-    operators = list(Operator.objects.with_load(now))
+def operator_loads(*, now: datetime, source_id: int | None = None) -> list[OperatorLoad]:
+    """Every operator (active or not; or the source's) with its load in the window, by name, and for full
+    operators when their next slot frees; one query, two when someone is full."""
+    operators = Operator.objects.with_load(now)
+    if source_id is not None:
+        operators = operators.filter(weights__source_id=source_id)
+    operators = list(operators)
     frees_at = _freeing_times(
         now=now,
         operators=[op for op in operators if op.is_active and op.load >= op.load_limit],
@@ -215,7 +218,16 @@ def _freeing_times(*, now: datetime, operators: list[Operator]) -> dict[int, dat
     return {op: at + window for op, rank, at in ranked if rank == needed[op]}
 
 
-def source_overviews(*, now: datetime, loads: dict[int, OperatorLoad]) -> list[SourceOverview]:
+def source_overview(*, now: datetime, source_id: int) -> SourceOverview | None:
+    """One source's overview, as the dashboard shows it; None when there is no such source (any more)."""
+    loads = {row.operator.pk: row for row in operator_loads(now=now, source_id=source_id)}
+    found = source_overviews(now=now, loads=loads, source_ids=[source_id])
+    return found[0] if found else None
+
+
+def source_overviews(
+    *, now: datetime, loads: dict[int, OperatorLoad], source_ids: list[int] | None = None
+) -> list[SourceOverview]:
     """Per source: its operators' capacity, the waiting queue, weight share against actual share, and the
     arrivals per hour over the last day. Five queries: sources, their weights, assigned contacts in the window
     by source and operator, the waiting queue by source, and arrivals by source and hour.
@@ -231,13 +243,16 @@ def source_overviews(*, now: datetime, loads: dict[int, OperatorLoad]) -> list[S
         .order_by()
         .values_list("source_id", "operator_id")
     )
+    sources = Source.objects.only("name").prefetch_related("weights")
+    if source_ids is not None:
+        in_window, sources = in_window.filter(source_id__in=source_ids), sources.filter(pk__in=source_ids)
     for source_id, operator_id, n in in_window.annotate(n=Count("pk")):
         counts[source_id][operator_id] = n
-    waiting = waiting_by_source(now=now)
-    hours, _ = arrivals(now=now, days=False)
+    waiting = waiting_by_source(now=now, source_ids=source_ids)
+    hours, _ = arrivals(now=now, days=False, source_ids=source_ids)
 
     result = []
-    for source in Source.objects.only("name").prefetch_related("weights"):
+    for source in sources:
         weights = {w.operator_id: w.weight for w in source.weights.all() if w.operator_id in loads}
         per_operator = counts.get(source.pk, {})
         assigned = sum(per_operator.values())
@@ -272,16 +287,18 @@ def source_overviews(*, now: datetime, loads: dict[int, OperatorLoad]) -> list[S
     return result
 
 
-def waiting_by_source(*, now: datetime) -> dict[int, Waiting]:
+def waiting_by_source(*, now: datetime, source_ids: list[int] | None = None) -> dict[int, Waiting]:
     """The unassigned contacts per source: count, oldest arrival, how many are past the max age; one query.
 
     Only the source and the arrival time are read (created_at is never null, so counting it counts rows):
     an index on (source, created_at) over the waiting contacts answers it without reading the table.
     """
     too_old = now - timedelta(hours=settings.UNASSIGNED_MAX_AGE_HOURS)
+    waiting = Contact.objects.unassigned()
+    if source_ids is not None:
+        waiting = waiting.filter(source_id__in=source_ids)
     rows = (
-        Contact.objects.unassigned()
-        .order_by()
+        waiting.order_by()
         .values_list("source_id")
         .annotate(
             n=Count("created_at"),
@@ -292,7 +309,9 @@ def waiting_by_source(*, now: datetime) -> dict[int, Waiting]:
     return {source_id: Waiting(count=n, oldest=oldest, too_old=old) for source_id, n, oldest, old in rows}
 
 
-def arrivals(*, now: datetime, days: bool = True) -> tuple[dict[int, list[Bucket]], dict[int, list[Bucket]]]:
+def arrivals(
+    *, now: datetime, days: bool = True, source_ids: list[int] | None = None
+) -> tuple[dict[int, list[Bucket]], dict[int, list[Bucket]]]:
     """Contacts that arrived per source, per hour (last CHART_HOURS hours) and, with `days`, per day (last
     CHART_DAYS local days), split into assigned now and still waiting; one grouped query by hour.
 
@@ -302,8 +321,11 @@ def arrivals(*, now: datetime, days: bool = True) -> tuple[dict[int, list[Bucket
     tz = timezone.get_current_timezone()
     hour_starts = _hour_starts(now)
     since = _day_starts(now)[0] if days else hour_starts[0]
+    arrived = Contact.objects.filter(created_at__gte=since)
+    if source_ids is not None:
+        arrived = arrived.filter(source_id__in=source_ids)
     rows = (
-        Contact.objects.filter(created_at__gte=since)
+        arrived
         .annotate(hour=Trunc("created_at", "hour", tzinfo=tz))
         .order_by()
         .values_list("source_id", "hour")

@@ -18,6 +18,7 @@ from simple_history.utils import bulk_update_with_history
 
 from crm import secrets
 from crm.models import Operator, Source, SourceOperatorWeight
+from crm.validators import bounds
 
 # Sent after commit with `sources`: the ids of the sources whose capacity grew.
 capacity_added = Signal()
@@ -54,6 +55,20 @@ def add_source(*, source: Source) -> str:
         secrets.add_secret(source, token=token)
     source.token = token
     return token
+
+
+def delete_sources(*, sources: QuerySet[Source]) -> int:
+    """Delete the sources with their weights and tokens; returns how many were deleted.
+
+    Their rows are locked first, as set_weights locks its source: a delete collects the weights to delete
+    before it deletes the source, so without the lock a concurrent PUT of weights could add one in between
+    and the source's delete would fail on it.
+    """
+    with transaction.atomic():
+        locked = list(Source.objects.select_for_update().filter(pk__in=sources.values("pk")))
+        for source in locked:
+            source.delete()
+    return len(locked)
 
 
 def regenerate_token(*, source: Source, grace: timedelta = timedelta(0), now: datetime | None = None) -> str:
@@ -124,16 +139,16 @@ def set_operators_active(*, operators: QuerySet[Operator], is_active: bool) -> i
 def set_weights(*, source: Source, weights: Mapping[int, int]) -> list[SourceOperatorWeight]:
     """Replace the source's whole set of operator weights ({operator_id: weight}) atomically.
 
-    Every operator must exist and every weight be at least 1; anything else raises ValidationError and
-    changes nothing. Weights added or raised announce added capacity.
+    Every operator must exist and every weight be within the weight field's bounds; anything else raises
+    ValidationError and changes nothing. Raises Source.DoesNotExist when the source is gone (deleted while
+    this ran). Weights added or raised announce added capacity.
     """
     errors = {}
-    if bad := sorted(
-        op for op, w in weights.items() if not isinstance(w, int) or isinstance(w, bool) or w < 1
-    ):
+    if bad := sorted(op for op, w in weights.items() if not _valid_weight(w)):
+        low, high = bounds(SourceOperatorWeight, "weight")
         errors["weights"] = [
-            gettext("Weights must be whole numbers of at least 1 (operators %(operators)s).")
-            % {"operators": bad}
+            gettext("Weights must be whole numbers from %(low)d to %(high)d (operators %(operators)s).")
+            % {"low": low, "high": high, "operators": bad}
         ]
     if missing := sorted(
         set(weights) - set(Operator.objects.filter(pk__in=list(weights)).values_list("pk", flat=True))
@@ -142,6 +157,9 @@ def set_weights(*, source: Source, weights: Mapping[int, int]) -> list[SourceOpe
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
+        # The source's row first: a delete of the source (which takes the same lock) runs wholly before
+        # or after this, so the weights are never written for a source that is gone.
+        Source.objects.select_for_update().filter(pk=source.pk).values_list("pk").get()
         current = {
             w.operator_id: w for w in SourceOperatorWeight.objects.select_for_update().filter(source=source)
         }
@@ -161,6 +179,17 @@ def set_weights(*, source: Source, weights: Mapping[int, int]) -> list[SourceOpe
         if grew:
             _announce([source.pk])
     return list(SourceOperatorWeight.objects.filter(source=source).select_related("operator"))
+
+
+def _valid_weight(weight: object) -> bool:
+    """Whether the weight field would store it (its validators: at least 1, at most INT_MAX)."""
+    if not isinstance(weight, int) or isinstance(weight, bool):
+        return False
+    try:
+        SourceOperatorWeight._meta.get_field("weight").run_validators(weight)
+    except ValidationError:
+        return False
+    return True
 
 
 def weights_changed(*, source: Source, before: Mapping[int, int]) -> None:

@@ -269,15 +269,18 @@ def create_source(request: HttpRequest, payload: SourceIn) -> Status[Source]:
 )
 def set_weights(request: HttpRequest, source_id: int, payload: WeightsIn) -> dict:
     source = get_or_404(Source.objects.all(), source_id, "source")
-    crm_services.set_weights(source=source, weights={w.operator_id: w.weight for w in payload.weights})
+    try:
+        crm_services.set_weights(source=source, weights={w.operator_id: w.weight for w in payload.weights})
+    except Source.DoesNotExist:  # deleted since it was found
+        raise Http404(NOT_FOUND["source"] % {"id": source_id}) from None
     return source_detail(source)
 
 
 def source_detail(source: Source) -> dict:
-    """The source with its configured weights and the dashboard's figures for it."""
-    now = timezone.now()
-    loads = {row.operator.pk: row for row in selectors.operator_loads(now=now)}
-    overview = next(s for s in selectors.source_overviews(now=now, loads=loads) if s.source.pk == source.pk)
+    """The source with its configured weights and the dashboard's figures for it (404 once it is gone)."""
+    overview = selectors.source_overview(now=timezone.now(), source_id=source.pk)
+    if overview is None:  # deleted since it was found
+        raise Http404(NOT_FOUND["source"] % {"id": source.pk})
     return {
         **SourceOut.from_orm(source).dict(),
         **source_figures(overview),

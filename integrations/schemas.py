@@ -16,11 +16,15 @@ from ninja import Field, FilterLookup, FilterSchema, Schema
 from ninja.pagination import LimitOffsetPagination
 from pydantic import AfterValidator, ConfigDict, StrictBool, StrictInt, StrictStr, field_validator
 
-from crm.models import Operator, Source
+from crm.models import Operator, Source, SourceOperatorWeight
+from crm.validators import bounds
 
 OPERATOR_NAME_MAX = Operator._meta.get_field("name").max_length
 SOURCE_NAME_MAX = Source._meta.get_field("name").max_length
 DEFAULT_LOAD_LIMIT = Operator._meta.get_field("load_limit").default
+# The model fields' bounds (crm.validators.bounds): a number the database cannot store is a 400 naming the field.
+LOAD_LIMIT_MIN, LOAD_LIMIT_MAX = bounds(Operator, "load_limit")
+WEIGHT_MIN, WEIGHT_MAX = bounds(SourceOperatorWeight, "weight")
 # Ids are BigAutoFields; a larger number would overflow the database's integer (an error, not "no match").
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -84,7 +88,10 @@ class LimitOffset(LimitOffsetPagination):
 class OperatorIn(Body):
     name: Name = Field(min_length=1, max_length=OPERATOR_NAME_MAX)
     load_limit: StrictInt = Field(
-        DEFAULT_LOAD_LIMIT, ge=0, description="Most contacts within the load window."
+        DEFAULT_LOAD_LIMIT,
+        ge=LOAD_LIMIT_MIN,
+        le=LOAD_LIMIT_MAX,
+        description="Most contacts within the load window.",
     )
     is_active: StrictBool = True
 
@@ -93,7 +100,7 @@ class OperatorPatch(Body):
     """Any subset of the fields. Declared without `None`: a field may be left out, but not set to null."""
 
     name: Name = Field(None, min_length=1, max_length=OPERATOR_NAME_MAX)
-    load_limit: StrictInt = Field(None, ge=0)
+    load_limit: StrictInt = Field(None, ge=LOAD_LIMIT_MIN, le=LOAD_LIMIT_MAX)
     is_active: StrictBool = Field(None)
 
 
@@ -142,7 +149,7 @@ class SourceCreated(SourceOut):
 
 class WeightIn(Body):
     operator_id: StrictId
-    weight: StrictInt = Field(ge=1)
+    weight: StrictInt = Field(ge=WEIGHT_MIN, le=WEIGHT_MAX)
 
 
 class WeightsIn(Body):

@@ -195,3 +195,19 @@ def test_the_stored_explanation_reads_back_as_decided(rng):
     assert stored == contact.explanation
     assert [c["name"] for c in stored["candidates"]] == names
     assert {c["p"] for c in stored["candidates"]} == {0.1429, 0.2857, 0.5714}
+
+
+def test_an_operator_deleted_since_the_route_was_read_is_simply_not_a_candidate(rng):
+    """The route (candidates) was read before the operator was deleted; the draw lands on it, the lock reads
+    nothing, and it drops out, on SQLite as on PostgreSQL (no LIMIT NULL in the load's count)."""
+    from distribution.services import source_route
+
+    anna, gone = OperatorFactory(name="Anna"), OperatorFactory(name="Gone")
+    source = source_with(anna, gone, weights=[1, 10_000])
+    route = source_route(source.pk)
+    gone_id = gone.pk
+    gone.delete()
+    contact = assign_contact(source=source, external_id="x", candidates=route.candidates, rng=rng)
+    assert contact.operator == anna
+    left_out = {c["operator_id"]: c["excluded"] for c in contact.explanation["candidates"]}
+    assert left_out[gone_id] is not None and left_out[anna.pk] is None

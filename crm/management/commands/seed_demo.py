@@ -81,7 +81,9 @@ class Command(BaseCommand):
         login = {"username": ADMIN_USERNAME, "password": password}
         self.stdout.write(gettext("Admin login: %(username)s / %(password)s") % login)
         for source in sources:
-            token = tokens.get(source.pk) or gettext("(not known here: only its digest is stored, and it was changed or not kept)")
+            token = tokens.get(source.pk) or gettext(
+                "(not known here: only its digest is stored, and it was changed or not kept)"
+            )
             self.stdout.write(
                 gettext("Source #%(id)s %(name)s token: %(token)s")
                 % {"id": source.pk, "name": repr(source.name), "token": token}
