@@ -39,7 +39,7 @@ from functools import partial
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, ProgrammingError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -444,10 +444,14 @@ def _confirmed(route: Route | None) -> Route:
 
 def retrying(work: Callable[[], T]) -> T:
     """Run `work` (one whole transaction) again when PostgreSQL rolled it back for a deadlock or a
-    serialization failure; a bounded number of times, with a short random pause."""
+    serialization failure; a bounded number of times, with a short random pause. Also once more after a
+    pooler mixed up prepared statements: the statements go as text from then on (sql.fell_back_to_text)."""
     for attempt in range(RETRIES + 1):
         try:
             return work()
+        except ProgrammingError as exc:
+            if not (sql.is_prepared_statement_error(exc) and sql.fell_back_to_text()) or attempt == RETRIES:
+                raise
         except OperationalError as exc:
             state = getattr(exc.__cause__, "sqlstate", None)
             if state not in RETRYABLE_SQLSTATES or attempt == RETRIES:

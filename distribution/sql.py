@@ -10,6 +10,7 @@ PostgreSQL plans a statement sent as text anew every time, and for the intake's 
 more than running them (docs/performance.md). They run with sequential scans turned off (index_only).
 """
 
+import logging
 import re
 import weakref
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from django.db import (
     DatabaseError,
     InterfaceError,
     OperationalError,
+    ProgrammingError,
     connection,
     connections,
 )
@@ -36,6 +38,11 @@ from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, So
 
 T = TypeVar("T")
 PREPARED_PREFIX = "leadflow_"
+log = logging.getLogger("leadflow.distribution")
+
+# "prepared statement ... does not exist" and "... already exists": what a pooler in transaction mode
+# answers when statements prepared in one PostgreSQL session are run in another.
+PREPARED_STATEMENT_ERRORS = frozenset({"26000", "42P05"})
 
 
 @dataclass(frozen=True)
@@ -266,9 +273,40 @@ def preparing(db: BaseDatabaseWrapper | None = None) -> bool:
 
     Not behind a pooler in transaction mode: the next transaction may run on another server connection,
     one without them (PgBouncer 1.18 cannot carry prepared statements at all). Not with server-side binding:
-    EXECUTE takes no bound parameters (and psycopg can prepare statements itself then).
+    EXECUTE takes no bound parameters (and psycopg can prepare statements itself then). Not once such a
+    pooler has been met although DATABASE_POOLER did not say so (`fell_back_to_text`).
     """
-    return batching(db) and getattr(settings, "DATABASE_POOLER", "none") != "transaction"
+    return batching(db) and getattr(settings, "DATABASE_POOLER", "none") != "transaction" and not _text_only
+
+
+# Set when the database answered as a pooler in transaction mode does to prepared statements while
+# DATABASE_POOLER did not say there is one: from then on this process sends its statements as text.
+_text_only = False
+
+
+def is_prepared_statement_error(exc: BaseException) -> bool:
+    """Whether the error is a pooler's mix-up of prepared statements (see PREPARED_STATEMENT_ERRORS)."""
+    return getattr(exc.__cause__, "sqlstate", None) in PREPARED_STATEMENT_ERRORS
+
+
+def _fall_back_to_text(exc: ProgrammingError) -> None:
+    """A forgotten DATABASE_POOLER may cost speed, never a contact: on the first prepared-statement error
+    switch this process to statements sent as text and say once which setting is missing. The caller
+    re-raises; the whole transaction then runs again (services.retrying), as text."""
+    global _text_only
+    if _text_only or not is_prepared_statement_error(exc):
+        return
+    _text_only = True
+    log.warning(
+        "The database answered %r: a pooler in transaction mode (PgBouncer) is between the app and "
+        "PostgreSQL, but DATABASE_POOLER is not set to transaction. Statements now go as text, which is "
+        "slower; set DATABASE_POOLER=transaction and DISABLE_SERVER_SIDE_CURSORS=true (docs/scale-out.md).",
+        str(exc).strip(),
+    )
+
+
+def fell_back_to_text() -> bool:
+    return _text_only
 
 
 # The database connections (psycopg's) known to hold the prepared copies. A new connection (after a restart,
@@ -325,6 +363,14 @@ def run_together(statements: Sequence[Statement], *, opening: bool = False) -> l
 
 
 def _run_together(statements: Sequence[Statement]) -> list[list[tuple]]:
+    try:
+        return _run_together_once(statements)
+    except ProgrammingError as exc:
+        _fall_back_to_text(exc)
+        raise
+
+
+def _run_together_once(statements: Sequence[Statement]) -> list[list[tuple]]:
     db = _db()
     with db.cursor() as cursor:
         if not batching(db):
@@ -354,10 +400,14 @@ def roll_back() -> None:
 
 
 def fetch_all(statement: Statement) -> list[tuple]:
-    with _db().cursor() as cursor:
-        (text,) = _texts(cursor, [statement])
-        cursor.execute(text, statement.params)
-        return cursor.fetchall()
+    try:
+        with _db().cursor() as cursor:
+            (text,) = _texts(cursor, [statement])
+            cursor.execute(text, statement.params)
+            return cursor.fetchall()
+    except ProgrammingError as exc:
+        _fall_back_to_text(exc)
+        raise
 
 
 def fetch_first(statement: Statement) -> list[tuple]:
@@ -377,6 +427,11 @@ def _instead_of_the_health_check(run: Callable[[], T]) -> T:
     db = _db()
     db.health_check_done = True  # see django.db.backends.base.base: the check this replaces
     try:
+        return run()
+    except ProgrammingError as exc:
+        if db.in_atomic_block or not is_prepared_statement_error(exc):
+            raise
+        roll_back()  # a pooler mixed up prepared statements: run them again, as text now
         return run()
     except (OperationalError, InterfaceError):
         if db.in_atomic_block:
