@@ -54,7 +54,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
-    "django.contrib.staticfiles",
+    # django.contrib.staticfiles, collecting only what the pages use (config/static.py).
+    "config.static.StaticFilesConfig",
     # Registers config/checks.py (settings that break behind a pooler in transaction mode).
     "config.apps.ConfigAppConfig",
     "simple_history",
@@ -177,7 +178,7 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "config.static.StaticStorage"},
 }
 
 # One line per event to stderr (gunicorn and systemd collect it); errors carry their traceback.
