@@ -20,6 +20,7 @@ from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
 from crm import selectors, services
+from crm.history import author, field_changes
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, SourceToken
 from crm.secret_pages import RotatesSecrets
 from crm.secrets import valid_at
@@ -32,8 +33,52 @@ admin.site.site_title = _("Leadflow admin")
 UNTITLED_TABULAR = "admin/crm/tabular_untitled.html"
 
 
+class TrackedHistoryAdmin(SimpleHistoryAdmin):
+    """The admin's History page of an object lists what each entry changed, as the Changes page does
+    (crm.history.field_changes), and who made it in words (no "None")."""
+
+    history_kind = ""  # crm.history.TRACKED's key
+
+    def set_history_delta_changes(self, request: HttpRequest, historical_records, foreign_keys_are_objs=True):
+        records = list(historical_records)  # newest first; the oldest's predecessor is on the next page
+        older = [*records[1:], records[-1].prev_record if records else None]
+        for record, previous in zip(records, older, strict=True):
+            record.history_delta_changes = field_changes(self.history_kind, record, previous)
+            record.leadflow_author = author(record)
+
+
+class ReportsRouting(admin.ModelAdmin):
+    """Admin pages whose saves may add capacity: once a save has committed and the waiting contacts it let
+    through were routed, the page says how many (services.Routed)."""
+
+    def routed(self, request: HttpRequest, routed: services.Routed) -> None:
+        """Keep a save's Routed until its transaction has committed (the admin wraps saves in one)."""
+        request.__dict__.setdefault("leadflow_routed", []).append(routed)
+
+    def _say_routed(self, request: HttpRequest) -> None:
+        assigned = sum(routed.assigned for routed in request.__dict__.pop("leadflow_routed", []))
+        if assigned:
+            done = ngettext(
+                "%(count)d waiting contact was assigned.",
+                "%(count)d waiting contacts were assigned.",
+                assigned,
+            )
+            self.message_user(request, done % {"count": assigned}, messages.SUCCESS)
+
+    def changeform_view(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = super().changeform_view(request, *args, **kwargs)  # committed by now
+        self._say_routed(request)
+        return response
+
+    def changelist_view(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = super().changelist_view(request, *args, **kwargs)  # list edits and actions, committed
+        self._say_routed(request)
+        return response
+
+
 @admin.register(Operator)
-class OperatorAdmin(SimpleHistoryAdmin):
+class OperatorAdmin(ReportsRouting, TrackedHistoryAdmin):
+    history_kind = "operator"
     list_display = ("name", "is_active", "load_limit", "load")
     list_filter = ("is_active",)
     search_fields = ("name",)
@@ -45,7 +90,7 @@ class OperatorAdmin(SimpleHistoryAdmin):
         return super().get_queryset(request).with_load()
 
     def save_model(self, request: HttpRequest, obj: Operator, form, change: bool) -> None:
-        services.save_operator(operator=obj)
+        self.routed(request, services.save_operator(operator=obj))
 
     @admin.display(description=_("Load (window)"), ordering="load")
     def load(self, operator: Operator) -> str:
@@ -88,13 +133,14 @@ class OperatorAdmin(SimpleHistoryAdmin):
 
     @admin.action(description=_("Activate selected operators"))
     def activate(self, request: HttpRequest, queryset: QuerySet[Operator]) -> None:
-        changed = services.set_operators_active(operators=queryset, is_active=True)
+        changed, routed = services.set_operators_active(operators=queryset, is_active=True)
+        self.routed(request, routed)
         done = ngettext("%(n)d operator activated.", "%(n)d operators activated.", changed)
         self.message_user(request, done % {"n": changed}, messages.SUCCESS)
 
     @admin.action(description=_("Deactivate selected operators"))
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Operator]) -> None:
-        changed = services.set_operators_active(operators=queryset, is_active=False)
+        changed, _routed = services.set_operators_active(operators=queryset, is_active=False)
         done = ngettext("%(n)d operator deactivated.", "%(n)d operators deactivated.", changed)
         self.message_user(request, done % {"n": changed}, messages.SUCCESS)
 
@@ -208,7 +254,8 @@ def curl_command(url: str, token: str) -> str:
 
 
 @admin.register(Source)
-class SourceAdmin(RotatesSecrets, SimpleHistoryAdmin):
+class SourceAdmin(ReportsRouting, RotatesSecrets, TrackedHistoryAdmin):
+    history_kind = "source"
     list_display = ("name", "operator_count", "total_weight", "created")
     search_fields = ("name",)
     fields = ("name", "keep_operator", "created", "updated")
@@ -270,7 +317,7 @@ class SourceAdmin(RotatesSecrets, SimpleHistoryAdmin):
         source = form.instance
         before = dict(source.weights.values_list("operator_id", "weight")) if change else {}
         super().save_related(request, form, formsets, change)
-        services.weights_changed(source=source, before=before)
+        self.routed(request, services.weights_changed(source=source, before=before))
 
     def response_add(self, request: HttpRequest, obj: Source, post_url_continue=None) -> HttpResponse:
         """A new source's token exists only on this instance now: show it once, on a page of its own."""

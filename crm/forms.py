@@ -42,42 +42,12 @@ class LeadFilterForm(_SourceOperatorChoices):
     field_order = ("q", "source", "operator", "waiting")
 
 
-class ChangeFilterForm(_SourceOperatorChoices):
-    """Filters of the Changes page: ?operator=<id>&source=<id>."""
+class _DateRange(forms.Form):
+    """?from=YYYY-MM-DD&to=YYYY-MM-DD, both days included, in the current time zone. "from" is a Python
+    keyword, so the fields are added under their URL names here."""
 
-
-class AssignForm(forms.Form):
-    """A supervisor's hand assignment from a staff page: to an operator, or again through the draw."""
-
-    operator = forms.ModelChoiceField(label=_("Operator"), queryset=Operator.objects.all(), required=False)
-    override = forms.BooleanField(label=_("Even if the operator is full or switched off"), required=False)
-    route_again = forms.BooleanField(required=False)
-
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        if not cleaned.get("route_again") and cleaned.get("operator") is None:
-            raise forms.ValidationError(_("Choose an operator, or route the contact again."))
-        return cleaned
-
-
-class ContactFilterForm(forms.Form):
-    """Filters of the contact list: ?source=<id>&operator=<id>&unassigned=1&from=YYYY-MM-DD&to=YYYY-MM-DD.
-
-    The choices come in as lists the view has already fetched, so validating and rendering run no query.
-    """
-
-    source = forms.TypedChoiceField(label=_("Source"), coerce=int, empty_value=None, required=False)
-    operator = forms.TypedChoiceField(label=_("Operator"), coerce=int, empty_value=None, required=False)
-    # value="1" so that the form submits the same ?unassigned=1 that links use.
-    unassigned = forms.BooleanField(
-        required=False, label=_("Unassigned only"), widget=forms.CheckboxInput(attrs={"value": "1"})
-    )
-
-    def __init__(self, data, *, sources: Iterable[Source], operators: Iterable[Operator]) -> None:
-        super().__init__(data)
-        self.fields["source"].choices = [("", _("All sources")), *((s.pk, s.name) for s in sources)]
-        self.fields["operator"].choices = [("", _("All operators")), *((o.pk, o.name) for o in operators)]
-        # "from" is a Python keyword, so the date fields are added under their URL names here.
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self.fields["from"] = _day_field(_("From"))
         self.fields["to"] = _day_field(_("To (inclusive)"))
 
@@ -95,6 +65,43 @@ class ContactFilterForm(forms.Form):
         if start and end and end < start:
             raise forms.ValidationError(_("The “to” date is before the “from” date."))
         return cleaned
+
+
+class ChangeFilterForm(_DateRange, _SourceOperatorChoices):
+    """Filters of the Changes page: ?operator=<id>&source=<id>&who=<user name or api:key>&from=&to=."""
+
+    who = forms.ChoiceField(label=_("Made by"), required=False)
+
+    def __init__(self, data, *, authors: Iterable[str], **choices) -> None:
+        super().__init__(data, **choices)
+        self.fields["who"].choices = [("", _("Anyone")), *((a, a) for a in authors)]
+        self.order_fields(["operator", "source", "who", "from", "to"])
+
+
+class AssignForm(forms.Form):
+    """A supervisor's hand assignment from a staff page: to an operator, or again through the draw."""
+
+    operator = forms.ModelChoiceField(label=_("Operator"), queryset=Operator.objects.all(), required=False)
+    override = forms.BooleanField(label=_("Even if the operator is full or switched off"), required=False)
+    route_again = forms.BooleanField(required=False)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if not cleaned.get("route_again") and cleaned.get("operator") is None:
+            raise forms.ValidationError(_("Choose an operator, or route the contact again."))
+        return cleaned
+
+
+class ContactFilterForm(_DateRange, _SourceOperatorChoices):
+    """Filters of the contact list: ?source=<id>&operator=<id>&unassigned=1&from=YYYY-MM-DD&to=YYYY-MM-DD.
+
+    The choices come in as lists the view has already fetched, so validating and rendering run no query.
+    """
+
+    # value="1" so that the form submits the same ?unassigned=1 that links use.
+    unassigned = forms.BooleanField(
+        required=False, label=_("Unassigned only"), widget=forms.CheckboxInput(attrs={"value": "1"})
+    )
 
 
 def _day_field(label) -> forms.DateField:

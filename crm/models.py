@@ -9,9 +9,9 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 
 from crm.choices import UnassignedReason
+from crm.history import TrackedHistory
 from crm.secrets import PREFIX_LENGTH, Secret
 from crm.validators import multi_line, single_line
 
@@ -65,7 +65,7 @@ class Operator(TimeStamped):
     )
 
     objects = OperatorQuerySet.as_manager()
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = TrackedHistory(kind="operator", excluded_fields=["updated_at"])
 
     class Meta:
         verbose_name = _("operator")
@@ -102,7 +102,7 @@ class Source(TimeStamped):
     operators = models.ManyToManyField(
         Operator, through="SourceOperatorWeight", related_name="sources", verbose_name=_("operators")
     )
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = TrackedHistory(kind="source", excluded_fields=["updated_at"])
 
     # The plain token, set only on the instance that made it (creation or regeneration): never stored.
     token: str = ""
@@ -145,7 +145,7 @@ class SourceOperatorWeight(models.Model):
         ),
     )
 
-    history = HistoricalRecords()
+    history = TrackedHistory(kind="weight")
 
     class Meta:
         verbose_name = _("operator weight")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
 from django.db.models import (
     CharField,
@@ -28,6 +29,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from crm.choices import UnassignedReason
+from crm.history import FieldChange, author, field_changes
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
 
 PAGE_SIZE = 50
@@ -325,8 +327,7 @@ def arrivals(
     if source_ids is not None:
         arrived = arrived.filter(source_id__in=source_ids)
     rows = (
-        arrived
-        .annotate(hour=Trunc("created_at", "hour", tzinfo=tz))
+        arrived.annotate(hour=Trunc("created_at", "hour", tzinfo=tz))
         .order_by()
         .values_list("source_id", "hour")
         .annotate(
@@ -564,21 +565,6 @@ def _percent(part: int, whole: int) -> float:
 
 # --- History of configuration changes (django-simple-history) ----------------------------------------
 
-# The fields whose changes the Changes page shows, per model; the identity (ids, the weight's source and
-# operator) is the subject, not a change. Digests are not recorded at all (see Source.history).
-TRACKED = {
-    "operator": ("name", "is_active", "load_limit"),
-    "source": ("name", "keep_operator", "token_prefix"),
-    "weight": ("weight",),
-}
-
-
-@dataclass(frozen=True)
-class FieldChange:
-    field: str  # the field's verbose name, as the model declares it
-    old: object  # None for a created record
-    new: object
-
 
 @dataclass(frozen=True)
 class Change:
@@ -599,22 +585,57 @@ def _history_models() -> dict[str, type]:
     }
 
 
+API_AUTHOR = "api:"  # how a change through the API names its key (integrations.services.name_the_api_key)
+
+
+def change_authors() -> list[str]:
+    """Who made the recorded changes: user names, and "api:<key name>" for changes through the API; two
+    queries over the three history tables."""
+    tables = _history_models().values()
+    made_by = Q()
+    for table in tables:
+        made_by |= Q(pk__in=table.objects.filter(history_user__isnull=False).values("history_user_id"))
+    users = get_user_model().objects.filter(made_by)
+    reasons = [
+        table.objects.filter(history_user__isnull=True, history_change_reason__startswith=API_AUTHOR)
+        .order_by()
+        .values_list("history_change_reason", flat=True)
+        for table in tables
+    ]
+    keys = set(reasons[0].union(*reasons[1:]))
+    return sorted(users.values_list("username", flat=True)) + sorted(keys)
+
+
 def change_page(
     *,
     operator_id: int | None = None,
     source_id: int | None = None,
+    who: str = "",
+    start: date | None = None,
+    end: date | None = None,
     page: str | int | None = 1,
 ) -> Page:
     """Changes to operators, sources and weights, newest first, optionally about one operator and/or one
-    source (both: the weights between them); rows are Change. At most eight queries: a count and a page of
-    (kind, id, time) over the three history tables together, then per kind on the page its records with
-    their users and the records just before them (to tell old from new values).
+    source (both: the weights between them), made by `who` (a user name, or "api:<key name>"), between the
+    days `start` and `end` (inclusive, in the current time zone); rows are Change. At most eight queries: a
+    count and a page of (kind, id, time) over the three history tables together, then per kind on the page
+    its records with their users and the records just before them (to tell old from new values).
     """
     tables = _history_models()
+    common = Q()
+    if who.startswith(API_AUTHOR):
+        common &= Q(history_user__isnull=True, history_change_reason=who)
+    elif who:
+        common &= Q(history_user__username=who)
+    if start is not None:
+        common &= Q(history_date__gte=_start_of(start))
+    if end is not None:
+        common &= Q(history_date__lt=_start_of(end + timedelta(days=1)))
     parts = {
-        "operator": tables["operator"].objects.filter(**({"id": operator_id} if operator_id else {})),
-        "source": tables["source"].objects.filter(**({"id": source_id} if source_id else {})),
+        "operator": tables["operator"].objects.filter(common, **({"id": operator_id} if operator_id else {})),
+        "source": tables["source"].objects.filter(common, **({"id": source_id} if source_id else {})),
         "weight": tables["weight"].objects.filter(
+            common,
             **({"operator_id": operator_id} if operator_id else {}),
             **({"source_id": source_id} if source_id else {}),
         ),
@@ -656,34 +677,16 @@ def _changes(table: type, kind: str, history_ids: list[int]) -> list[tuple[int, 
     previous = table.objects.in_bulk(
         [row.previous_id for row in rows if row.previous_id], field_name="history_id"
     )
-    tracked = TRACKED[kind]
     changes = []
     for row in rows:
-        old = previous.get(row.previous_id)
-        if row.history_type == "-":
-            fields = []
-        elif old is None:  # created (or history started here): every value is new
-            values = [(name, getattr(row, name)) for name in tracked]
-            fields = [
-                FieldChange(_verbose(table, name), None, value) for name, value in values if value is not None
-            ]
-        else:
-            # Compared here rather than with diff_against, which skips non-editable fields (the token's).
-            fields = [
-                FieldChange(_verbose(table, name), getattr(old, name), getattr(row, name))
-                for name in tracked
-                if getattr(old, name) != getattr(row, name)
-            ]
+        fields = field_changes(kind, row, previous.get(row.previous_id))
         changes.append(
             (
                 row.history_id,
                 Change(
                     kind=kind,
                     at=row.history_date,
-                    # Nobody signed in: what made it, if it says (the API's "api:<key name>").
-                    user=row.history_user.get_username()
-                    if row.history_user
-                    else row.history_change_reason or "",
+                    user=author(row),
                     action=row.history_type,
                     operator_id=row.id if kind == "operator" else getattr(row, "operator_id", None),
                     source_id=row.id if kind == "source" else getattr(row, "source_id", None),
@@ -692,7 +695,3 @@ def _changes(table: type, kind: str, history_ids: list[int]) -> list[tuple[int, 
             )
         )
     return changes
-
-
-def _verbose(table: type, name: str) -> str:
-    return str(table._meta.get_field(name).verbose_name)

@@ -6,6 +6,7 @@ signal keeps the dependency one-way: crm never imports distribution.
 """
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
@@ -20,14 +21,33 @@ from crm import secrets
 from crm.models import Operator, Source, SourceOperatorWeight
 from crm.validators import bounds
 
-# Sent after commit with `sources`: the ids of the sources whose capacity grew.
+# Sent after commit with `sources`: the ids of the sources whose capacity grew. A receiver answers with
+# how many waiting contacts it assigned.
 capacity_added = Signal()
 
 
-def _announce(source_ids: Iterable[int]) -> None:
-    ids = sorted(set(source_ids))
+@dataclass
+class Routed:
+    """What a change that added capacity did to the waiting queue: `assigned` waiting contacts were routed
+    once it committed (0 until then, and when no capacity was added)."""
+
+    assigned: int = 0
+
+    def add(self, other: "Routed") -> "Routed":
+        self.assigned += other.assigned
+        return self
+
+
+def _announce(source_ids: Iterable[int]) -> Routed:
+    routed, ids = Routed(), sorted(set(source_ids))
     if ids:
-        transaction.on_commit(lambda: capacity_added.send(sender=Source, sources=ids))
+
+        def send() -> None:
+            for _receiver, assigned in capacity_added.send(sender=Source, sources=ids):
+                routed.assigned += assigned or 0
+
+        transaction.on_commit(send)
+    return routed
 
 
 def _sources_of(operator_ids: Iterable[int]) -> list[int]:
@@ -102,19 +122,20 @@ def create_operator(*, name: str, load_limit: int = 20, is_active: bool = True) 
     return operator
 
 
-def save_operator(*, operator: Operator) -> Operator:
-    """Validate and store an operator edited in memory (admin form, API patch); announce added capacity."""
+def save_operator(*, operator: Operator) -> Routed:
+    """Validate and store an operator edited in memory (admin form, API patch); announce added capacity,
+    and say how many waiting contacts that routed (once the change has committed)."""
     operator.full_clean()
     with transaction.atomic():
         before = Operator.objects.select_for_update().filter(pk=operator.pk).first() if operator.pk else None
         operator.save()
         if adds_capacity(before, operator):
-            _announce(_sources_of([operator.pk]))
-    return operator
+            return _announce(_sources_of([operator.pk]))
+    return Routed()
 
 
-def update_operator(*, operator: Operator, **changes) -> Operator:
-    """Change `name`, `is_active` and/or `load_limit`."""
+def update_operator(*, operator: Operator, **changes) -> Routed:
+    """Change `name`, `is_active` and/or `load_limit`; see save_operator."""
     unknown = changes.keys() - {"name", "is_active", "load_limit"}
     if unknown:
         raise ValidationError({field: gettext("Cannot be changed.") for field in unknown})
@@ -123,25 +144,25 @@ def update_operator(*, operator: Operator, **changes) -> Operator:
     return save_operator(operator=operator)
 
 
-def set_operators_active(*, operators: QuerySet[Operator], is_active: bool) -> int:
-    """Switch operators on or off for distribution, with history; returns how many rows changed."""
+def set_operators_active(*, operators: QuerySet[Operator], is_active: bool) -> tuple[int, Routed]:
+    """Switch operators on or off for distribution, with history; returns how many rows changed and what
+    switching them on routed."""
     changed = list(operators.exclude(is_active=is_active))
     now = timezone.now()
     for operator in changed:
         operator.is_active, operator.updated_at = is_active, now
     with transaction.atomic():
         bulk_update_with_history(changed, Operator, ["is_active", "updated_at"])
-        if is_active:
-            _announce(_sources_of(op.pk for op in changed))
-    return len(changed)
+        routed = _announce(_sources_of(op.pk for op in changed)) if is_active else Routed()
+    return len(changed), routed
 
 
-def set_weights(*, source: Source, weights: Mapping[int, int]) -> list[SourceOperatorWeight]:
+def set_weights(*, source: Source, weights: Mapping[int, int]) -> Routed:
     """Replace the source's whole set of operator weights ({operator_id: weight}) atomically.
 
     Every operator must exist and every weight be within the weight field's bounds; anything else raises
     ValidationError and changes nothing. Raises Source.DoesNotExist when the source is gone (deleted while
-    this ran). Weights added or raised announce added capacity.
+    this ran). Weights added or raised announce added capacity; the answer says what that routed.
     """
     errors = {}
     if bad := sorted(op for op, w in weights.items() if not _valid_weight(w)):
@@ -176,9 +197,7 @@ def set_weights(*, source: Source, weights: Mapping[int, int]) -> list[SourceOpe
                 grew |= weight > row.weight
                 row.weight = weight
                 row.save(update_fields=["weight"])
-        if grew:
-            _announce([source.pk])
-    return list(SourceOperatorWeight.objects.filter(source=source).select_related("operator"))
+        return _announce([source.pk]) if grew else Routed()
 
 
 def _valid_weight(weight: object) -> bool:
@@ -192,8 +211,9 @@ def _valid_weight(weight: object) -> bool:
     return True
 
 
-def weights_changed(*, source: Source, before: Mapping[int, int]) -> None:
+def weights_changed(*, source: Source, before: Mapping[int, int]) -> Routed:
     """The admin saves weights through its own formset: compare with `before` and announce growth."""
     after = dict(SourceOperatorWeight.objects.filter(source=source).values_list("operator_id", "weight"))
     if any(weight > before.get(operator_id, 0) for operator_id, weight in after.items()):
-        _announce([source.pk])
+        return _announce([source.pk])
+    return Routed()

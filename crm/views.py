@@ -123,12 +123,15 @@ def contact_list(request: HttpRequest) -> HttpResponse:
 @staff_required
 def change_list(request: HttpRequest) -> HttpResponse:
     choices = _choices()
-    form = ChangeFilterForm(request.GET, **choices)
+    form = ChangeFilterForm(request.GET, authors=selectors.change_authors(), **choices)
     page = None
     if form.is_valid():
         page = selectors.change_page(
             operator_id=form.cleaned_data["operator"],
             source_id=form.cleaned_data["source"],
+            who=form.cleaned_data["who"],
+            start=form.cleaned_data["from"],
+            end=form.cleaned_data["to"],
             page=request.GET.get("page"),
         )
     names = {

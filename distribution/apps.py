@@ -17,7 +17,7 @@ class DistributionConfig(AppConfig):
         capacity_added.connect(drain_after_capacity_change, dispatch_uid="distribution.drain")
 
 
-def drain_after_capacity_change(sender, *, sources: list[int], **kwargs) -> None:
+def drain_after_capacity_change(sender, *, sources: list[int], **kwargs) -> int:
     """A supervisor added capacity and it committed: route waiting contacts of those sources now, within
     a bound so the save stays fast; the periodic drain (assign_unassigned) does whatever is left."""
     from crm.choices import AssignmentPath
@@ -32,5 +32,6 @@ def drain_after_capacity_change(sender, *, sources: list[int], **kwargs) -> None
         )
     except Exception:  # the supervisor's change is saved; the periodic drain will retry
         log.exception("drain after a capacity change failed")
-        return
+        return 0
     log.info("drain after capacity change sources=%s assigned=%s", sources, report.assigned)
+    return report.assigned

@@ -45,10 +45,12 @@ from integrations.schemas import (
     LeadFilter,
     LeadOut,
     LimitOffset,
+    OperatorChanged,
     OperatorFilter,
     OperatorIn,
     OperatorOut,
     OperatorPatch,
+    SourceChanged,
     SourceCreated,
     SourceDetail,
     SourceIn,
@@ -220,15 +222,16 @@ def create_operator(request: HttpRequest, payload: OperatorIn) -> Status[Operato
 @operators.patch(
     "/{int:operator_id}",
     auth=write_key,
-    response={200: OperatorOut, **errors(400, 403, 404)},
+    response={200: OperatorChanged, **errors(400, 403, 404)},
     summary="Change an operator",
     description="Any subset of `name`, `is_active`, `load_limit`. Switching an operator on or raising its "
     "limit routes waiting contacts at once, as in the admin.",
 )
-def update_operator(request: HttpRequest, operator_id: int, payload: OperatorPatch) -> Operator:
+def update_operator(request: HttpRequest, operator_id: int, payload: OperatorPatch) -> dict:
     operator = get_or_404(Operator.objects.all(), operator_id, "operator")
-    crm_services.update_operator(operator=operator, **payload.dict(exclude_unset=True))
-    return Operator.objects.with_load().get(pk=operator.pk)
+    routed = crm_services.update_operator(operator=operator, **payload.dict(exclude_unset=True))
+    changed = Operator.objects.with_load().get(pk=operator.pk)
+    return {**OperatorOut.from_orm(changed).dict(), "waiting_assigned": routed.assigned}
 
 
 # --- Sources -------------------------------------------------------------------------------------
@@ -262,7 +265,7 @@ def create_source(request: HttpRequest, payload: SourceIn) -> Status[Source]:
 @sources.put(
     "/{int:source_id}/weights",
     auth=write_key,
-    response={200: SourceDetail, **errors(400, 403, 404)},
+    response={200: SourceChanged, **errors(400, 403, 404)},
     summary="Replace a source's weights",
     description="The whole set at once, atomically: every operator must exist, each once, with a weight of "
     "at least 1; operators left out stop receiving the source's contacts. An empty list removes them all.",
@@ -270,10 +273,12 @@ def create_source(request: HttpRequest, payload: SourceIn) -> Status[Source]:
 def set_weights(request: HttpRequest, source_id: int, payload: WeightsIn) -> dict:
     source = get_or_404(Source.objects.all(), source_id, "source")
     try:
-        crm_services.set_weights(source=source, weights={w.operator_id: w.weight for w in payload.weights})
+        routed = crm_services.set_weights(
+            source=source, weights={w.operator_id: w.weight for w in payload.weights}
+        )
     except Source.DoesNotExist:  # deleted since it was found
         raise Http404(NOT_FOUND["source"] % {"id": source_id}) from None
-    return source_detail(source)
+    return {**source_detail(source), "waiting_assigned": routed.assigned}
 
 
 def source_detail(source: Source) -> dict:

@@ -114,6 +114,15 @@ class OperatorOut(Schema):
     updated_at: datetime
 
 
+WAITING_ASSIGNED = Field(
+    description="Waiting contacts this change routed at once, because it added capacity (0 if it added none)."
+)
+
+
+class OperatorChanged(OperatorOut):
+    waiting_assigned: int = WAITING_ASSIGNED
+
+
 class OperatorFilter(FilterSchema):
     active: Annotated[bool | None, FilterLookup("is_active")] = Field(
         None, description="Only (in)active ones."
@@ -203,6 +212,10 @@ class SourceFigures(Schema):
 
 class SourceDetail(SourceFigures, SourceOut):  # SourceOut's fields first
     weights: list[WeightOut] = Field(description="The configured set, as PUT .../weights takes it.")
+
+
+class SourceChanged(SourceDetail):
+    waiting_assigned: int = WAITING_ASSIGNED
 
 
 # --- Leads and contacts ----------------------------------------------------------------------------

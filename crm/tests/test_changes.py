@@ -97,3 +97,50 @@ def test_the_admin_history_of_an_operator_lists_its_changes(admin_client):
     anna.save()
     page = admin_client.get(reverse("admin:crm_operator_history", args=[anna.pk])).text
     assert "Load limit" in page or "load limit" in page
+
+
+def test_a_save_that_changes_nothing_records_nothing(admin_client):
+    source = SourceFactory(name="Bot")
+    anna = OperatorFactory(name="Anna", load_limit=5)
+    before = (source.history.count(), anna.history.count())
+    form = {"name": "Bot", "weights-TOTAL_FORMS": "0", "weights-INITIAL_FORMS": "0"}
+    assert admin_client.post(reverse("admin:crm_source_change", args=[source.pk]), form).status_code == 302
+    operator_form = {"name": "Anna", "is_active": "on", "load_limit": "5"}
+    assert (
+        admin_client.post(reverse("admin:crm_operator_change", args=[anna.pk]), operator_form).status_code
+        == 302
+    )
+    assert (source.history.count(), anna.history.count()) == before
+    # The admin's History of each lists only entries that say what changed.
+    services.regenerate_token(source=source)
+    history = admin_client.get(reverse("admin:crm_source_history", args=[source.pk])).text
+    entries = history.count(f'<td><a href="/admin/crm/source/{source.pk}/history/')
+    assert entries == 2 and history.count('<ul class="history-changes">') == entries  # created, rotated
+    assert "token prefix:</strong>" in history and "None" not in history
+    assert "no signed-in user (a command)" in history
+
+
+def test_changes_filter_by_who_made_them_and_by_day(staff_client, admin_user, monkeypatch):
+    from django.utils import timezone
+
+    from integrations.services import create_api_key
+    from integrations.tests.conftest import client_with
+
+    anna = OperatorFactory(name="Anna")
+    services.update_operator(operator=anna, load_limit=7)  # by a command: nobody signed in
+    writer = client_with(create_api_key(name="telephony", scope="write")[1])
+    assert writer.patch(f"/api/v1/operators/{anna.pk}", {"load_limit": 8}).status_code == 200
+    page = staff_client.get(reverse("change_list"), {"who": "api:telephony"}).text
+    assert "8" in page and page.count('<li class="change card">') == 1 and "api:telephony" in page
+    assert '<option value="api:telephony">' in staff_client.get(reverse("change_list")).text
+    today = timezone.localdate()
+    assert (
+        staff_client.get(reverse("change_list"), {"from": f"{today}"}).text.count('class="change card"') >= 3
+    )
+    tomorrow = today + timedelta(days=1)
+    assert (
+        staff_client.get(reverse("change_list"), {"from": f"{tomorrow}"}).text.count('class="change card"')
+        == 0
+    )
+    refused = staff_client.get(reverse("change_list"), {"who": "nobody-like-this"})
+    assert refused.status_code == 200 and "errorlist" in refused.text or "not one of" in refused.text

@@ -382,3 +382,39 @@ def test_drain_walks_a_queue_longer_than_one_batch_oldest_first(rng):
     assert drain(rng=rng, max_contacts=251).assigned == 251
     still = Contact.objects.get(operator=None)
     assert still.pk == contacts[-1].pk  # the newest waits; ties at one time go by id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_and_the_api_say_how_many_waiting_contacts_a_change_routed(admin_client):
+    """Committed for real (no test transaction around it): the admin's message and the API's answer come
+    after the change and its drain have committed."""
+    from integrations.services import create_api_key
+    from integrations.tests.conftest import client_with
+
+    anna = OperatorFactory(name="Anna", load_limit=0)
+    source = source_with(anna)
+    for minutes in range(7):
+        waiting(source, minutes_ago=minutes + 1)
+    page = admin_client.post(
+        reverse("admin:crm_operator_change", args=[anna.pk]),
+        {"name": "Anna", "load_limit": "5", "is_active": "on"},
+        follow=True,
+    )
+    assert "5 waiting contacts were assigned." in page.text
+    writer = client_with(create_api_key(name="telephony", scope="write")[1])
+    answer = writer.patch(f"/api/v1/operators/{anna.pk}", {"load_limit": 6}).json()
+    assert answer["waiting_assigned"] == 1 and answer["load"] == 6
+    boris = OperatorFactory(name="Boris")
+    answer = writer.put(
+        f"/api/v1/sources/{source.pk}/weights",
+        {"weights": [{"operator_id": anna.pk, "weight": 1}, {"operator_id": boris.pk, "weight": 1}]},
+    ).json()
+    assert answer["waiting_assigned"] == 1 and answer["waiting"]["count"] == 0
+    # A change that adds nothing says nothing.
+    page = admin_client.post(
+        reverse("admin:crm_operator_change", args=[anna.pk]),
+        {"name": "Anna", "load_limit": "4", "is_active": "on"},
+        follow=True,
+    )
+    assert "were assigned" not in page.text and "was assigned" not in page.text
+    assert writer.patch(f"/api/v1/operators/{anna.pk}", {"name": "Anna K"}).json()["waiting_assigned"] == 0

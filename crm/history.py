@@ -1,0 +1,65 @@
+"""The change history of operators, sources and weights (django-simple-history): the fields it is about, and
+a record only when one of them changed, so every entry names what changed (the Changes page, the admin's
+History)."""
+
+from dataclasses import dataclass
+
+from simple_history.models import HistoricalRecords
+
+# Per kind of record, the fields whose changes are shown; the identity (ids, a weight's source and operator)
+# is the subject of a change, not a change. Token digests are not recorded at all.
+TRACKED = {
+    "operator": ("name", "is_active", "load_limit"),
+    "source": ("name", "keep_operator", "token_prefix"),
+    "weight": ("weight",),
+}
+
+
+class TrackedHistory(HistoricalRecords):
+    """HistoricalRecords that skips a save which changed none of the tracked fields (a form saved as it was,
+    a change of an untracked field): such a record would say "changed" and name nothing."""
+
+    def __init__(self, *, kind: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.tracked = TRACKED[kind]
+
+    def post_save(self, instance, created, using=None, **kwargs) -> None:
+        if not created and not kwargs.get("raw", False):
+            latest = getattr(instance, self.manager_name).using(using).values(*self.tracked).first()
+            if latest is not None and all(latest[name] == getattr(instance, name) for name in self.tracked):
+                return
+        super().post_save(instance, created, using=using, **kwargs)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str  # the field's verbose name, as the model declares it
+    old: object  # None for a created record
+    new: object
+
+
+def field_changes(kind: str, record, previous) -> list[FieldChange]:
+    """What a history record changed, against the record before it (None: it was created, or the history
+    starts there, so every value is new). Compared here rather than with simple-history's diff_against,
+    which skips non-editable fields (the token's prefix)."""
+    if record.history_type == "-":
+        return []
+    table = type(record)
+
+    def verbose(name: str) -> str:
+        return str(table._meta.get_field(name).verbose_name)
+
+    if previous is None:
+        values = [(name, getattr(record, name)) for name in TRACKED[kind]]
+        return [FieldChange(verbose(name), None, value) for name, value in values if value is not None]
+    return [
+        FieldChange(verbose(name), getattr(previous, name), getattr(record, name))
+        for name in TRACKED[kind]
+        if getattr(previous, name) != getattr(record, name)
+    ]
+
+
+def author(record) -> str:
+    """Who made a change: the signed-in user's name, else what made it if it says ("api:<key name>"), else
+    "" (a command)."""
+    return record.history_user.get_username() if record.history_user else record.history_change_reason or ""
