@@ -160,6 +160,24 @@ class SourceOperatorWeight(models.Model):
         return f"{self.source} → {self.operator}: {self.weight}"
 
 
+class LeadQuerySet(models.QuerySet):
+    """Leads by the contacts they have: each a semi-join over one of the contacts' indexes."""
+
+    @staticmethod
+    def having(**contacts: object) -> Q:
+        """Leads with a contact matching these lookups (`source_id=3`, `operator__isnull=True`)."""
+        return Q(pk__in=Contact.objects.order_by().filter(**contacts).values("lead_id"))
+
+    def through_source(self, source_id: int) -> "LeadQuerySet":
+        return self.filter(self.having(source_id=source_id))
+
+    def handled_by(self, operator_id: int) -> "LeadQuerySet":
+        return self.filter(self.having(operator_id=operator_id))
+
+    def waiting(self) -> "LeadQuerySet":
+        return self.filter(self.having(operator__isnull=True))
+
+
 class Lead(TimeStamped):
     external_id = models.CharField(
         _("external id"),
@@ -169,6 +187,8 @@ class Lead(TimeStamped):
         help_text=_("The customer's id in the channel that sent them."),
     )
     name = models.CharField(_("name"), max_length=200, blank=True, validators=[single_line])
+
+    objects = LeadQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("lead")

@@ -454,13 +454,12 @@ def lead_page(
         )
     elif query:  # too short for trigrams: it matches many leads, and the newest-first index finds 50 soon
         leads = leads.filter(Q(external_id__icontains=query) | Q(name__icontains=query))
-    contacts = Contact.objects.order_by()
     if source_id is not None:
-        leads = leads.filter(pk__in=contacts.filter(source_id=source_id).values("lead_id"))
+        leads = leads.through_source(source_id)
     if operator_id is not None:
-        leads = leads.filter(pk__in=contacts.filter(operator_id=operator_id).values("lead_id"))
+        leads = leads.handled_by(operator_id)
     if waiting:
-        leads = leads.filter(pk__in=contacts.unassigned().values("lead_id"))
+        leads = leads.waiting()
     # Counting every match of a broad search or filter costs more than the rest of the page (a third of
     # a million leads at 1M contacts): those counts stop at a cap; the plain list's count stays exact.
     narrowed = bool(query) or source_id is not None or operator_id is not None or waiting

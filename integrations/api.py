@@ -97,6 +97,30 @@ def _json_405(view):
     return wrapper
 
 
+def only_known_query_parameters(run):
+    """A "view" decorator of every operation: a query parameter the operation does not take is a 400 that
+    names it, rather than silently ignored (`?operator_id=6` would otherwise list every contact)."""
+    operation = run.__self__
+    known = {
+        name
+        for model in operation.models
+        if model.__ninja_param_source__ == "query"
+        for name in getattr(model, "__ninja_flatten_map__", None) or model.model_fields
+    }
+
+    @wraps(run)
+    def checked(request: HttpRequest, **kwargs) -> HttpResponse:
+        if unknown := sorted(set(request.GET) - known):
+            allowed = ", ".join(sorted(known)) or gettext("none")
+            message = gettext("Unknown query parameter; this operation takes: %(allowed)s.") % {
+                "allowed": allowed
+            }
+            return json_error(400, "", "", errors={name: [message] for name in unknown})
+        return run(request, **kwargs)
+
+    return checked
+
+
 api = LeadflowAPI(
     title="Leadflow integration API",
     version="1",
@@ -436,6 +460,7 @@ def get_stats(request: HttpRequest) -> dict:
     }
 
 
+api.add_decorator(only_known_query_parameters, mode="view")
 api.add_router("/operators", operators)
 api.add_router("/sources", sources)
 api.add_router("/leads", leads)

@@ -16,7 +16,7 @@ from ninja import Field, FilterLookup, FilterSchema, Schema
 from ninja.pagination import LimitOffsetPagination
 from pydantic import AfterValidator, ConfigDict, StrictBool, StrictInt, StrictStr, field_validator
 
-from crm.models import Operator, Source, SourceOperatorWeight
+from crm.models import LeadQuerySet, Operator, Source, SourceOperatorWeight
 from crm.validators import bounds
 
 OPERATOR_NAME_MAX = Operator._meta.get_field("name").max_length
@@ -230,10 +230,25 @@ class LeadOut(Schema):
 
 
 class LeadFilter(FilterSchema):
+    """As the staff lead list filters (crm.models.LeadQuerySet)."""
+
     q: str | None = Field(None, min_length=1, description="Part of the external id or the name (any case).")
+    source: Id | None = Field(None, description="Leads with a contact from this source.")
+    operator: Id | None = Field(None, description="Leads with a contact handled by this operator.")
+    waiting: bool | None = Field(None, description="true: leads with a contact waiting for an operator.")
 
     def filter_q(self, value: str | None) -> Q:
         return Q(external_id__icontains=value) | Q(name__icontains=value) if value else Q()
+
+    def filter_source(self, value: int | None) -> Q:
+        return LeadQuerySet.having(source_id=value) if value else Q()
+
+    def filter_operator(self, value: int | None) -> Q:
+        return LeadQuerySet.having(operator_id=value) if value else Q()
+
+    def filter_waiting(self, value: bool | None) -> Q:
+        waiting = LeadQuerySet.having(operator__isnull=True)
+        return Q() if value is None else waiting if value else ~waiting
 
 
 class ContactOut(Schema):

@@ -38,6 +38,35 @@ def test_leads_newest_first_and_searched_by_external_id_or_name(reader):
     )
 
 
+def test_leads_filtered_by_source_operator_and_waiting_as_on_the_staff_list(reader):
+    bot, form = SourceFactory(), SourceFactory()
+    anna = OperatorFactory()
+    by_bot = ContactFactory(source=bot, operator=anna).lead
+    waiting = ContactFactory(source=form, operator=None).lead
+    ContactFactory(source=form, lead=by_bot, operator=None)
+    assert sorted(ids(reader.get("/api/v1/leads", {"source": bot.pk}))) == [by_bot.pk]
+    assert sorted(ids(reader.get("/api/v1/leads", {"source": form.pk}))) == sorted([by_bot.pk, waiting.pk])
+    assert ids(reader.get("/api/v1/leads", {"operator": anna.pk})) == [by_bot.pk]
+    assert sorted(ids(reader.get("/api/v1/leads", {"waiting": "true"}))) == sorted([by_bot.pk, waiting.pk])
+    assert ids(reader.get("/api/v1/leads", {"source": form.pk, "operator": anna.pk})) == [by_bot.pk]
+    assert reader.get("/api/v1/leads", {"source": 0}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path, params, unknown",
+    [
+        ("/api/v1/contacts", {"operator_id": 6}, ["operator_id"]),  # the field's name, not the filter's
+        ("/api/v1/leads", {"query": "ivan", "page": 2}, ["page", "query"]),
+        ("/api/v1/operators/1", {"expand": "load"}, ["expand"]),
+        ("/api/v1/stats", {"source": 1}, ["source"]),
+    ],
+)
+def test_unknown_query_parameters_are_400_naming_each(reader, path, params, unknown):
+    OperatorFactory(pk=1)
+    response = reader.get(path, params)
+    assert response.status_code == 400 and sorted(response.json()["errors"]) == unknown
+
+
 def test_lead_with_its_contacts_newest_first(reader):
     lead = LeadFactory(external_id="tg-1", name="Ivan")
     first = ContactFactory(lead=lead, created_at=timezone.now() - timedelta(hours=2), message="Hello")
