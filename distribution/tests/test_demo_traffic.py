@@ -20,3 +20,16 @@ def test_demo_traffic_goes_through_the_service_once():
 def test_demo_traffic_needs_sources():
     with pytest.raises(CommandError, match="seed_demo"):
         call_command("demo_traffic")
+
+
+def test_a_fresh_demo_opens_on_a_calm_dashboard():
+    """bin/run's demo data: nobody full, no source blocked, nobody waiting."""
+    from django.utils import timezone
+
+    from crm import selectors
+
+    call_command("seed_demo", admin_password="first-pass-123")
+    call_command("demo_traffic")
+    board = selectors.dashboard(now=timezone.now())
+    assert Contact.objects.count() > 0 and board.waiting.count == 0
+    assert not board.blocked and not [row for row in board.loads if row.is_full]
