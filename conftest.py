@@ -44,8 +44,7 @@ def plain_static_storage(settings) -> None:
 @pytest.fixture(autouse=True)
 def new_worker() -> None:
     """Each test starts as a new worker: no routes of tokens met before, no sources found full
-    (distribution.services)."""
-    from distribution import services
+    (distribution.routes.memory)."""
+    from distribution.routes import memory
 
-    services._known_routes.clear()
-    services._full_sources.clear()
+    memory.clear()

@@ -2,7 +2,6 @@
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Count, OuterRef, Q, Subquery
@@ -10,6 +9,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm import eligibility
 from crm.choices import UnassignedReason
 from crm.history import TrackedHistory
 from crm.secrets import PREFIX_LENGTH, Secret
@@ -19,15 +19,6 @@ from crm.validators import multi_line, single_line
 # so on every engine, and every form and API field that stores into them reads its bounds from the model
 # field (crm.validators.bounds), so a number too large is a 400 naming the field, never a database error.
 INT_MAX = 2**31 - 1
-
-
-def window_start(now: datetime | None = None) -> datetime:
-    """Start of the rolling load window: contacts assigned after it count towards an operator's load.
-
-    The load's one definition: an operator's contacts with `assigned_at` strictly after this moment
-    (`ContactQuerySet.in_window`; distribution.sql counts the same range under the operator's lock).
-    """
-    return (now or timezone.now()) - timedelta(hours=settings.LOAD_WINDOW_HOURS)
 
 
 class TimeStamped(models.Model):
@@ -202,8 +193,8 @@ class Lead(TimeStamped):
 
 class ContactQuerySet(models.QuerySet):
     def in_window(self, now: datetime | None = None) -> "ContactQuerySet":
-        """Contacts that count towards their operator's load now: assigned within the window."""
-        return self.filter(assigned_at__gt=window_start(now))
+        """Contacts that count towards their operator's load now (crm.eligibility)."""
+        return self.filter(eligibility.in_window(now))
 
     def unassigned(self) -> "ContactQuerySet":
         return self.filter(operator__isnull=True)
@@ -239,7 +230,7 @@ def _period_start(moment: datetime, kind: str) -> datetime:
 
 
 class Contact(models.Model):
-    """One appeal of a lead through a source; created only by distribution.services.assign_contact."""
+    """One appeal of a lead through a source; created only by distribution (intake.store_contact)."""
 
     # Each foreign key is the first column of a composite index below, so none needs an index of its own.
     lead = models.ForeignKey(

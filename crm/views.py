@@ -24,7 +24,7 @@ from crm.models import Contact, Lead, Operator, Source
 
 # The staff pages are the outermost layer: they call the distribution service for a hand assignment, as
 # the admin's contact actions do (crm's models and services never import distribution).
-from distribution.services import AssignmentRefused, assign_manually
+from distribution.manual import AssignmentRefused, assign_manually
 
 ASSIGN_PERMISSION = "crm.assign_contact"
 

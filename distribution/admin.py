@@ -15,7 +15,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Contact, Operator
-from distribution.services import AssignmentRefused, assign_manually
+from distribution.manual import AssignmentRefused, assign_manually
 
 
 class AssignmentFilter(admin.SimpleListFilter):

@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from config.errors import RETRY_AFTER_SECONDS, json_error
 from distribution import webhook
-from distribution.services import IdempotencyConflict, SourceGone, receive_contact
+from distribution.intake import IdempotencyConflict, SourceGone, receive_contact
 from throttle.services import client_ip, record_failure, too_many_failures
 
 log = logging.getLogger("leadflow.intake")

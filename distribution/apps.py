@@ -1,7 +1,6 @@
 import logging
 
 from django.apps import AppConfig
-from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 log = logging.getLogger("leadflow.distribution")
@@ -20,16 +19,10 @@ class DistributionConfig(AppConfig):
 def drain_after_capacity_change(sender, *, sources: list[int], **kwargs) -> int:
     """A supervisor added capacity and it committed: route waiting contacts of those sources now, within
     a bound so the save stays fast; the periodic drain (assign_unassigned) does whatever is left."""
-    from crm.choices import AssignmentPath
-    from distribution.services import drain
+    from distribution.queue import drain_sources
 
     try:
-        report = drain(
-            trigger=AssignmentPath.CAPACITY_CHANGE,
-            sources=sources,
-            max_contacts=settings.DRAIN_INLINE_LIMIT,
-            max_seconds=1.0,
-        )
+        report = drain_sources(sources)
     except Exception:  # the supervisor's change is saved; the periodic drain will retry
         log.exception("drain after a capacity change failed")
         return 0

@@ -1,53 +1,15 @@
-"""The choice itself, over plain data: who may take a contact, the weighted draw, and the explanation.
+"""The choice itself, over plain data: the weighted draw among those who may take a contact (the rules are
+crm.eligibility's), and the explanation.
 
-No database here. The service feeds in the source's operators and, one draw at a time, the load it has
-counted for the operator the draw landed on (see distribution.services).
+No database here. The router feeds in the source's operators and, one draw at a time, the load it has
+counted for the operator the draw landed on (distribution.router).
 """
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from crm.choices import Exclusion, UnassignedReason
-
-# The codes, as the explanation stores them (labels: crm.choices).
-NO_OPERATORS, ALL_INACTIVE, ALL_AT_LIMIT = (r.value for r in UnassignedReason)
-INACTIVE, NO_WEIGHT, AT_LIMIT = (e.value for e in Exclusion)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One of the source's operators. `load` is None until it has been counted."""
-
-    operator_id: int
-    weight: int
-    limit: int
-    active: bool = True
-    load: int | None = None
-    name: str = ""
-
-    def with_load(
-        self, load: int, *, limit: int | None = None, active: bool | None = None, weight: int | None = None
-    ) -> "Candidate":
-        """The candidate as counted: its load, and whatever was re-read with it."""
-        return replace(
-            self,
-            load=load,
-            limit=self.limit if limit is None else limit,
-            active=self.active if active is None else active,
-            weight=self.weight if weight is None else weight,
-        )
-
-
-def exclusion(candidate: Candidate) -> str | None:
-    """Why the candidate cannot take a contact, or None while it still may."""
-    if not candidate.active:
-        return INACTIVE
-    if candidate.weight <= 0:
-        return NO_WEIGHT
-    if candidate.limit <= 0 or (candidate.load is not None and candidate.load >= candidate.limit):
-        return AT_LIMIT
-    return None
+from crm.eligibility import Candidate, exclusion, waiting_reason
 
 
 def draw(candidates: Sequence[Candidate], *, rng: random.Random) -> Candidate | None:
@@ -56,15 +18,6 @@ def draw(candidates: Sequence[Candidate], *, rng: random.Random) -> Candidate | 
     if not open_:
         return None
     return rng.choices(open_, weights=[c.weight for c in open_])[0]
-
-
-def unassigned_reason(candidates: Sequence[Candidate]) -> str:
-    """Why nobody could take the contact, once every candidate is excluded."""
-    if not candidates:
-        return NO_OPERATORS
-    if not any(c.active for c in candidates):
-        return ALL_INACTIVE
-    return ALL_AT_LIMIT
 
 
 @dataclass(frozen=True)
@@ -83,7 +36,7 @@ def choose(candidates: Sequence[Candidate], *, rng: random.Random) -> Choice:
 
 def decide(candidates: Sequence[Candidate], *, draws: Sequence[int], chosen: Candidate | None) -> Choice:
     """The outcome and what the choice saw, from the candidates as finally known and the draws made."""
-    reason = "" if chosen else unassigned_reason(candidates)
+    reason = "" if chosen else waiting_reason(candidates)
     return Choice(
         operator_id=chosen.operator_id if chosen else None,
         reason=reason,

@@ -34,6 +34,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, JSONField, Model
 from psycopg.types.json import Jsonb
 
+from crm import eligibility
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, SourceToken
 
 T = TypeVar("T")
@@ -107,7 +108,11 @@ def _sql() -> dict[str, str]:
     n["for_update"] = " FOR UPDATE" if connection.features.has_select_for_update else ""
     n["contact_columns"] = ", ".join(connection.ops.quote_name(f.column) for f in _contact_fields())
     n["contact_values"] = ", ".join(["%s"] * len(_contact_fields()))
-    in_window = "FROM {contact} c WHERE c.{c_operator} = w.{w_operator} AND c.{c_assigned} > %s".format(**n)
+    # The load window's comparison ("> %s"), as crm.eligibility defines it for the ORM too.
+    n["in_window"] = connection.operators[eligibility.WINDOW_LOOKUP]
+    in_window = (
+        "FROM {contact} c WHERE c.{c_operator} = w.{w_operator} AND c.{c_assigned} {in_window}".format(**n)
+    )
     # An operator's load counted up to its limit, for each row of w. SQLite cannot name the outer row in a
     # LIMIT: it counts the whole window and keeps the smaller (the same value, at the development database).
     if connection.vendor == "postgresql":
@@ -116,20 +121,27 @@ def _sql() -> dict[str, str]:
         )
     else:
         n["capped_load"] = f"min((SELECT count(*) {in_window}), o.{n['o_limit']})"
-    source_with_operators = (
-        "SELECT s.id, s.name, s.{s_keep}, w.{w_operator}, w.{w_weight}, o.{o_limit}, o.{o_active}, o.{o_name} "
-        "FROM {source} s LEFT JOIN {weight} w ON w.{w_source} = s.id "
-        "LEFT JOIN {operator} o ON o.id = w.{w_operator} "
+    with_operators = (
+        "LEFT JOIN {weight} w ON w.{w_source} = s.id LEFT JOIN {operator} o ON o.id = w.{w_operator} "
     )
+    source_with_operators = "SELECT s.id, s.name, s.{s_keep}, w.{w_operator}, w.{w_weight}, o.{o_limit}, o.{o_active}, o.{o_name} "
     return {
         # One lookup of the token's digest (unique index) that brings the source and its operators along:
         # its cost does not depend on how many sources or tokens exist. A token works while it is the
         # source's current one (no end) or within its grace period (crm.secrets).
         "authenticate": (
-            source_with_operators + "WHERE s.id = (SELECT {t_source} FROM {token} WHERE {t_digest} = %s "
-            "AND ({t_expires} IS NULL OR {t_expires} > %s)) ORDER BY w.{w_operator}"
+            # Joined from the token, so that even a generic plan reaches the source through its primary key.
+            source_with_operators
+            + "FROM {token} t JOIN {source} s ON s.id = t.{t_source} "
+            + with_operators
+            + "WHERE t.{t_digest} = %s AND (t.{t_expires} IS NULL OR t.{t_expires} > %s) ORDER BY w.{w_operator}"
         ).format(**n),
-        "source_operators": (source_with_operators + "WHERE s.id = %s ORDER BY w.{w_operator}").format(**n),
+        "source_operators": (
+            source_with_operators
+            + "FROM {source} s "
+            + with_operators
+            + "WHERE s.id = %s ORDER BY w.{w_operator}"
+        ).format(**n),
         # INSERT ... ON CONFLICT: the losing insert of a race waits for the winner and updates its row, so
         # one external_id never makes a second lead nor an error. SQLite 3.35+ runs it unchanged.
         "upsert_lead": (
@@ -144,7 +156,7 @@ def _sql() -> dict[str, str]:
         # over at most `limit` index entries of (operator, assigned_at).
         "weight_and_load": (
             "SELECT (SELECT {w_weight} FROM {weight} WHERE {w_source} = %s AND {w_operator} = %s), "
-            "(SELECT count(*) FROM (SELECT 1 FROM {contact} WHERE {c_operator} = %s AND {c_assigned} > %s "
+            "(SELECT count(*) FROM (SELECT 1 FROM {contact} WHERE {c_operator} = %s AND {c_assigned} {in_window} "
             # An operator deleted meanwhile has no limit: LIMIT NULL is "no limit" on PostgreSQL but an
             # error on SQLite, and the count is moot anyway (the lock read nothing, so it drops out).
             "LIMIT coalesce((SELECT {o_limit} FROM {operator} WHERE id = %s), 0)) AS window_rows)"
@@ -292,7 +304,7 @@ def is_prepared_statement_error(exc: BaseException) -> bool:
 def _fall_back_to_text(exc: ProgrammingError) -> None:
     """A forgotten DATABASE_POOLER may cost speed, never a contact: on the first prepared-statement error
     switch this process to statements sent as text and say once which setting is missing. The caller
-    re-raises; the whole transaction then runs again (services.retrying), as text."""
+    re-raises; the whole transaction then runs again (batching.retrying), as text."""
     global _text_only
     if _text_only or not is_prepared_statement_error(exc):
         return
@@ -411,7 +423,14 @@ def fetch_all(statement: Statement) -> list[tuple]:
 
 
 def fetch_first(statement: Statement) -> list[tuple]:
-    """fetch_all for a read that opens a request, in place of Django's health check."""
+    """fetch_all for a read that opens a request, in place of Django's health check.
+
+    On PostgreSQL outside any transaction it runs in one of its own, still one round trip, so that it too
+    plans without sequential scans (index_only): a generic plan made while a table was a few pages would
+    otherwise stay a scan of it as it grows."""
+    db = _db()
+    if batching(db) and not db.in_atomic_block and db.get_autocommit():
+        return run_together([begin(), *index_only(), statement, commit()], opening=True)[-2]
     return _instead_of_the_health_check(lambda: fetch_all(statement))
 
 

@@ -17,7 +17,7 @@ from django.utils.translation import gettext
 
 from crm.models import Contact, Lead
 from crm.secrets import token_digest
-from distribution.services import Route, known_route, route_for_token_digest
+from distribution.routes import Route, known_route, route_for_token_digest
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_IDEMPOTENCY_KEY = Contact._meta.get_field("idempotency_key").max_length
@@ -83,7 +83,7 @@ def caller(request: HttpRequest) -> tuple[Route, bool]:
     """The route (source and operators) of the token the request bears, and whether it was read just now.
 
     A token this worker has met before is not looked up again here: its last route is assumed (False),
-    and the token check rides along with the contact's first statements (services.known_route); a token
+    and the token check rides along with the contact's first statements (routes.known_route); a token
     met for the first time costs one lookup by its digest (True). Comparing digests through an index
     leaks nothing useful by timing: a guess's digest shares no prefix with the real one's any more than a
     random string does.

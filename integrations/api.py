@@ -1,7 +1,7 @@
 """The integration API under /api/v1/ (django-ninja): operators, sources and weights, leads, contacts, stats.
 
 Endpoints are thin: they parse (the schemas), call the same services the admin uses (crm.services,
-distribution.services) or the dashboard's selectors, and answer. Every error has the webhook's shape,
+distribution.manual) or the dashboard's selectors, and answer. Every error has the webhook's shape,
 {"errors": {field: [message]}} (config.errors.json_error):
 
 - 400: a malformed body or an invalid field, whether the schema or the service found it;
@@ -31,7 +31,7 @@ from config.errors import json_error
 from crm import selectors
 from crm import services as crm_services
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
-from distribution.services import AssignmentRefused, assign_manually
+from distribution.manual import AssignmentRefused, assign_manually
 from integrations import openapi
 from integrations.auth import Throttled, read_key, write_key
 from integrations.schemas import (

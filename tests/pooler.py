@@ -73,7 +73,9 @@ def pgbouncer(direct_url: str, *, port: int, pool_size: int) -> Iterator[str]:
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"pgbouncer did not start: {(spool / 'pgbouncer.log').read_text()}") from None
+                    raise RuntimeError(
+                        f"pgbouncer did not start: {(spool / 'pgbouncer.log').read_text()}"
+                    ) from None
                 time.sleep(0.1)
         yield f"postgres://{db.username}:{db.password or ''}@127.0.0.1:{port}/{name}"
     finally:

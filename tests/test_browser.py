@@ -11,9 +11,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from crm.eligibility import Candidate
 from crm.models import UnassignedReason
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
-from distribution.selection import Candidate, decide
+from distribution.selection import decide
 from tests.browser import ARTIFACTS, chromium
 
 PASSWORD = "browser-test-password"

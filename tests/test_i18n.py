@@ -26,9 +26,10 @@ from django.utils import timezone, translation
 from django.utils.translation import ngettext
 
 from crm.choices import UnassignedReason
+from crm.eligibility import Candidate
 from crm.models import Contact, Operator, Source
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
-from distribution.selection import Candidate, decide
+from distribution.selection import decide
 
 PO = Path(settings.BASE_DIR) / "locale" / "ru" / "LC_MESSAGES" / "django.po"
 MO = PO.with_suffix(".mo")

@@ -8,7 +8,7 @@ from django.utils import timezone
 from crm.models import Operator, Source, SourceToken
 from crm.secrets import token_digest
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
-from distribution import services
+from distribution.routes import route_for_token_digest
 
 pytestmark = pytest.mark.django_db
 
@@ -119,7 +119,7 @@ def test_source_page_shows_the_webhook_url_a_ready_curl_and_the_token_prefix(adm
 
 def works(token: str, *, at=None) -> bool:
     """Whether the webhook would take this token (at that moment)."""
-    return services.route_for_token_digest(token_digest(token), now=at) is not None
+    return route_for_token_digest(token_digest(token), now=at) is not None
 
 
 def test_regenerating_a_token_asks_first_then_shows_the_new_token_once_with_the_curl(admin_client):

@@ -5,7 +5,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, SourceToken, window_start
+from crm.eligibility import window_start
+from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, SourceToken
 from crm.secrets import token_digest
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
 

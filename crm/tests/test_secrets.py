@@ -11,7 +11,7 @@ from django.utils import timezone
 from crm import services
 from crm.secrets import token_digest
 from crm.tests.factories import SourceFactory
-from distribution.services import route_for_token_digest
+from distribution.routes import route_for_token_digest
 from integrations import services as api_keys
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from crm import services
 from crm.models import Operator, Source, SourceOperatorWeight
 from crm.secrets import token_digest
-from distribution.services import route_for_token_digest
+from distribution.routes import route_for_token_digest
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from django.db import connection, connections
 
 from crm.models import Contact, Lead, Operator
 from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
-from distribution.services import assign_contact
+from distribution.intake import store_contact
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,7 +47,7 @@ def test_hundred_parallel_assignments_never_exceed_any_limit():
 
     contacts = run_at_once(
         100,
-        lambda i: assign_contact(
+        lambda i: store_contact(
             source=bot if i % 2 else form, external_id=f"customer-{i}", rng=random.Random(i)
         ),
     )
@@ -66,7 +66,7 @@ def test_one_external_id_posted_thirty_times_at_once_makes_one_lead():
     WeightFactory(source=source, operator=OperatorFactory(load_limit=100))
 
     contacts = run_at_once(
-        30, lambda i: assign_contact(source=source, external_id="same-customer", name=f"n{i}")
+        30, lambda i: store_contact(source=source, external_id="same-customer", name=f"n{i}")
     )
 
     assert Lead.objects.count() == 1
@@ -81,7 +81,7 @@ def test_many_leads_and_one_busy_operator_at_once():
     source = SourceFactory()
     WeightFactory(source=source, operator=anna)
 
-    run_at_once(40, lambda i: assign_contact(source=source, external_id=f"lead-{i % 10}"))
+    run_at_once(40, lambda i: store_contact(source=source, external_id=f"lead-{i % 10}"))
 
     assert Lead.objects.count() == 10
     assert Contact.objects.count() == 40
@@ -114,7 +114,7 @@ def test_only_the_drawn_operator_is_locked():
         assert locked.wait(timeout=30)
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '2s'")
-        contact = assign_contact(source=source, external_id="x", rng=random.Random(7))
+        contact = store_contact(source=source, external_id="x", rng=random.Random(7))
         assert contact.operator == busy_free
     finally:
         release.set()
@@ -155,7 +155,7 @@ def test_no_contact_is_decided_on_a_removal_that_has_committed():
 
     from django.utils import timezone
 
-    from distribution.services import source_route
+    from distribution.routes import source_route
 
     leaving, staying = OperatorFactory(load_limit=1000), OperatorFactory(load_limit=1000)
     source = SourceFactory()
@@ -173,7 +173,7 @@ def test_no_contact_is_decided_on_a_removal_that_has_committed():
             removed_at.append(timezone.now())
             return None
         for n in range(15):
-            assign_contact(
+            store_contact(
                 source=source, external_id=f"c-{i}-{n}", candidates=stale, rng=random.Random(i * 100 + n)
             )
         return None
@@ -193,7 +193,7 @@ def test_two_drains_and_webhooks_at_once_assign_each_contact_once_within_limits(
     from django.utils import timezone
 
     from crm.tests.factories import ContactFactory
-    from distribution.services import drain
+    from distribution.queue import drain
 
     operators = [OperatorFactory(load_limit=limit) for limit in (15, 10, 5)]
     source = SourceFactory()
@@ -206,7 +206,7 @@ def test_two_drains_and_webhooks_at_once_assign_each_contact_once_within_limits(
     def work(i: int):
         if i < 2:
             return drain(rng=random.Random(i))
-        return assign_contact(source=source, external_id=f"new-{i}", rng=random.Random(i))
+        return store_contact(source=source, external_id=f"new-{i}", rng=random.Random(i))
 
     results = run_at_once(12, work)
     drained = [r for r in results[:2]]
@@ -222,14 +222,15 @@ def test_two_drains_and_webhooks_at_once_assign_each_contact_once_within_limits(
 def test_a_deadlock_is_retried_inside_the_service_not_surfaced():
     """Two connections lock two rows in opposite orders: PostgreSQL kills one transaction with a deadlock;
     `retrying` runs it again and both finish."""
-    import time
+    import threading
 
     from django.db import transaction
 
-    from distribution.services import retrying
+    from distribution.batching import retrying
 
     first, second = OperatorFactory(), OperatorFactory()
     attempts = Counter()
+    both_hold_one = threading.Barrier(2)
 
     def work(i: int):
         order = [first.pk, second.pk] if i == 0 else [second.pk, first.pk]
@@ -240,7 +241,7 @@ def test_a_deadlock_is_retried_inside_the_service_not_surfaced():
                 for n, pk in enumerate(order):
                     Operator.objects.select_for_update().get(pk=pk)
                     if n == 0 and attempts[i] == 1:
-                        time.sleep(0.3)  # both hold their first row before asking for the second
+                        both_hold_one.wait(timeout=10)  # each holds its first row before asking for the other
             return i
 
         return retrying(transaction_body)

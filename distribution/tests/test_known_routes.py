@@ -1,5 +1,5 @@
 """A token a worker has met before: its route is assumed, and its check rides along with the contact's first
-statements (distribution.services.known_route). Whatever the check reads differently must win."""
+statements (distribution.routes.known_route). Whatever the check reads differently must win."""
 
 import json
 
@@ -9,7 +9,7 @@ from crm.models import Contact, Lead, SourceOperatorWeight
 from crm.secrets import token_digest
 from crm.services import regenerate_token
 from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
-from distribution import services
+from distribution.routes import WorkerMemory, known_route, memory
 from distribution.tests.test_webhook import post
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,7 @@ def source():
 def met(client, source):
     """The source's token, met once by this worker: its route is known from then on."""
     assert post(client, source, {"external_id": "first"}).status_code == 201
-    assert services.known_route(token_digest(source.token)) is not None
+    assert known_route(token_digest(source.token)) is not None
     return source
 
 
@@ -57,7 +57,7 @@ def test_a_regenerated_token_is_401_and_stores_nothing(client, met):
     response = post(client, None, {"external_id": "late"}, token=old)
     assert response.status_code == 401 and "authorization" in response.json()["errors"]
     assert not Lead.objects.filter(external_id="late").exists()
-    assert services.known_route(token_digest(old)) is None
+    assert known_route(token_digest(old)) is None
 
 
 @pytest.mark.parametrize(
@@ -91,10 +91,10 @@ def test_a_bad_body_from_a_known_token_is_still_the_field_error(client, met):
 
 
 def test_the_worker_remembers_a_bounded_number_of_tokens(client, monkeypatch):
-    monkeypatch.setattr(services, "KNOWN_ROUTES", 3)
+    monkeypatch.setattr(WorkerMemory, "MAX_ROUTES", 3)
     sources = [SourceFactory() for _ in range(5)]
     for n, source in enumerate(sources):
         assert post(client, source, {"external_id": f"s{n}"}).status_code == 201
-    assert len(services._known_routes) == 3
-    assert services.known_route(token_digest(sources[-1].token)) is not None
-    assert services.known_route(token_digest(sources[0].token)) is None
+    assert len(memory.routes) == 3
+    assert known_route(token_digest(sources[-1].token)) is not None
+    assert known_route(token_digest(sources[0].token)) is None

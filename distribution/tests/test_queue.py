@@ -15,11 +15,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm import services as crm_services
-from crm.models import Contact, Operator, window_start
+from crm.eligibility import Candidate, window_start
+from crm.models import Contact, Operator
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
-from distribution import services, sql
-from distribution.selection import Candidate
-from distribution.services import AssignmentRefused, assign_contact, assign_manually, drain, receive_contact
+from distribution import intake, sql
+from distribution.intake import receive_contact, store_contact
+from distribution.manual import AssignmentRefused, assign_manually
+from distribution.queue import drain
+from distribution.routes import memory
 from distribution.tests.sent import times_run
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +52,7 @@ def test_limit_active_flag_and_weight_are_read_again_under_the_lock(rng):
     Operator.objects.filter(pk=off.pk).update(is_active=False)
     source.weights.filter(operator=removed).delete()
 
-    contact = assign_contact(source=source, external_id="x", candidates=stale, rng=rng)
+    contact = store_contact(source=source, external_id="x", candidates=stale, rng=rng)
 
     assert contact.operator_id is None and contact.unassigned_reason == "all_at_limit"
     seen = {c["operator_id"]: c for c in contact.explanation["candidates"]}
@@ -63,25 +66,25 @@ def test_the_locked_count_excludes_an_assignment_exactly_at_the_window_start(set
     now = timezone.now()
     anna = OperatorFactory(load_limit=1)
     ContactFactory(operator=anna, created_at=now - timedelta(hours=30), assigned_at=window_start(now))
-    assert assign_contact(source=source_with(anna), external_id="x", now=now, rng=rng).operator == anna
+    assert store_contact(source=source_with(anna), external_id="x", now=now, rng=rng).operator == anna
     # One microsecond later it would still count, and the operator would be full.
     other = OperatorFactory(load_limit=1)
     ContactFactory(operator=other, assigned_at=window_start(now) + timedelta(microseconds=1))
-    assert assign_contact(source=source_with(other), external_id="y", now=now, rng=rng).operator is None
+    assert store_contact(source=source_with(other), external_id="y", now=now, rng=rng).operator is None
 
 
 def test_a_lost_idempotency_race_answers_with_the_winners_contact(rng):
     """The unique key settles a race: the loser's IntegrityError becomes a replay (SQLite included)."""
     source = source_with(OperatorFactory())
     winner = receive_contact(source=source, external_id="x", idempotency_key="k", rng=rng).contact
-    real = services._earlier_contact
+    real = intake._earlier_contact
     calls = []
 
     def first_look_misses(*args):
         calls.append(args)
         return None if len(calls) == 1 else real(*args)
 
-    with mock.patch.object(services, "_earlier_contact", side_effect=first_look_misses):
+    with mock.patch.object(intake, "_earlier_contact", side_effect=first_look_misses):
         receipt = receive_contact(source=source, external_id="x", idempotency_key="k", rng=rng)
     assert receipt.replayed and receipt.contact.pk == winner.pk and len(calls) == 2
     assert Contact.objects.count() == 1
@@ -95,7 +98,7 @@ def test_a_flood_while_everyone_is_full_counts_the_others_in_one_statement(
         ContactFactory(operator=operator)
     source = source_with(*operators)
     with django_assert_max_num_queries(14) as captured:
-        contact = assign_contact(source=source, external_id="x", rng=rng)
+        contact = store_contact(source=source, external_id="x", rng=rng)
     assert contact.operator_id is None and contact.unassigned_reason == "all_at_limit"
     locks = times_run(captured.captured_queries, sql.lock_operator(0))
     assert 1 <= locks <= 2  # not one lock per operator
@@ -107,9 +110,9 @@ def test_after_a_contact_found_everyone_full_the_next_locks_nobody(rng, django_a
     for operator in operators:
         ContactFactory(operator=operator)
     source = source_with(*operators)
-    assign_contact(source=source, external_id="first", rng=rng)
+    store_contact(source=source, external_id="first", rng=rng)
     with django_assert_max_num_queries(14) as captured:
-        contact = assign_contact(source=source, external_id="second", rng=rng)
+        contact = store_contact(source=source, external_id="second", rng=rng)
     assert contact.unassigned_reason == "all_at_limit" and contact.explanation["draws"] == []
     assert times_run(captured.captured_queries, sql.lock_operator(0)) == 0
     assert times_run(captured.captured_queries, sql.loads(source_id=0, since=timezone.now())) == 1
@@ -122,8 +125,8 @@ def test_the_unlocked_loads_are_counted_only_up_to_each_limit(rng):
     for operator in operators:
         ContactFactory.create_batch(30, operator=operator)
     source = source_with(*operators)
-    assign_contact(source=source, external_id="first", rng=rng)
-    contact = assign_contact(source=source, external_id="second", rng=rng)  # starts with the loads
+    store_contact(source=source, external_id="first", rng=rng)
+    contact = store_contact(source=source, external_id="second", rng=rng)  # starts with the loads
     assert contact.explanation["draws"] == []
     assert [c["load"] for c in contact.explanation["candidates"]] == [2, 2, 2, 2]
 
@@ -133,16 +136,16 @@ def test_after_a_flood_capacity_is_found_at_once_and_only_free_operators_are_dra
     for operator in full:
         ContactFactory(operator=operator)
     source = source_with(*full)
-    assert assign_contact(source=source, external_id="flood", rng=rng).operator_id is None
+    assert store_contact(source=source, external_id="flood", rng=rng).operator_id is None
     Operator.objects.filter(pk__in=[full[1].pk, full[3].pk]).update(load_limit=50)
     freed = {full[1].pk, full[3].pk}
     chosen = Counter(
-        assign_contact(source=source, external_id=f"after-{n}", rng=random.Random(n)).operator_id
+        store_contact(source=source, external_id=f"after-{n}", rng=random.Random(n)).operator_id
         for n in range(40)
     )
     assert set(chosen) == freed and min(chosen.values()) > 5  # both drawn, nobody else
     # A source with capacity again is not read as full any more: a draw locks first.
-    assert source.pk not in services._full_sources
+    assert source.pk not in memory.full_sources
 
 
 def test_server_side_binding_runs_the_statements_one_by_one(settings, rng, monkeypatch):
@@ -150,7 +153,7 @@ def test_server_side_binding_runs_the_statements_one_by_one(settings, rng, monke
 
     monkeypatch.setitem(connection.settings_dict["OPTIONS"], "server_side_binding", True)
     assert not sql.batching()
-    contact = assign_contact(source=source_with(OperatorFactory()), external_id="x", rng=rng)
+    contact = store_contact(source=source_with(OperatorFactory()), external_id="x", rng=rng)
     assert contact.operator_id is not None
 
 
@@ -330,7 +333,7 @@ def test_a_returning_lead_goes_back_to_its_operator(rng):
     source = source_with(anna, boris, weights=[1, 1000], keep_operator=True)
     lead = LeadFactory()
     ContactFactory(lead=lead, operator=anna, source=source)
-    contact = assign_contact(source=source, external_id=lead.external_id, rng=rng)
+    contact = store_contact(source=source, external_id=lead.external_id, rng=rng)
     assert contact.operator == anna and contact.explanation["path"] == "sticky"
 
 
@@ -348,7 +351,7 @@ def test_a_returning_lead_falls_back_to_the_draw_when_its_operator_cannot_take_i
     lead = LeadFactory()
     ContactFactory(lead=lead, operator=anna, source=source)
     spoil(anna, source)
-    contact = assign_contact(source=source, external_id=lead.external_id, rng=rng)
+    contact = store_contact(source=source, external_id=lead.external_id, rng=rng)
     assert contact.operator == boris and contact.explanation["path"] == "draw"
     assert contact.explanation["sticky"] == {"operator_id": anna.pk, "fallback": why}
 
@@ -360,7 +363,7 @@ def test_sources_without_the_option_keep_the_weighted_shares(rng):
     lead = LeadFactory()
     ContactFactory(lead=lead, operator=ops[0], source=source)
     counts = Counter(
-        assign_contact(source=source, external_id=lead.external_id, rng=rng).operator_id for _ in range(600)
+        store_contact(source=source, external_id=lead.external_id, rng=rng).operator_id for _ in range(600)
     )
     expected = {ops[0].pk: 100, ops[1].pk: 200, ops[2].pk: 300}
     assert sum((counts[k] - e) ** 2 / e for k, e in expected.items()) < 13.82  # df=2, p=0.001
@@ -368,7 +371,7 @@ def test_sources_without_the_option_keep_the_weighted_shares(rng):
 
 def test_integrity_errors_other_than_a_replay_are_raised(rng):
     source = source_with(OperatorFactory())
-    with mock.patch.object(services, "assign_contact", side_effect=IntegrityError("boom")):
+    with mock.patch.object(intake, "store_contact", side_effect=IntegrityError("boom")):
         with pytest.raises(IntegrityError):
             receive_contact(source=source, external_id="x", rng=random.Random(1))
 

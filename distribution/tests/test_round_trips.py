@@ -8,10 +8,11 @@ from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
+from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, SourceToken
 from crm.tests.factories import SourceFactory, WeightFactory
-from distribution import services, sql
-from distribution.services import assign_contact
+from distribution import sql
+from distribution.intake import store_contact
+from distribution.routes import memory
 from distribution.tests.test_webhook import post
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -42,10 +43,12 @@ def test_a_token_met_first_takes_three_round_trips_and_no_health_check(client, s
     sent = [
         q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("PREPARE ", "SELECT name"))
     ]
-    # The token check; BEGIN with the lead, the lock and the load; the contact with COMMIT. Django logs
-    # a BEGIN or COMMIT it sends alone as an entry of its own: there is none.
+    # The token check (in a transaction of its own, planned without sequential scans); BEGIN with the
+    # lead, the lock and the load; the contact with COMMIT. Django logs a BEGIN or COMMIT it sends alone as
+    # an entry of its own: there is none.
     assert len(sent) == 3, sent
-    assert sent[0].startswith("EXECUTE leadflow_authenticate(")
+    assert sent[0].startswith("BEGIN; SET LOCAL enable_seqscan = off; EXECUTE leadflow_authenticate(")
+    assert sent[0].endswith("; COMMIT")
     assert sent[1].startswith("BEGIN; SET LOCAL enable_seqscan = off; EXECUTE leadflow_upsert_lead(")
     assert sent[2].endswith("; COMMIT")
     assert "EXECUTE leadflow_insert_contact(" in sent[2]
@@ -78,7 +81,7 @@ def kill_the_connection() -> int:
 
 def test_a_connection_broken_since_the_last_request_is_replaced_by_the_first_read(client, source):
     assert post(client, source, {"external_id": "before"}).status_code == 201
-    services._known_routes.clear()  # the token is read on its own first
+    memory.routes.clear()  # the token is read on its own first
     pid = kill_the_connection()
     a_new_request_on_a_reused_connection()
     response = post(client, source, {"external_id": "after"})
@@ -118,10 +121,10 @@ def test_a_failed_intake_is_rolled_back_and_leaves_no_transaction_open(source, m
     with monkeypatch.context() as patch:
         patch.setattr(sql, "insert_contact", lambda contact: broken)
         with pytest.raises(DatabaseError):
-            assign_contact(source=source, external_id="lost", rng=rng)
+            store_contact(source=source, external_id="lost", rng=rng)
     assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     assert not Lead.objects.filter(external_id="lost").exists()  # the lead's upsert went with it
-    assert assign_contact(source=source, external_id="next", rng=rng).pk is not None
+    assert store_contact(source=source, external_id="next", rng=rng).pk is not None
 
 
 def test_inside_an_outer_transaction_the_intake_commits_nothing_itself(source, rng):
@@ -130,7 +133,7 @@ def test_inside_an_outer_transaction_the_intake_commits_nothing_itself(source, r
         pass
 
     with pytest.raises(Undo), transaction.atomic():
-        assign_contact(source=source, external_id="undone", rng=rng)
+        store_contact(source=source, external_id="undone", rng=rng)
         raise Undo
     assert not Lead.objects.filter(external_id="undone").exists()
     assert not Contact.objects.exists()
@@ -181,8 +184,11 @@ def test_behind_a_pooler_in_transaction_mode_the_statements_go_as_text(client, s
 def test_the_token_checks_plan_reads_by_index_however_many_sources():
     # A prepared statement may run its generic plan, made without the parameters' values: it must still
     # find the source by its digest's index, not scan the sources, weights and operators.
-    sources = Source.objects.bulk_create(
-        Source(name=f"plan-{n}", token_digest=f"{n:064x}", token_prefix="p") for n in range(300)
+    sources = Source.objects.bulk_create(Source(name=f"plan-{n}", token_prefix="p") for n in range(300))
+    SourceToken.objects.bulk_create(
+        SourceToken(source=s, digest=f"{n:064x}", prefix="p", expires_at=None if n % 2 else timezone.now())
+        for n, s in enumerate(sources)
+        for n in (2 * n, 2 * n + 1)  # each source a current token and one whose grace has ended
     )
     operators = Operator.objects.bulk_create(Operator(name=f"plan-{n}") for n in range(300 * 20))
     SourceOperatorWeight.objects.bulk_create(
@@ -190,19 +196,23 @@ def test_the_token_checks_plan_reads_by_index_however_many_sources():
         for i, s in enumerate(sources)
         for j in range(20)
     )
-    statement = sql.authenticate(sources[7].token_digest, now=timezone.now())
+    statement = sql.authenticate(f"{15:064x}", now=timezone.now())  # sources[7]'s current token
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE crm_source, crm_sourceoperatorweight, crm_operator")
+        cursor.execute("ANALYZE crm_source, crm_sourcetoken, crm_sourceoperatorweight, crm_operator")
         cursor.execute("SET plan_cache_mode = force_generic_plan")
+        cursor.execute(
+            "SET enable_seqscan = off"
+        )  # as the token check's own transaction does (sql.fetch_first)
         cursor.execute(f"PREPARE generic_check AS {sql._numbered(statement.sql)}")
         try:
-            cursor.execute("EXPLAIN EXECUTE generic_check(%s, %s, %s)", statement.params)
+            cursor.execute("EXPLAIN EXECUTE generic_check(%s, %s)", statement.params)
             plan = "\n".join(row for (row,) in cursor.fetchall())
-            cursor.execute("EXECUTE generic_check(%s, %s, %s)", statement.params)
+            cursor.execute("EXECUTE generic_check(%s, %s)", statement.params)
             rows = cursor.fetchall()
         finally:
             cursor.execute("DEALLOCATE generic_check")
             cursor.execute("RESET plan_cache_mode")
+            cursor.execute("RESET enable_seqscan")
     assert "Seq Scan" not in plan, plan
     assert {row[0] for row in rows} == {sources[7].pk} and len(rows) == 20
 

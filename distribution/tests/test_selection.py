@@ -5,16 +5,14 @@ from collections import Counter
 
 import pytest
 
-from crm.models import UnassignedReason
-from distribution.selection import (
-    ALL_AT_LIMIT,
-    ALL_INACTIVE,
-    NO_OPERATORS,
-    Candidate,
-    choose,
-    decide,
-    draw,
-    exclusion,
+from crm.choices import UnassignedReason
+from crm.eligibility import Candidate, exclusion
+from distribution.selection import choose, decide, draw
+
+NO_OPERATORS, ALL_INACTIVE, ALL_AT_LIMIT = (
+    UnassignedReason.NO_OPERATORS,
+    UnassignedReason.ALL_INACTIVE,
+    UnassignedReason.ALL_AT_LIMIT,
 )
 
 CHI2_P001 = {1: 10.83, 2: 13.82, 3: 16.27}  # chi-square critical values at p = 0.001 by degrees of freedom

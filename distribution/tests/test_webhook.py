@@ -305,18 +305,18 @@ def test_compressed_body_is_415(client, source):
 def test_a_source_deleted_in_flight_is_answered_as_an_unknown_token(client, source):
     from django.db import IntegrityError
 
-    from distribution import services
+    from distribution import intake
 
-    real = services.assign_contact
+    real = intake.store_contact
 
     def delete_then_fail(**kwargs):
         source.weights.all().delete()
         type(source).objects.filter(pk=source.pk).delete()
         raise IntegrityError("insert or update on table crm_contact violates foreign key constraint")
 
-    with mock.patch.object(services, "assign_contact", side_effect=delete_then_fail):
+    with mock.patch.object(intake, "store_contact", side_effect=delete_then_fail):
         response = post(client, source)
-    assert real is services.assign_contact
+    assert real is intake.store_contact
     assert_error(response, 401, "authorization")
 
 

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, close_old_connections
 from django.utils.translation import gettext
 
-from distribution.services import drain
+from distribution.queue import drain
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext, ngettext
 
 from crm.models import Contact, Source
-from distribution.services import assign_contact
+from distribution.intake import store_contact
 
 MESSAGES = [
     "Hello, I'd like a quote",
@@ -40,7 +40,7 @@ class Command(BaseCommand):
         assigned = 0
         for _ in range(contacts):
             customer = rng.randint(1, max(1, contacts // 2))
-            contact = assign_contact(
+            contact = store_contact(
                 source=rng.choice(sources),
                 external_id=f"demo-{customer}",
                 name=f"Demo customer {customer}",

@@ -1,0 +1,100 @@
+"""Who can take a contact now: the load window, an operator's load, full and free, and why a contact waits.
+
+The one definition of these rules. Everything else derives from here: the intake's SQL statements
+(distribution.sql), the ORM's load annotations (OperatorQuerySet.with_load, the admin's weight inline),
+the dashboard's full / free / blocked, the load lines, the API's figures, and the draw itself
+(distribution.selection). Plain data and functions: no queries, so the pure selection code uses them too.
+A new rule (presence, shifts, offers, skills) is a field of Candidate and a line of `exclusion`.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from crm.choices import Exclusion, UnassignedReason
+
+# A contact counts towards its operator's load while its assignment is *after* the window's start: the
+# lookup every query uses (the ORM as `assigned_at__gt`, the SQL statements as its operator).
+WINDOW_LOOKUP = "gt"
+
+
+def window_start(now: datetime | None = None) -> datetime:
+    """Start of the rolling load window: contacts assigned after it count towards an operator's load."""
+    return (now or timezone.now()) - timedelta(hours=settings.LOAD_WINDOW_HOURS)
+
+
+def in_window(now: datetime | None = None, *, prefix: str = "") -> Q:
+    """The contacts (through `prefix`, e.g. "contacts__") that count towards their operator's load now."""
+    return Q(**{f"{prefix}assigned_at__{WINDOW_LOOKUP}": window_start(now)})
+
+
+def leaves_window(assigned_at: datetime) -> datetime:
+    """When a contact assigned at that moment stops counting (its operator's slot frees)."""
+    return assigned_at + timedelta(hours=settings.LOAD_WINDOW_HOURS)
+
+
+def is_full(load: int, limit: int) -> bool:
+    """At (or, after an override, over) the limit: no further contact. A limit of 0 is always full."""
+    return load >= limit
+
+
+def is_over(load: int, limit: int) -> bool:
+    """Past the limit: only a supervisor's override (or a limit lowered since) puts an operator there."""
+    return load > limit
+
+
+def free_slots(*, load: int, limit: int, active: bool) -> int:
+    """Contacts the operator can still take now (0 when switched off)."""
+    return max(0, limit - load) if active else 0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One of a source's operators as the choice sees it. `load` is None until it has been counted."""
+
+    operator_id: int
+    weight: int
+    limit: int
+    active: bool = True
+    load: int | None = None
+    name: str = ""
+
+    def with_load(
+        self, load: int, *, limit: int | None = None, active: bool | None = None, weight: int | None = None
+    ) -> "Candidate":
+        """The candidate as counted: its load, and whatever was re-read with it."""
+        return replace(
+            self,
+            load=load,
+            limit=self.limit if limit is None else limit,
+            active=self.active if active is None else active,
+            weight=self.weight if weight is None else weight,
+        )
+
+
+def exclusion(candidate: Candidate) -> Exclusion | None:
+    """Why the candidate cannot take a contact, or None while it still may (its load may be uncounted)."""
+    if not candidate.active:
+        return Exclusion.INACTIVE
+    if candidate.weight <= 0:
+        return Exclusion.NO_WEIGHT
+    if candidate.limit <= 0 or (candidate.load is not None and is_full(candidate.load, candidate.limit)):
+        return Exclusion.AT_LIMIT
+    return None
+
+
+def waiting_reason(candidates: Iterable[Candidate]) -> UnassignedReason | None:
+    """Why nobody can take a contact of the source (None when someone can): the first rule that leaves
+    everyone out, in the order the rules apply."""
+    candidates = list(candidates)
+    if not candidates:
+        return UnassignedReason.NO_OPERATORS
+    if not any(c.active for c in candidates):
+        return UnassignedReason.ALL_INACTIVE
+    if all(exclusion(c) is not None for c in candidates):
+        return UnassignedReason.ALL_AT_LIMIT
+    return None

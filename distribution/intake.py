@@ -1,0 +1,180 @@
+"""A new contact from a channel: stored with its lead and assigned (or kept waiting with a reason) in one
+transaction, safe to retry with an idempotency key.
+
+Cost: the statements live in distribution.sql, and those whose answers are not needed in between share a
+round trip on PostgreSQL (distribution.batching): two per contact. The token check rides along because
+the worker assumes the route it read last time for that token (routes.known_route) and rolls back if the
+check reads anything else; a token met for the first time costs a round trip of its own before them.
+"""
+
+import hashlib
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError
+from django.utils import timezone
+
+from crm.eligibility import Candidate, window_start
+from crm.models import Contact, Source
+from distribution import sql
+from distribution.batching import one_transaction, retrying
+from distribution.router import choose, default_rng, latest_operator, stamp
+from distribution.routes import Route, RouteChanged, route_for_token_digest, source_route
+
+
+class SourceGone(Exception):
+    """The source was deleted while its contact was being stored; nothing was written."""
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before, by this source, for a request with different fields."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    contact: Contact
+    replayed: bool
+
+
+def store_contact(
+    *,
+    source: Source,
+    external_id: str,
+    name: str = "",
+    message: str = "",
+    idempotency_key: str = "",
+    request_hash: str = "",
+    candidates: Sequence[Candidate] | None = None,
+    confirm: Route | None = None,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> Contact:
+    """Store one contact of the lead `external_id` through `source`, assigned to an operator or to nobody.
+
+    Nobody free (no operators, all inactive, all at their limit) is not an error: the contact is stored
+    with operator None and `unassigned_reason` set, and waits in the queue (distribution.queue). Everything
+    is written in one transaction: the lead, the contact and its explanation exist together or not at all.
+    A non-empty `name` renames the lead. `candidates` are the source's operators if the caller has read
+    them already (the token check does); what decides eligibility is read again under the lock either way.
+    `confirm`: a route this worker read earlier for the caller's token (routes.known_route), not yet
+    checked in this request: its candidates are used, its token check rides along with the first round
+    trip, and RouteChanged is raised (nothing written) if the check reads anything else.
+    """
+    now = now or timezone.now()
+    if confirm is not None:
+        candidates = confirm.candidates
+    with one_transaction() as trip:
+        # The lead's upsert (and the token check) wait for the first lock's round trip.
+        trip.lead = sql.upsert_lead(external_id=external_id, name=name, now=now)
+        trip.confirm, trip.now = confirm, now
+        if candidates is None:
+            route = source_route(source.pk)
+            candidates, source = (route.candidates, route.source) if route else ((), source)
+        previous = None
+        if source.keep_operator:
+            trip.send([])
+            previous = latest_operator(trip, trip.lead_id)
+        choice, path = choose(
+            trip,
+            source_id=source.pk,
+            candidates=candidates,
+            since=window_start(now),
+            rng=rng or default_rng,
+            previous_operator=previous,
+        )
+        trip.flush()
+        contact = Contact(
+            lead_id=trip.lead_id,
+            source_id=source.pk,
+            operator_id=choice.operator_id,
+            assigned_at=now if choice.operator_id else None,
+            unassigned_reason=choice.reason,
+            explanation=stamp(choice.explanation, path=path, at=now, by="webhook"),
+            message=message,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            created_at=now,
+        )
+        [[(contact.pk,)]] = trip.send([sql.insert_contact(contact)], last=True)
+        contact.source = source
+        return contact
+
+
+def receive_contact(
+    *,
+    source: Source,
+    external_id: str,
+    name: str = "",
+    message: str = "",
+    idempotency_key: str = "",
+    candidates: Sequence[Candidate] | None = None,
+    confirm: Route | None = None,
+    rng: random.Random | None = None,
+) -> Receipt:
+    """store_contact, made safe to retry: with an idempotency key, a repeat of an earlier request from the
+    same source returns the contact that request stored (replayed=True) and writes nothing.
+
+    Raises IdempotencyConflict when the key was used with different fields. Concurrent repeats are settled
+    by the unique (source, idempotency_key) constraint: the loser's transaction rolls back whole and it
+    answers with the winner's contact. A deadlock or serialization failure (PostgreSQL rolled the whole
+    transaction back) is retried a few times before it is raised. `confirm`: a route assumed for the
+    caller's token (see store_contact); if its check reads differently the contact is decided again on
+    what it read, and SourceGone is raised if the token is no longer anyone's.
+    """
+    if confirm is not None and idempotency_key:
+        # A replay reads a stored contact before any statement of the contact's own: confirm first.
+        confirm = _confirmed(route_for_token_digest(confirm.digest))
+        source, candidates, confirm = confirm.source, confirm.candidates, None
+    digest = request_hash(external_id=external_id, name=name, message=message) if idempotency_key else ""
+    if idempotency_key and (earlier := _earlier_contact(source, idempotency_key, digest)):
+        return Receipt(earlier, replayed=True)
+
+    def attempt(source: Source, candidates: Sequence[Candidate] | None, confirm: Route | None) -> Contact:
+        return retrying(
+            lambda: store_contact(
+                source=source,
+                external_id=external_id,
+                name=name,
+                message=message,
+                idempotency_key=idempotency_key,
+                request_hash=digest,
+                candidates=candidates,
+                confirm=confirm,
+                rng=rng,
+            )
+        )
+
+    try:
+        try:
+            contact = attempt(source, candidates, confirm)
+        except RouteChanged as changed:
+            route = _confirmed(changed.route)
+            contact = attempt(route.source, route.candidates, None)
+    except IntegrityError:
+        if idempotency_key and (earlier := _earlier_contact(source, idempotency_key, digest)):
+            return Receipt(earlier, replayed=True)
+        if not Source.objects.filter(pk=source.pk).exists():
+            raise SourceGone from None
+        raise
+    return Receipt(contact, replayed=False)
+
+
+def _confirmed(route: Route | None) -> Route:
+    if route is None:
+        raise SourceGone
+    return route
+
+
+def request_hash(**fields: str) -> str:
+    """What an idempotency key stands for: every field of the request that the contact stores."""
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def _earlier_contact(source: Source, idempotency_key: str, digest: str) -> Contact | None:
+    contact = Contact.objects.filter(source=source, idempotency_key=idempotency_key).first()
+    if contact is not None and contact.request_hash != digest:
+        raise IdempotencyConflict
+    return contact

@@ -1,0 +1,71 @@
+"""Supervisors assign by hand: a contact to a chosen operator, or again through the draw."""
+
+import random
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from crm.choices import AssignmentPath, Exclusion
+from crm.eligibility import Candidate, exclusion, window_start
+from crm.models import Contact, Operator
+from distribution.batching import Trip, retrying
+from distribution.router import choose_for, default_rng, lock_and_count, store_choice
+from distribution.selection import decide
+
+
+class AssignmentRefused(Exception):
+    """A manual assignment the rules forbid (inactive or full operator) without an explicit override,
+    or a re-route with nobody free."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def assign_manually(
+    *,
+    contact: Contact,
+    operator: Operator | None,
+    by: str,
+    override: bool = False,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> Contact:
+    """A supervisor gives the contact to `operator`, or routes it again through the draw (operator None).
+
+    A chosen operator must be active and under the limit unless `override` (recorded as such). Routing
+    again never lands on the contact's current operator: it moves the contact, and its load, elsewhere.
+    Raises AssignmentRefused (nothing changed) when the rules forbid it or nobody is free.
+    """
+    now = now or timezone.now()
+
+    def work() -> Contact:
+        with transaction.atomic():
+            locked = (
+                Contact.objects.select_for_update(of=("self",)).select_related("source").get(pk=contact.pk)
+            )
+            if operator is None:
+                choice, _ = choose_for(locked, now=now, rng=rng or default_rng, exclude=locked.operator_id)
+                if choice.operator_id is None:
+                    raise AssignmentRefused(choice.reason, gettext("Nobody else can take this contact now."))
+                store_choice(locked, choice, path=AssignmentPath.ROUTE_AGAIN, now=now, by=by)
+                return locked
+            pick = Candidate(operator_id=operator.pk, weight=1, limit=operator.load_limit, name=operator.name)
+            counted = lock_and_count(
+                Trip(), pick, source_id=locked.source_id, since=window_start(now), others_open=False
+            )
+            why = exclusion(counted.with_load(counted.load, weight=1))  # a manual pick needs no weight
+            if why is not None and not override:
+                raise AssignmentRefused(
+                    why,
+                    gettext("%(operator)s is %(state)s; confirm to override.")
+                    % {"operator": operator.name, "state": Exclusion(why).label},
+                )
+            choice = decide([counted], draws=[], chosen=counted)
+            path = AssignmentPath.MANUAL_OVERRIDE if why else AssignmentPath.MANUAL
+            store_choice(locked, choice, path=path, now=now, by=by)
+            return locked
+
+    return retrying(work)

@@ -1,0 +1,167 @@
+"""How one contact finds an operator; every assignment, by any path (intake, queue, by hand), goes through
+`choose` here.
+
+1. the candidates are the source's operators with their weights (read with the token check, or now);
+2. a source that keeps operators first offers the contact to the lead's latest operator;
+3. otherwise (or when that operator cannot take it) one is drawn at random by weight among those not
+   excluded (crm.eligibility); the drawn operator's row is locked, and its weight for this source, active
+   flag, limit and load are read again under the lock; one that cannot take it drops out and the draw
+   repeats.
+
+Why it is race-free: every assignment to an operator happens while its row is locked (SELECT ... FOR
+UPDATE on PostgreSQL), and whatever decides eligibility (weight row, limit, active flag, load) is read by
+a statement that starts after the lock is granted, so under READ COMMITTED it sees every change committed
+before: a supervisor's removal of an operator, or the previous lock holder's contact. A transaction holds
+at most one operator lock at a time (a full operator's lock is released through a savepoint before the
+next draw), so operator locks never form a cycle. SQLite cannot lock rows; there every write transaction
+starts with BEGIN IMMEDIATE (see settings), which serialises writers and makes the same steps safe.
+"""
+
+import random
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db import connection
+
+from crm.choices import AssignmentPath, Exclusion, UnassignedReason
+from crm.eligibility import Candidate, exclusion, is_full, window_start
+from crm.models import Contact
+from distribution import sql
+from distribution.batching import Trip
+from distribution.routes import memory, source_route
+from distribution.selection import Choice, decide, draw
+
+# SystemRandom: no shared state to duplicate when gunicorn forks workers from a preloaded app. Tests pass
+# their own seeded random.Random.
+default_rng = random.SystemRandom()
+
+
+def lock_and_count(
+    trip: Trip, pick: Candidate, *, source_id: int, since: datetime, others_open: bool
+) -> Candidate:
+    """Lock the operator and re-read what decides eligibility; the lock is kept only if it can take the
+    contact (otherwise its release rides along with the next round trip)."""
+    # The savepoint lets a full operator's lock go before the next draw; needed only when another draw may
+    # follow, and only where rows can be locked at all.
+    savepoint = others_open and connection.features.has_select_for_update
+    rows = trip.send(
+        [
+            *([sql.savepoint("pick")] if savepoint else []),
+            sql.lock_operator(pick.operator_id),
+            sql.weight_and_load(source_id=source_id, operator_id=pick.operator_id, since=since),
+        ]
+    )
+    locked, ((weight, load),) = rows[-2][:1], rows[-1]
+    # An operator deleted, or removed from the source, since the candidates were read drops out.
+    limit, active = locked[0] if locked else (0, False)
+    counted = pick.with_load(load, limit=limit, active=bool(active), weight=weight or 0)
+    if savepoint and exclusion(counted) is not None:
+        trip.waiting.append(sql.rollback_to("pick"))
+    return counted
+
+
+def _skip_full(
+    trip: Trip, candidates: list[Candidate], *, source_id: int, since: datetime
+) -> list[Candidate]:
+    """Count every open candidate's load in one statement (no locks) and mark the full ones as counted.
+
+    Loads only fall as time passes, so this can only make an operator look fuller than it is for a
+    moment: whoever looks free is still locked and counted again before it is chosen."""
+    (rows,) = trip.send([sql.loads(source_id=source_id, since=since)])
+    loads = dict(rows)
+    return [
+        c.with_load(loads[c.operator_id])
+        if c.load is None and is_full(loads.get(c.operator_id, 0), c.limit)
+        else c
+        for c in candidates
+    ]
+
+
+def choose(
+    trip: Trip,
+    *,
+    source_id: int,
+    candidates: Sequence[Candidate],
+    since: datetime,
+    rng: random.Random,
+    previous_operator: int | None = None,
+    exclude: int | None = None,
+) -> tuple[Choice, str]:
+    """The operator for one contact (or nobody), with the path that found it.
+
+    `previous_operator`: the lead's latest operator, offered the contact first (sources that keep
+    operators). `exclude`: an operator that must not get it (a re-route moves a contact away).
+    """
+    candidates = [c for c in candidates if c.operator_id != exclude]
+    chosen, draws, path, sticky_fallback = None, [], AssignmentPath.DRAW, None
+    if previous_operator is not None:
+        pick = next((c for c in candidates if c.operator_id == previous_operator), None)
+        if pick is None or exclusion(pick) is not None:
+            sticky_fallback = exclusion(pick) if pick else Exclusion.NO_WEIGHT
+        else:
+            counted = lock_and_count(trip, pick, source_id=source_id, since=since, others_open=True)
+            candidates = [counted if c.operator_id == pick.operator_id else c for c in candidates]
+            if (sticky_fallback := exclusion(counted)) is None:
+                chosen, path = counted, AssignmentPath.STICKY
+    skipped_full = False
+    if chosen is None and source_id in memory.full_sources:
+        # Everyone was full at this source's last contact (a flood while everyone is busy): count all of
+        # them at once before locking any, as after a full draw below.
+        candidates, skipped_full = _skip_full(trip, candidates, source_id=source_id, since=since), True
+    while chosen is None and (pick := draw(candidates, rng=rng)) is not None:
+        draws.append(pick.operator_id)
+        open_count = sum(1 for c in candidates if exclusion(c) is None)
+        counted = lock_and_count(trip, pick, source_id=source_id, since=since, others_open=open_count > 1)
+        candidates = [counted if c.operator_id == pick.operator_id else c for c in candidates]
+        if exclusion(counted) is None:
+            chosen = counted
+        elif not skipped_full and open_count > 2:
+            # A full pick hints that others are full too (a flood while everyone is busy): one unlocked
+            # count of all of them instead of one lock each.
+            candidates, skipped_full = _skip_full(trip, candidates, source_id=source_id, since=since), True
+    choice = decide(candidates, draws=draws, chosen=chosen)
+    if previous_operator is not None:
+        choice.explanation["sticky"] = {"operator_id": previous_operator, "fallback": sticky_fallback}
+    if choice.reason == UnassignedReason.ALL_AT_LIMIT:
+        memory.full_sources.add(source_id)
+    else:
+        memory.full_sources.discard(source_id)
+    return choice, path
+
+
+def latest_operator(trip: Trip, lead_id: int) -> int | None:
+    """The operator of the lead's latest assigned contact (a returning lead's first offer)."""
+    (rows,) = trip.send([sql.latest_operator(lead_id)])
+    return rows[0][0] if rows else None
+
+
+def choose_for(
+    contact: Contact, *, now: datetime, rng: random.Random, exclude: int | None = None
+) -> tuple[Choice, str]:
+    """`choose` for a stored contact (the queue, a re-route), with its source's operators read now."""
+    route = source_route(contact.source_id)
+    trip = Trip()
+    previous = latest_operator(trip, contact.lead_id) if contact.source.keep_operator else None
+    return choose(
+        trip,
+        source_id=contact.source_id,
+        candidates=route.candidates if route else (),
+        since=window_start(now),
+        rng=rng,
+        previous_operator=previous,
+        exclude=exclude,
+    )
+
+
+def stamp(explanation: dict, *, path: str, at: datetime, by: str) -> dict:
+    """The explanation with how (`path`), when and by whom (`by`) the decision was taken."""
+    return {**explanation, "path": path, "at": at.isoformat(), "by": by}
+
+
+def store_choice(contact: Contact, choice: Choice, *, path: str, now: datetime, by: str) -> None:
+    """Give a stored contact the chosen operator (the caller holds the contact's row lock)."""
+    contact.operator_id = choice.operator_id
+    contact.assigned_at = now
+    contact.unassigned_reason = ""
+    contact.explanation = stamp(choice.explanation, path=path, at=now, by=by)
+    contact.save(update_fields=["operator", "assigned_at", "unassigned_reason", "explanation"])

@@ -1,0 +1,102 @@
+"""A source's route (the source with its operators, as the token check reads them), and what one worker
+process remembers between requests only to save round trips (`memory`).
+
+The webhook's first statement reads the route of the caller's token (sql.authenticate). A worker that has
+met a token before assumes the route it read last time and sends the token check along with the contact's
+first statements instead (intake, batching.Trip.confirm): whatever the check reads differently (a token
+rotated or removed, an operator added, a weight, limit, flag or name changed) rolls the transaction back to
+run again on what was read.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.utils import timezone
+
+from crm.eligibility import Candidate
+from crm.models import Source
+from distribution import sql
+
+
+@dataclass(frozen=True)
+class Route:
+    """A source with its operators, as the token check read them (`rows`) for the token `digest`."""
+
+    source: Source
+    candidates: tuple[Candidate, ...]
+    rows: tuple[tuple, ...] = ()
+    digest: str = ""
+
+
+class RouteChanged(Exception):
+    """The token check, riding along with a contact's first statements, read something other than the route
+    the contact was being decided on; nothing was written. `route` is what it read (None: unknown token)."""
+
+    def __init__(self, route: Route | None) -> None:
+        super().__init__("the token's route changed")
+        self.route = route
+
+
+@dataclass
+class WorkerMemory:
+    """Hints one worker keeps between requests. Neither decides anything: a hint that is wrong costs a
+    round trip or a re-run, never a wrong assignment. Tests start each with a clean one (`clear`)."""
+
+    # The route last read for each token digest (only valid tokens; at most MAX_ROUTES: the longest
+    # known goes first, and its next request reads it again).
+    routes: dict[str, Route] = field(default_factory=dict)
+    # Sources whose last contact in this worker found every operator at the limit: a flood while everyone
+    # is busy. The next contact counts all loads at once before it locks anyone (router).
+    full_sources: set[int] = field(default_factory=set)
+    MAX_ROUTES = 1000
+
+    def clear(self) -> None:
+        self.routes.clear()
+        self.full_sources.clear()
+
+    def remember(self, digest: str, rows: list[tuple]) -> Route | None:
+        """The route these rows describe, remembered for the token (forgotten when they describe none)."""
+        route = parse(rows, digest=digest)
+        if route is None:
+            self.routes.pop(digest, None)
+            return None
+        if len(self.routes) >= self.MAX_ROUTES and digest not in self.routes:
+            del self.routes[next(iter(self.routes))]
+        self.routes[digest] = route
+        return route
+
+
+memory = WorkerMemory()
+
+
+def known_route(digest: str) -> Route | None:
+    """The route last read for this token digest in this worker, unconfirmed (None if none)."""
+    return memory.routes.get(digest)
+
+
+def source_route(source_id: int) -> Route | None:
+    """The source with its operators, read now (None when the source does not exist)."""
+    return parse(sql.fetch_all(sql.source_operators(source_id)))
+
+
+def route_for_token_digest(digest: str, *, now: datetime | None = None) -> Route | None:
+    """The source whose token (current, or rotated and within its grace) has this digest: one indexed query.
+
+    It opens the webhook's work, so it stands in for Django's per-request health check (sql.fetch_first).
+    """
+    return memory.remember(digest, sql.fetch_first(sql.authenticate(digest, now=now or timezone.now())))
+
+
+def parse(rows: list[tuple], *, digest: str = "") -> Route | None:
+    if not rows:
+        return None
+    source_id, name, keep_operator = rows[0][:3]
+    source = Source(id=source_id, name=name, keep_operator=bool(keep_operator))
+    candidates = tuple(
+        Candidate(operator_id=op_id, weight=weight, limit=limit, active=bool(active), name=op_name)
+        for row_source, _, _, op_id, weight, limit, active, op_name in rows
+        # A source without operators still comes as one row; a second source can only match by a
+        # digest collision, and is ignored.
+        if op_id is not None and row_source == source_id
+    )
+    return Route(source, candidates, tuple(rows), digest)
