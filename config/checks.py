@@ -3,8 +3,8 @@
 Behind a pooler in transaction mode (PgBouncer with pool_mode = transaction, deploy/pgbouncer.ini) each
 transaction may run on a different PostgreSQL session, so nothing may outlive a transaction on the
 server: no server-side cursors left open by QuerySet.iterator(), no prepared statements (the intake's own
-go as text then: distribution.sql.preparing), no SET ROLE. And the intake sends several statements in one
-execute (distribution.sql.run_together), which only client-side parameter binding allows, pooler or not.
+go as text then: distribution.db.preparing), no SET ROLE. And the intake sends several statements in one
+execute (distribution.db.run_together), which only client-side parameter binding allows, pooler or not.
 
 `python manage.py check` (and migrate) run these; registered from ConfigAppConfig.ready() (config/apps.py).
 """

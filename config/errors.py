@@ -51,6 +51,21 @@ def json_error(
     return JsonResponse({"errors": errors or {field: [message]}}, status=status, headers=headers)
 
 
+def too_many_failures(wait: int) -> JsonResponse:
+    """The one answer for a client throttled after failed authentications: 429 with Retry-After."""
+    return json_error(
+        429,
+        "authorization",
+        ngettext(
+            "Too many failed authentications from this address; try again in %(seconds)d second.",
+            "Too many failed authentications from this address; try again in %(seconds)d seconds.",
+            wait,
+        )
+        % {"seconds": wait},
+        **{"Retry-After": str(wait)},
+    )
+
+
 def error_response(request: HttpRequest, status: int) -> HttpResponse:
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
     if request.path.startswith(API_PREFIX):

@@ -8,10 +8,11 @@ from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
-from config.errors import RETRY_AFTER_SECONDS, json_error
+from config.errors import RETRY_AFTER_SECONDS, json_error, too_many_failures
 from distribution import webhook
 from distribution.intake import IdempotencyConflict, SourceGone, receive_contact
-from throttle.services import client_ip, record_failure, too_many_failures
+from distribution.throttling import TooManyFailures, record_failure
+from throttle.services import client_ip
 
 log = logging.getLogger("leadflow.intake")
 
@@ -95,8 +96,10 @@ def _rejected(request: HttpRequest, source, exc: webhook.WebhookError, started: 
         response["WWW-Authenticate"] = 'Bearer realm="leadflow"'
         # Only failures are counted (shared through the database by every worker and host): a request with
         # a valid token never touches the throttle.
-        if (wait := record_failure(client_ip(request))) is not None:
-            response = too_many_failures(wait)
+        try:
+            record_failure(client_ip(request))
+        except TooManyFailures as throttled:
+            response = too_many_failures(throttled.wait)
     _log_rejection(source, response, exc.field, started)
     return response
 

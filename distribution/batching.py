@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from django.db import OperationalError, ProgrammingError, connection, transaction
 
-from distribution import sql
+from distribution import db, sql
 from distribution.routes import Route, RouteChanged, memory
 
 log = logging.getLogger("leadflow.distribution")
@@ -54,7 +54,7 @@ class Trip:
         # Never with COMMIT: a contact must not be committed before the route it was decided on is confirmed.
         assert not (check and tail), "the token check must be sent before the last round trip"
         sent = [*self.waiting, *check, *head, *statements, *tail]
-        results = sql.run_together(sent, opening=self.opens)
+        results = db.run_together(sent, opening=self.opens)
         at, self.opens = len(self.waiting), False
         if check:
             assumed, self.confirm = self.confirm, None
@@ -83,7 +83,7 @@ def one_transaction() -> Iterator[Trip]:
     any error the transaction is rolled back before the error goes on. Elsewhere (SQLite, an outer
     atomic block, server-side binding) it is transaction.atomic().
     """
-    if not sql.batching() or connection.in_atomic_block or not connection.get_autocommit():
+    if not db.batching() or connection.in_atomic_block or not connection.get_autocommit():
         with transaction.atomic():
             yield Trip()
         return
@@ -93,19 +93,19 @@ def one_transaction() -> Iterator[Trip]:
         if trip.commits:  # nothing carried the COMMIT
             trip.send([], last=True)
     except BaseException:
-        sql.roll_back()
+        db.roll_back()
         raise
 
 
 def retrying(work: Callable[[], T]) -> T:
     """Run `work` (one whole transaction) again when PostgreSQL rolled it back for a deadlock or a
     serialization failure; a bounded number of times, with a short random pause. Also once more after a
-    pooler mixed up prepared statements: the statements go as text from then on (sql.fell_back_to_text)."""
+    pooler mixed up prepared statements: the statements go as text from then on (db.fell_back_to_text)."""
     for attempt in range(RETRIES + 1):
         try:
             return work()
         except ProgrammingError as exc:
-            if not (sql.is_prepared_statement_error(exc) and sql.fell_back_to_text()) or attempt == RETRIES:
+            if not (db.is_prepared_statement_error(exc) and db.fell_back_to_text()) or attempt == RETRIES:
                 raise
         except OperationalError as exc:
             state = getattr(exc.__cause__, "sqlstate", None)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from crm.eligibility import Candidate
 from crm.models import Source
-from distribution import sql
+from distribution import db, sql
 
 
 @dataclass(frozen=True)
@@ -76,15 +76,15 @@ def known_route(digest: str) -> Route | None:
 
 def source_route(source_id: int) -> Route | None:
     """The source with its operators, read now (None when the source does not exist)."""
-    return parse(sql.fetch_all(sql.source_operators(source_id)))
+    return parse(db.fetch_all(sql.source_operators(source_id)))
 
 
 def route_for_token_digest(digest: str, *, now: datetime | None = None) -> Route | None:
     """The source whose token (current, or rotated and within its grace) has this digest: one indexed query.
 
-    It opens the webhook's work, so it stands in for Django's per-request health check (sql.fetch_first).
+    It opens the webhook's work, so it stands in for Django's per-request health check (db.fetch_first).
     """
-    return memory.remember(digest, sql.fetch_first(sql.authenticate(digest, now=now or timezone.now())))
+    return memory.remember(digest, db.fetch_first(sql.authenticate(digest, now=now or timezone.now())))
 
 
 def parse(rows: list[tuple], *, digest: str = "") -> Route | None:

@@ -27,13 +27,14 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.openapi.docs import Swagger
 from ninja.pagination import paginate
 
-from config.errors import json_error
+from config.errors import json_error, too_many_failures
 from crm import selectors
 from crm import services as crm_services
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
 from distribution.manual import AssignmentRefused, assign_manually
+from distribution.throttling import TooManyFailures
 from integrations import openapi
-from integrations.auth import Throttled, read_key, write_key
+from integrations.auth import read_key, write_key
 from integrations.schemas import (
     MAX_ID,
     AssignIn,
@@ -58,7 +59,6 @@ from integrations.schemas import (
     StatsOut,
     WeightsIn,
 )
-from throttle.services import too_many_failures
 
 LEAD_CONTACTS_SHOWN = 100
 
@@ -177,8 +177,8 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return json_error(exc.status_code, field, str(exc))
 
 
-@api.exception_handler(Throttled)
-def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+@api.exception_handler(TooManyFailures)
+def throttled(request: HttpRequest, exc: TooManyFailures) -> HttpResponse:
     return too_many_failures(exc.wait)
 
 

@@ -5,17 +5,10 @@ from django.utils.translation import gettext
 from ninja.errors import AuthorizationError
 from ninja.security import HttpBearer
 
+from distribution.throttling import record_failure
 from integrations import services
 from integrations.models import ApiKey
-from throttle.services import client_ip, record_failure
-
-
-class Throttled(Exception):
-    """Too many failed keys from this client: answered 429 with Retry-After (integrations.api)."""
-
-    def __init__(self, wait: int) -> None:
-        super().__init__(wait)
-        self.wait = wait
+from throttle.services import client_ip
 
 
 class ApiKeyAuth(HttpBearer):
@@ -30,9 +23,9 @@ class ApiKeyAuth(HttpBearer):
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
         api_key = services.authenticate(token)
-        # Only failures are counted, in the database every worker and host shares (like the webhook's).
-        if api_key is None and (wait := record_failure(client_ip(request))) is not None:
-            raise Throttled(wait)
+        if api_key is None:
+            # Counted with the webhook's failures; over the limit it raises TooManyFailures (429).
+            record_failure(client_ip(request))
         if api_key is not None and self.write and not api_key.can_write:
             # Raised, not returned: None would mean "unknown key" (401), and this one is known.
             raise AuthorizationError(

@@ -16,8 +16,10 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from config.control_chars import strip_control_characters
-from config.errors import csrf_failure
+from config.errors import csrf_failure, too_many_failures
 from crm.tests.factories import LeadFactory
+from distribution import throttling
+from distribution.throttling import TooManyFailures
 from throttle import services as throttle
 from throttle.models import AuthFailures
 
@@ -119,40 +121,47 @@ def test_force_login_is_untouched_by_the_lockout(client, staff, settings):
 @pytest.fixture
 def clock(monkeypatch) -> list[float]:
     now = [1_800_000_000.0]
-    monkeypatch.setattr(throttle, "time", SimpleNamespace(time=lambda: now[0]))
+    monkeypatch.setattr(throttling, "time", SimpleNamespace(time=lambda: now[0]))
     return now
+
+
+def wait_after_failing(ip: str) -> int | None:
+    """Fail once from `ip`: None while allowed, the seconds to wait once refused."""
+    try:
+        throttling.record_failure(ip)
+    except TooManyFailures as refused:
+        return refused.wait
+    return None
 
 
 def test_failures_are_allowed_up_to_the_limit_then_answered_with_the_wait(clock, settings):
     settings.API_AUTH_FAILURE_LIMIT, settings.API_AUTH_FAILURE_WINDOW_SECONDS = 3, 300
-    assert [throttle.record_failure("203.0.113.5") for _ in range(3)] == [None, None, None]
-    assert throttle.blocked_for("203.0.113.5") == 300
+    assert [wait_after_failing("203.0.113.5") for _ in range(3)] == [None, None, None]
+    assert wait_after_failing("203.0.113.5") == 300  # the limit is inclusive: the fourth is refused
     clock[0] += 100.5
-    assert (
-        throttle.record_failure("203.0.113.5") == 200
-    )  # until the window that began at the first failure ends
-    assert throttle.blocked_for("203.0.113.5") == 200
-    assert throttle.blocked_for("203.0.113.6") is None and throttle.record_failure("203.0.113.6") is None
-    clock[0] += 200
-    assert throttle.blocked_for("203.0.113.5") is None  # the window is over
-    assert throttle.record_failure("203.0.113.5") is None  # and a new one starts
+    assert wait_after_failing("203.0.113.5") == 200  # until the window that began at the first failure ends
+    assert wait_after_failing("203.0.113.6") is None  # another client has its own count
+    clock[0] += 199.4
+    assert wait_after_failing("203.0.113.5") == 1  # still the same window, by a fraction of a second
+    clock[0] += 0.2
+    assert wait_after_failing("203.0.113.5") is None  # the window is over, and a new one starts
     assert AuthFailures.objects.get(client="203.0.113.5").failures == 1
 
 
 def test_a_new_window_clears_finished_ones(clock, settings):
     settings.API_AUTH_FAILURE_WINDOW_SECONDS = 60
     for address in ["192.0.2.1", "192.0.2.2", "192.0.2.3"]:
-        throttle.record_failure(address)
+        throttling.record_failure(address)
     clock[0] += 61
-    throttle.record_failure("192.0.2.9")
+    throttling.record_failure("192.0.2.9")
     assert list(AuthFailures.objects.values_list("client", flat=True)) == ["192.0.2.9"]
 
 
 def test_an_ipv6_client_is_counted_by_its_64_network(settings):
     settings.API_AUTH_FAILURE_LIMIT = 2
-    assert throttle.record_failure("2001:db8:1:2::1") is None
-    assert throttle.record_failure("2001:db8:1:2:ffff::9") is None
-    assert throttle.record_failure("2001:db8:1:2:abcd::5") is not None
+    assert wait_after_failing("2001:db8:1:2::1") is None
+    assert wait_after_failing("2001:db8:1:2:ffff::9") is None
+    assert wait_after_failing("2001:db8:1:2:abcd::5") is not None
     assert throttle.client_key("::ffff:198.51.100.7") == "198.51.100.7"
     assert throttle.client_key("2001:db8:1:2::1") == "2001:db8:1:2::/64"
 
@@ -168,7 +177,7 @@ def test_concurrent_failures_on_separate_connections_each_count_once(settings):
         try:
             start.wait()
             for _ in range(per_thread):
-                throttle.record_failure("198.51.100.1")
+                throttling.record_failure("198.51.100.1")
         finally:
             connection.close()
 
@@ -181,7 +190,7 @@ def test_concurrent_failures_on_separate_connections_each_count_once(settings):
 
 
 def test_the_throttled_answer_is_429_json_with_retry_after():
-    response = throttle.too_many_failures(42)
+    response = too_many_failures(42)
     assert response.status_code == 429 and response["Retry-After"] == "42"
     assert list(json.loads(response.content)) == ["errors"]
     assert "42 seconds" in json.loads(response.content)["errors"]["authorization"][0]

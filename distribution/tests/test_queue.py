@@ -18,7 +18,7 @@ from crm import services as crm_services
 from crm.eligibility import Candidate, window_start
 from crm.models import Contact, Operator
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
-from distribution import intake, sql
+from distribution import db, intake, sql
 from distribution.intake import receive_contact, store_contact
 from distribution.manual import AssignmentRefused, assign_manually
 from distribution.queue import drain
@@ -152,7 +152,7 @@ def test_server_side_binding_runs_the_statements_one_by_one(settings, rng, monke
     from django.db import connection
 
     monkeypatch.setitem(connection.settings_dict["OPTIONS"], "server_side_binding", True)
-    assert not sql.batching()
+    assert not db.batching()
     contact = store_contact(source=source_with(OperatorFactory()), external_id="x", rng=rng)
     assert contact.operator_id is not None
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, SourceToken
 from crm.tests.factories import SourceFactory, WeightFactory
-from distribution import sql
+from distribution import db, sql
 from distribution.intake import store_contact
 from distribution.routes import memory
 from distribution.tests.test_webhook import post
@@ -153,7 +153,7 @@ def test_each_connection_prepares_the_statements_once(client, source):
         assert post(client, source, {"external_id": "second"}).status_code == 201
     assert sum(q["sql"].startswith("PREPARE ") for q in first.captured_queries) == 1  # all in one go
     assert len(first.captured_queries) == 5 and len(second.captured_queries) == 2
-    assert {sql.PREPARED_PREFIX + name for name in sql._sql()} <= prepared_here()
+    assert {db.PREPARED_PREFIX + name for name in sql.named()} <= prepared_here()
     # They were planned by PostgreSQL once and run as EXECUTE ever since: the contact is the same as ever.
     contact = Contact.objects.get(lead__external_id="second")
     assert contact.operator_id is not None and contact.explanation["path"] == "draw"
@@ -164,10 +164,10 @@ def test_statements_a_connection_already_holds_are_not_prepared_twice(client, so
     # A PREPARE outlives the rollback of its transaction: a connection may hold copies the app did not
     # record. Preparing one again would be an error ("prepared statement already exists").
     with connection.cursor() as cursor:
-        cursor.execute(f"DEALLOCATE {sql.PREPARED_PREFIX}insert_contact")
-    sql._prepared_on.discard(connection.connection)
+        cursor.execute(f"DEALLOCATE {db.PREPARED_PREFIX}insert_contact")
+    db._prepared_on.discard(connection.connection)
     assert post(client, source, {"external_id": "after"}).status_code == 201
-    assert sql.PREPARED_PREFIX + "insert_contact" in prepared_here()
+    assert db.PREPARED_PREFIX + "insert_contact" in prepared_here()
 
 
 def test_behind_a_pooler_in_transaction_mode_the_statements_go_as_text(client, source, settings):
@@ -178,7 +178,7 @@ def test_behind_a_pooler_in_transaction_mode_the_statements_go_as_text(client, s
         assert post(client, source, {"external_id": "pooled"}).status_code == 201
     sent = " ".join(q["sql"] for q in queries.captured_queries)
     assert "EXECUTE" not in sent and "PREPARE" not in sent
-    assert not {name for name in prepared_here() if name.startswith(sql.PREPARED_PREFIX)}
+    assert not {name for name in prepared_here() if name.startswith(db.PREPARED_PREFIX)}
 
 
 def test_the_token_checks_plan_reads_by_index_however_many_sources():
@@ -202,8 +202,8 @@ def test_the_token_checks_plan_reads_by_index_however_many_sources():
         cursor.execute("SET plan_cache_mode = force_generic_plan")
         cursor.execute(
             "SET enable_seqscan = off"
-        )  # as the token check's own transaction does (sql.fetch_first)
-        cursor.execute(f"PREPARE generic_check AS {sql._numbered(statement.sql)}")
+        )  # as the token check's own transaction does (db.fetch_first)
+        cursor.execute(f"PREPARE generic_check AS {db.numbered(statement.sql)}")
         try:
             cursor.execute("EXPLAIN EXECUTE generic_check(%s, %s)", statement.params)
             plan = "\n".join(row for (row,) in cursor.fetchall())
@@ -232,7 +232,7 @@ def test_a_load_count_planned_while_there_were_no_contacts_still_reads_by_index(
     statement = sql.weight_and_load(source_id=source.pk, operator_id=operator.pk, since=timezone.now())
     with connection.cursor() as cursor:  # the plan the connection holds, outside any intake's settings
         cursor.execute(
-            f"EXPLAIN EXECUTE {sql.PREPARED_PREFIX}weight_and_load(%s, %s, %s, %s, %s)", statement.params
+            f"EXPLAIN EXECUTE {db.PREPARED_PREFIX}weight_and_load(%s, %s, %s, %s, %s)", statement.params
         )
         plan = "\n".join(row for (row,) in cursor.fetchall())
     assert "Seq Scan on crm_contact" not in plan and "contact_operator_load" in plan, plan
