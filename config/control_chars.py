@@ -6,13 +6,13 @@ view, form or admin changelist reads them. Bodies are left alone: the webhook re
 in its fields itself, and Django's form fields refuse NUL.
 """
 
-import re
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, QueryDict
 
-# Unicode category Cc: C0 controls, DEL and C1 controls.
-CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
+from crm.validators import control_characters
+
+CONTROL_CHARACTERS = control_characters()
 
 
 def strip_control_characters(text: str) -> str:

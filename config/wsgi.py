@@ -15,9 +15,6 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-# The paths of distribution.urls' contacts_webhook (with and without the trailing slash).
-WEBHOOK_PATHS = frozenset({"/api/contacts/", "/api/contacts"})
-
 
 class WebhookHandler(WSGIHandler):
     """Django's WSGI handler with settings.WEBHOOK_MIDDLEWARE as its middleware."""
@@ -33,8 +30,10 @@ class WebhookHandler(WSGIHandler):
             settings.MIDDLEWARE = full_stack
 
 
-site = get_wsgi_application()
+site = get_wsgi_application()  # sets Django up: the app's modules can be imported from here on
 webhook = WebhookHandler()
+
+from distribution.webhook import PATHS as WEBHOOK_PATHS  # noqa: E402  (the contract's one definition)
 
 
 def application(environ: dict, start_response):

@@ -1,17 +1,15 @@
 """Parsing the staff pages' query strings: bad input becomes a message on the page, never a 500."""
 
 from collections.abc import Iterable
-from datetime import date
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from crm.days import EARLIEST, LATEST
 from crm.models import Operator, Source
 
 DATE_FORMAT = "%Y-%m-%d"
 DATE_ERRORS = {"invalid": _("Enter a date as YYYY-MM-DD, for example 2024-06-01.")}
-# Far-off years would overflow when a day is turned into a time range; nobody means them.
-EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
 
 
 class _SourceOperatorChoices(forms.Form):
@@ -59,7 +57,7 @@ class _DateRange(forms.Form):
                 self.add_error(
                     name,
                     _("Enter a date between %(first)s and %(last)s.")
-                    % {"first": f"{EARLIEST:%Y-%m-%d}", "last": f"{LATEST:%Y-%m-%d}"},
+                    % {"first": EARLIEST.isoformat(), "last": LATEST.isoformat()},
                 )
         start, end = cleaned.get("from"), cleaned.get("to")
         if start and end and end < start:

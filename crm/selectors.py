@@ -6,7 +6,7 @@ and computes per-row aggregates for those rows only.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from crm.choices import UnassignedReason
+from crm.days import start_of, within_days
 from crm.history import FieldChange, author, field_changes
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
 
@@ -383,7 +384,7 @@ def _hour_starts(now: datetime) -> list[datetime]:
 def _day_starts(now: datetime) -> list[datetime]:
     """Local midnights of the last CHART_DAYS days (today included), oldest first."""
     today = timezone.localdate(now)
-    return [_start_of(today - timedelta(days=n)) for n in range(CHART_DAYS - 1, -1, -1)]
+    return [start_of(today - timedelta(days=n)) for n in range(CHART_DAYS - 1, -1, -1)]
 
 
 def _empty_hours(now: datetime) -> list[Bucket]:
@@ -545,17 +546,10 @@ def contact_page(
         contacts = contacts.filter(operator_id=operator_id)
     if unassigned:
         contacts = contacts.unassigned()
-    if start is not None:
-        contacts = contacts.filter(created_at__gte=_start_of(start))
-    if end is not None:
-        contacts = contacts.filter(created_at__lt=_start_of(end + timedelta(days=1)))
+    contacts = contacts.filter(within_days("created_at", start, end))
     # As for leads: a filter's count stops at a cap (every contact of a busy source is most of the table).
     narrowed = unassigned or any(value is not None for value in (source_id, operator_id, start, end))
     return (CappedPaginator if narrowed else Paginator)(contacts, PAGE_SIZE).get_page(page)
-
-
-def _start_of(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def _percent(part: int, whole: int) -> float:
@@ -626,10 +620,7 @@ def change_page(
         common &= Q(history_user__isnull=True, history_change_reason=who)
     elif who:
         common &= Q(history_user__username=who)
-    if start is not None:
-        common &= Q(history_date__gte=_start_of(start))
-    if end is not None:
-        common &= Q(history_date__lt=_start_of(end + timedelta(days=1)))
+    common &= within_days("history_date", start, end)
     parts = {
         "operator": tables["operator"].objects.filter(common, **({"id": operator_id} if operator_id else {})),
         "source": tables["source"].objects.filter(common, **({"id": source_id} if source_id else {})),

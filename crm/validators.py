@@ -14,6 +14,13 @@ CONTROL = [chr(n) for n in (*range(0x20), *range(0x7F, 0xA0))]
 SURROGATES = "\ud800-\udfff"
 
 
+def control_characters(allowed: str = "") -> re.Pattern:
+    """The control characters (but those `allowed`) and unpaired surrogates: the one definition of what no
+    text people or channels send may hold (the models' validators, the API's names, the query strings)."""
+    refused = "".join(re.escape(ch) for ch in CONTROL if ch not in allowed)
+    return re.compile(f"[{refused}{SURROGATES}]")
+
+
 @deconstructible
 class NoControlCharacters:
     """Refuse control characters (but those `allowed`) and unpaired surrogates: PostgreSQL cannot store a
@@ -24,8 +31,7 @@ class NoControlCharacters:
     def __init__(self, allowed: str = "") -> None:
         self.allowed = allowed
         # One pass of the regex engine: every webhook field goes through this.
-        refused = "".join(re.escape(ch) for ch in CONTROL if ch not in allowed)
-        self._refused = re.compile(f"[{refused}{SURROGATES}]")
+        self._refused = control_characters(allowed)
 
     def __call__(self, value: str) -> None:
         if self._refused.search(str(value)):

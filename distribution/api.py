@@ -64,16 +64,7 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
         return response
 
     contact = receipt.contact
-    response = JsonResponse(
-        {
-            "contact_id": contact.pk,
-            "lead_id": contact.lead_id,
-            "source_id": contact.source_id,
-            "assigned_operator": contact.operator_id,
-            "unassigned_reason": contact.unassigned_reason or None,
-        },
-        status=200 if receipt.replayed else 201,
-    )
+    response = JsonResponse(webhook.WebhookReceipt.of(contact), status=200 if receipt.replayed else 201)
     if receipt.replayed:
         response["Idempotent-Replay"] = "true"
     log.info(

@@ -14,11 +14,17 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.http import HttpRequest
 from django.utils.translation import gettext
+from ninja import Field, Schema
 
+from crm.choices import UnassignedReason
 from crm.models import Contact, Lead
 from crm.secrets import token_digest
 from distribution.routes import Route, known_route, route_for_token_digest
 
+# The contract's one definition: the URLconf, the WSGI entry (its short middleware stack), the OpenAPI
+# document and the nginx configuration (checked by a test) all read these.
+PATH = "/api/contacts/"
+PATHS = frozenset({PATH, PATH.rstrip("/")})  # without the slash too: a POST cannot follow APPEND_SLASH
 MAX_BODY_BYTES = 64 * 1024
 MAX_IDEMPOTENCY_KEY = Contact._meta.get_field("idempotency_key").max_length
 FORM = "application/x-www-form-urlencoded"
@@ -69,6 +75,28 @@ class ContactForm(forms.Form):
     source_id = SourceId(required=False)
     name = Text(Lead._meta.get_field("name"))
     message = Text(Contact._meta.get_field("message"))
+
+
+class WebhookReceipt(Schema):
+    """The webhook's answer (201, or 200 for a replay): the stored contact, and whom it went to or why not."""
+
+    contact_id: int
+    lead_id: int
+    source_id: int
+    assigned_operator: int | None
+    unassigned_reason: UnassignedReason | None = Field(
+        description="Why nobody took it (the contact is stored either way)."
+    )
+
+    @classmethod
+    def of(cls, contact: Contact) -> dict:
+        return cls(
+            contact_id=contact.pk,
+            lead_id=contact.lead_id,
+            source_id=contact.source_id,
+            assigned_operator=contact.operator_id,
+            unassigned_reason=contact.unassigned_reason or None,
+        ).model_dump(mode="json")
 
 
 @dataclass(frozen=True)

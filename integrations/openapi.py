@@ -7,7 +7,7 @@ while the webhook stays served exactly as before. Its limits are read from its f
 
 from typing import Any
 
-from distribution.webhook import MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY, ContactForm
+from distribution.webhook import MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY, PATH, ContactForm, WebhookReceipt
 from integrations.schemas import ErrorOut
 
 DESCRIPTION = """\
@@ -74,24 +74,8 @@ CONTACT_IN = {
     "description": "Other fields are ignored.",
 }
 
-RECEIPT = {
-    "title": "WebhookReceipt",
-    "type": "object",
-    "required": ["contact_id", "lead_id", "source_id", "assigned_operator", "unassigned_reason"],
-    "properties": {
-        "contact_id": {"type": "integer"},
-        "lead_id": {"type": "integer"},
-        "source_id": {"type": "integer"},
-        "assigned_operator": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
-        "unassigned_reason": {
-            "anyOf": [
-                {"type": "string", "enum": ["no_operators", "all_inactive", "all_at_limit"]},
-                {"type": "null"},
-            ],
-            "description": "Why nobody took it (the contact is stored either way).",
-        },
-    },
-}
+RECEIPT = WebhookReceipt.model_json_schema(ref_template=REF)
+RECEIPT_PARTS = RECEIPT.pop("$defs", {})  # the reason codes' enum, as a component of its own
 
 WEBHOOK = {
     "post": {
@@ -147,11 +131,12 @@ WEBHOOK = {
 
 def add_webhook(schema: dict[str, Any]) -> None:
     """Add the webhook's path, its body and answer shapes and the source-token scheme to the schema."""
-    schema["paths"]["/api/contacts/"] = WEBHOOK
+    schema["paths"][PATH] = WEBHOOK
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["WebhookContact"] = CONTACT_IN
     schemas["WebhookReceipt"] = RECEIPT
+    schemas.update(RECEIPT_PARTS)
     # ErrorOut is there whenever an API operation declares an error answer; be safe if none ever does.
     schemas.setdefault("ErrorOut", ErrorOut.model_json_schema(ref_template=REF))
     components.setdefault("securitySchemes", {})["SourceToken"] = {

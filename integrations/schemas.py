@@ -4,20 +4,20 @@ Request bodies are strict JSON: a number must be a number and a flag true/false 
 unknown fields are refused, so a typo such as "active" for "is_active" is an error, not a silent no-op.
 """
 
-import unicodedata
 from collections import Counter
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext
 from ninja import Field, FilterLookup, FilterSchema, Schema
 from ninja.pagination import LimitOffsetPagination
 from pydantic import AfterValidator, ConfigDict, StrictBool, StrictInt, StrictStr, field_validator
 
+from crm.days import EARLIEST, LATEST, within_days
 from crm.models import LeadQuerySet, Operator, Source, SourceOperatorWeight
-from crm.validators import bounds
+from crm.validators import bounds, single_line
 
 OPERATOR_NAME_MAX = Operator._meta.get_field("name").max_length
 SOURCE_NAME_MAX = Source._meta.get_field("name").max_length
@@ -29,16 +29,17 @@ WEIGHT_MIN, WEIGHT_MAX = bounds(SourceOperatorWeight, "weight")
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 StrictId = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
-# A day whose midnight (and the next one) exists in every time zone: date.min and date.max would overflow.
-Day = Annotated[date, Field(ge=date(1, 1, 2), le=date(9999, 12, 30))]
+# The days every filter accepts (crm.days), the staff pages' and the admin's too.
+Day = Annotated[date, Field(ge=EARLIEST, le=LATEST)]
 
 
 def _name(value: str) -> str:
     """Trimmed, as the admin's forms trim it (so "  " is blank); control characters and unpaired surrogates
-    are refused, as the webhook does: PostgreSQL cannot store a NUL or a lone surrogate, and no name needs
-    them."""
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
-        raise ValueError("Control characters and unpaired surrogates are not allowed.")
+    are refused by the models' own rule (crm.validators), as the webhook does."""
+    try:
+        single_line(value)
+    except DjangoValidationError as exc:
+        raise ValueError(exc.messages[0]) from None
     return value.strip()
 
 
@@ -301,15 +302,10 @@ class ContactFilter(FilterSchema):
         return Q() if value is None else Q(operator__isnull=value)
 
     def filter_from_(self, value: date | None) -> Q:
-        return Q(created_at__gte=_start_of(value)) if value else Q()
+        return within_days("created_at", start=value)
 
     def filter_to(self, value: date | None) -> Q:
-        return Q(created_at__lt=_start_of(value + timedelta(days=1))) if value else Q()
-
-
-def _start_of(day: date) -> datetime:
-    """Midnight at the start of the day in the current time zone (as the staff pages' date filter)."""
-    return timezone.make_aware(datetime.combine(day, time.min))
+        return within_days("created_at", end=value)
 
 
 class AssignIn(Body):
