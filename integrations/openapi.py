@@ -8,7 +8,7 @@ while the webhook stays served exactly as before. Its limits are read from its f
 from typing import Any
 
 from distribution.webhook import MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY, PATH, ContactForm, WebhookReceipt
-from integrations.schemas import ErrorOut
+from integrations.api.common import ErrorOut
 
 DESCRIPTION = """\
 JSON API for the systems around the contact centre: telephony switching operators on and off, BI jobs

@@ -59,7 +59,7 @@ def test_the_service_and_the_admin_refuse_the_same_numbers(admin_client):
 
 
 def test_a_source_deleted_after_it_was_found_is_404_not_500(writer, monkeypatch):
-    from integrations import api
+    from integrations.api import sources as api
 
     anna, bot = OperatorFactory(), SourceFactory()
     found = api.get_or_404

@@ -168,14 +168,18 @@ def test_routing_errors_have_the_error_shape(writer, method, path, status):
 
 
 def test_a_database_outage_is_503_with_retry_after(read_key):
-    with mock.patch("integrations.api.selectors.dashboard", side_effect=OperationalError("server closed")):
+    with mock.patch(
+        "integrations.api.stats.selectors.dashboard", side_effect=OperationalError("server closed")
+    ):
         response = client_with(read_key[1]).get("/api/v1/stats")
     assert response.status_code == 503 and response["Retry-After"]
     assert list(response.json()["errors"]) == ["database"]
 
 
 def test_a_concurrent_conflict_is_409_not_500(writer):
-    with mock.patch("integrations.api.crm_services.create_source", side_effect=IntegrityError("unique")):
+    with mock.patch(
+        "integrations.api.sources.crm_services.create_source", side_effect=IntegrityError("unique")
+    ):
         response = writer.post("/api/v1/sources", {"name": "Bot"})
     assert response.status_code == 409 and list(response.json()["errors"]) == ["request"]
 
@@ -183,6 +187,6 @@ def test_a_concurrent_conflict_is_409_not_500(writer):
 def test_a_bug_is_a_logged_500_in_the_error_shape(read_key):
     client = client_with(read_key[1])
     client.raise_request_exception = False
-    with mock.patch("integrations.api.selectors.dashboard", side_effect=RuntimeError("bug")):
+    with mock.patch("integrations.api.stats.selectors.dashboard", side_effect=RuntimeError("bug")):
         response = client.get("/api/v1/stats")
     assert response.status_code == 500 and list(response.json()) == ["errors"]

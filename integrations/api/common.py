@@ -1,0 +1,106 @@
+"""What every resource of the integration API shares: ids, names and days as the models bound them, the error
+shape and its declaration, paging, and finding an object or answering 404."""
+
+from datetime import date
+from typing import Annotated, Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Model, QuerySet
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from ninja import Field, Schema
+from ninja.pagination import LimitOffsetPagination
+from pydantic import AfterValidator, ConfigDict, StrictInt, StrictStr
+
+from crm.days import EARLIEST, LATEST
+from crm.models import Operator, Source, SourceOperatorWeight
+from crm.validators import bounds, single_line
+
+OPERATOR_NAME_MAX = Operator._meta.get_field("name").max_length
+SOURCE_NAME_MAX = Source._meta.get_field("name").max_length
+DEFAULT_LOAD_LIMIT = Operator._meta.get_field("load_limit").default
+# The model fields' bounds (crm.validators.bounds): a number the database cannot store is a 400 naming the field.
+LOAD_LIMIT_MIN, LOAD_LIMIT_MAX = bounds(Operator, "load_limit")
+WEIGHT_MIN, WEIGHT_MAX = bounds(SourceOperatorWeight, "weight")
+# Ids are BigAutoFields; a larger number would overflow the database's integer (an error, not "no match").
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+StrictId = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+# The days every filter accepts (crm.days), the staff pages' and the admin's too.
+Day = Annotated[date, Field(ge=EARLIEST, le=LATEST)]
+
+
+def _name(value: str) -> str:
+    """Trimmed, as the admin's forms trim it (so "  " is blank); control characters and unpaired surrogates
+    are refused by the models' own rule (crm.validators), as the webhook does."""
+    try:
+        single_line(value)
+    except DjangoValidationError as exc:
+        raise ValueError(exc.messages[0]) from None
+    return value.strip()
+
+
+Name = Annotated[StrictStr, AfterValidator(_name)]
+
+
+class Body(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(Schema):
+    """Every error: each field (or `request`, `body`, `authorization`, `id`) with its messages."""
+
+    errors: dict[str, list[str]] = Field(examples=[{"name": ["This field cannot be blank."]}])
+
+
+# --- Paging ----------------------------------------------------------------------------------------
+
+
+class LimitOffset(LimitOffsetPagination):
+    """`limit` (1–500, default 50) and `offset`; the answer carries the total `count` and echoes both."""
+
+    class Input(Schema):
+        limit: int = Field(50, ge=1, le=500, description="Items per page (at most 500).")
+        # Bounded so that no database is asked for an offset beyond its integer range.
+        offset: int = Field(0, ge=0, le=2**31 - 1, description="Items to skip.")
+
+    class Output(Schema):
+        items: list[Any]
+        count: int = Field(description="How many items match, on every page.")
+        limit: int
+        offset: int
+
+    def paginate_queryset(self, queryset, pagination: Input, request, **params) -> dict[str, Any]:
+        offset, limit = pagination.offset, pagination.limit
+        return {
+            "items": queryset[offset : offset + limit],
+            "count": self._items_count(queryset),
+            "limit": limit,
+            "offset": offset,
+        }
+
+
+WAITING_ASSIGNED = Field(
+    description="Waiting contacts this change routed at once, because it added capacity (0 if it added none)."
+)
+
+
+def errors(*statuses: int) -> dict[int, type[ErrorOut]]:
+    """Declare error answers in the schema: 401 always (every operation needs a key), plus these."""
+    return {status: ErrorOut for status in (401, *statuses)}
+
+
+# One sentence per kind of object: a translation needs the whole sentence, not a word put into one.
+NOT_FOUND = {
+    "operator": _("No operator with id %(id)s."),
+    "source": _("No source with id %(id)s."),
+    "lead": _("No lead with id %(id)s."),
+    "contact": _("No contact with id %(id)s."),
+}
+
+
+def get_or_404(queryset: QuerySet, pk: int, what: str) -> Model:
+    obj = queryset.filter(pk=pk).first() if 1 <= pk <= MAX_ID else None
+    if obj is None:
+        raise Http404(NOT_FOUND[what] % {"id": pk})
+    return obj
