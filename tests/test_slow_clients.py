@@ -36,7 +36,6 @@ from tests.livehost import REPO, free_port, start_serve, stop, wait_healthy
 DEPLOY = REPO / "deploy"
 COMMON = (DEPLOY / "nginx-leadflow-common.conf").read_text()
 INCLUDE_COMMON = "include snippets/leadflow-common.conf;"
-PORTS = range(8300, 8400)
 FAILURE_LIMIT = 5  # API_AUTH_FAILURE_LIMIT for this server
 STALLED_UPLOADS = 50
 UNREAD_ANSWERS = 8  # clients that never read a large answer: four times the workers
@@ -108,6 +107,15 @@ def tool_or_skip(name: str) -> str:
     pytest.skip(missing)
 
 
+def two_ports() -> tuple[int, int]:
+    """Ports for nginx and gunicorn, picked by the system: bin/serve binds them seconds later (after
+    migrate and collectstatic), and other test runs on this box take the first free port of fixed ranges."""
+    port = free_port()
+    while (app_port := free_port()) == port:
+        pass
+    return port, app_port
+
+
 @dataclass(frozen=True)
 class Server:
     port: int
@@ -138,8 +146,7 @@ def serve_env(folder: Path, **settings: str) -> dict[str, str]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tool_or_skip("nginx")
     folder = tmp_path_factory.mktemp("serve")
-    port = free_port(PORTS)
-    app_port = free_port(range(port + 1, PORTS.stop))
+    port, app_port = two_ports()
     env = serve_env(
         folder,
         PORT=str(port),
@@ -154,7 +161,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = folder / "serve.log"
     proc = start_serve(env=env, log=log)
     try:
-        wait_healthy(f"http://127.0.0.1:{port}/healthz", timeout=120, proc=proc)
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}/healthz", timeout=120, proc=proc)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; bin/serve's log ends with:\n{log.read_text()[-3000:]}") from None
         script = "from crm.services import create_source; print(create_source(name='Slow clients')[1])"
         made = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c", script],
@@ -505,12 +515,12 @@ def test_with_a_certificate_it_serves_https_and_ctrl_c_stops_both_and_cleans_up(
         capture_output=True,
         timeout=30,
     )
-    port = free_port(PORTS)
+    port, app_port = two_ports()
     env = serve_env(
         tmp_path,
         HTTPS="true",  # the production default: the app trusts X-Forwarded-Proto from nginx
         PORT=str(port),
-        GUNICORN_BIND=f"127.0.0.1:{free_port(range(port + 1, PORTS.stop))}",
+        GUNICORN_BIND=f"127.0.0.1:{app_port}",
         TLS_CERTIFICATE=str(tmp_path / "tls.crt"),
         TLS_CERTIFICATE_KEY=str(tmp_path / "tls.key"),
     )
