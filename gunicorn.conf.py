@@ -1,36 +1,31 @@
 """gunicorn settings for Leadflow: `gunicorn config.wsgi` picks this file up from the working directory.
 
 Every value can be overridden from the environment; the defaults suit a small box (1-2 cores).
+gunicorn always runs behind nginx, which buffers requests and answers and deals with slow, idle and
+flooding clients (deploy/nginx.conf for several hosts, bin/serve on one box; docs/security.md).
 """
 
 import multiprocessing
 import os
-import resource
 
-bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
-# Slow or idle clients must not stall the service (docs/security.md). A sync worker (or a gthread
-# thread) waits on one client until its request has arrived, so a few sockets sending half a request
-# froze every worker. This worker class is gthread whose event loop reads each whole request (head and
-# a body up to 64 KiB) without blocking, from any number of connections, and hands it to a thread only
-# when it is complete; GUNICORN_REQUEST_READ_TIMEOUT (10 s) disconnects clients that never finish and
-# GUNICORN_IO_TIMEOUT (10 s) bounds each read and write a thread makes. It works the same behind nginx
-# (deploy/nginx.conf buffers too) and without it.
-worker_class = "config.gunicorn_worker.BufferingThreadWorker"
-# 2 workers per core, at least 2. One thread each: a thread only ever gets a request that has fully
-# arrived, so more threads would buy little and each thread holds a database connection of its own.
+# Only local by default: nginx is the public face (bin/serve). An app host behind an nginx on another box
+# binds its private address instead (GUNICORN_BIND=10.0.0.11:8000, deploy/leadflow-web.service).
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# gunicorn's stock sync worker: one request at a time per process. It blocks on its client until the
+# request has arrived and while the answer is sent, so it needs a buffering proxy in front (gunicorn's
+# deployment guide): nginx passes a request on only once it has all of it and takes the whole answer at
+# once, so a worker only ever talks to nginx, never to a slow client.
+worker_class = "sync"
+# 2 workers per core, at least 2. Each holds one database connection.
 workers = int(os.environ.get("GUNICORN_WORKERS", max(2, multiprocessing.cpu_count() * 2)))
+# More than one thread makes gunicorn use its gthread worker; each thread holds a database connection of
+# its own, so PostgreSQL sees hosts x workers x threads connections.
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
-# Connections a worker keeps open at once (waiting or kept alive), below its file descriptor limit so
-# that accept() never fails with "too many open files" (raise LimitNOFILE in systemd for more).
-_soft_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-_max_connections = 1000 if _soft_nofile == resource.RLIM_INFINITY else max(64, min(1000, _soft_nofile - 64))
-worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", _max_connections))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
-# Keep-alive off by default, as it was with sync workers: a worker with a free thread takes the next
-# connection waiting for any worker, whereas a kept-alive connection would queue its next request on the
-# same worker ahead of them (under load, new connections then waited seconds). nginx opens a new
-# connection to the app per request anyway (deploy/nginx.conf).
+# Keep-alive off: sync workers close every connection after the answer anyway, and nginx opens a new
+# connection per request (no upstream pool). With threads (gthread) a kept-alive connection would queue
+# its next request on the same worker ahead of new connections waiting for any worker.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "0"))
 # Recycle workers now and then so that a slow leak can never grow without bound.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))

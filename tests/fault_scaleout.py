@@ -5,14 +5,15 @@
 Everything runs on 127.0.0.1, on free ports from 8200-8299, in a fresh database
 (SCALEOUT_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/leadflow_hscale):
 
-    client --HTTPS--> nginx (deploy/nginx.conf, self-signed certificate made here)
+    client --HTTPS--> nginx (deploy/nginx.conf with nginx-leadflow-common.conf, self-signed certificate)
                         --> gunicorn "host A", gunicorn "host B" (4 workers each, production settings)
                               --> PgBouncer (deploy/pgbouncer.ini, pool_mode = transaction,
                                   4 server connections for 8 workers and 2 drains) --> PostgreSQL
 
-First it checks nginx's part: HTTP is redirected, a body over 64 KiB is refused, and more slow clients
-than there are workers never reach an app host (nginx buffers requests). Then clients post
-a few thousand contacts through nginx, each with its own Idempotency-Key, retrying on 503; alongside, one
+First it checks nginx's part: HTTP is redirected, a body over 64 KiB is refused (413 in JSON), and more
+slow clients than there are workers never reach an app host (nginx buffers requests). Then clients post
+a few thousand contacts through nginx, each from a loopback address of its own (nginx limits the rate per
+address, and a channel is one address) and with its own Idempotency-Key, retrying on 503; alongside, one
 Idempotency-Key is sent to both hosts and nginx at once, and one new external_id to both hosts at once,
 over and over; `manage.py assign_unassigned --loop 1` runs with each host's settings. Operators are
 full early on; capacity is added while the traffic runs (intake and drains race for it) and again after
@@ -24,7 +25,8 @@ per Idempotency-Key, every 201 stored exactly once under the id it answered, not
 was answered for, the simultaneous sends agree, 5xx only as 503 with Retry-After while PgBouncer is
 down (and some there, or the outage proved nothing), no connection errors, the hosts recover on their
 own, the drains fill the capacity added last, and `manage.py check` accepts the hosts' settings but not
-without DISABLE_SERVER_SIDE_CURSORS. Prints a summary line; exits 1 on any violation.
+without DISABLE_SERVER_SIDE_CURSORS. Last, with both hosts stopped, nginx answers 502 in JSON with
+Retry-After under /api/. Prints a summary line; exits 1 on any violation.
 
 Without the drain command in the checkout it runs without drains and says so; with CI=true that fails.
 """
@@ -167,6 +169,9 @@ def main() -> int:
         failures["a drain exited during the run"] = [p.args for p in drains if p.poll() is not None]
         status, _, _ = Channel(ports.https, tls).get("/healthz")
         failures["/healthz through nginx not 200 after the outage"] = status != 200
+        for proc in hosts:
+            stop(proc)
+        failures.update(check_no_host(ports, tls, token))
     finally:
         for proc in drains + procs:
             stop(proc)
@@ -344,7 +349,8 @@ def make_certificate(run: Path, openssl: str) -> ssl.SSLContext:
 
 
 def write_nginx_config(run: Path, ports: Ports, *, temp: Path) -> None:
-    """deploy/nginx.conf with local addresses and files, inside a minimal main configuration."""
+    """deploy/nginx.conf and its shared rules with local addresses and files, inside a minimal main
+    configuration with the connection limits deploy/nginx.conf asks for."""
     site = (REPO / "deploy" / "nginx.conf").read_text()
     replacements = [
         ("server 10.0.0.11:8000", f"server 127.0.0.1:{ports.host_a}"),
@@ -361,13 +367,17 @@ def write_nginx_config(run: Path, ports: Ports, *, temp: Path) -> None:
             raise SystemExit(f"deploy/nginx.conf no longer contains {old!r}; update this test with it.")
         site = site.replace(old, new)
     (run / "leadflow.conf").write_text(site)
+    # Where the site file includes it from (relative to the main configuration's folder, as in /etc/nginx).
+    (run / "snippets").mkdir()
+    shutil.copy(REPO / "deploy" / "nginx-leadflow-common.conf", run / "snippets" / "leadflow-common.conf")
     temp.mkdir()
     temp.chmod(0o777)  # nginx's workers run as an unprivileged user
     (run / "nginx.conf").write_text(
         f"pid {run}/nginx.pid;\n"
         f"error_log {run}/nginx-error.log warn;\n"
         "worker_processes 2;\n"
-        "events { worker_connections 1024; }\n"
+        "worker_rlimit_nofile 16384;\n"
+        "events { worker_connections 8192; }\n"
         "http {\n"
         f"    access_log {run}/nginx-access.log;\n"
         + "".join(
@@ -413,14 +423,18 @@ def start_drain(env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 class Channel:
-    """One keep-alive connection to one entry point: nginx over TLS, or a gunicorn host directly."""
+    """One keep-alive connection to one entry point: nginx over TLS, or a gunicorn host directly, from a
+    loopback address (nginx counts requests per address)."""
 
-    def __init__(self, port: int, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, port: int, tls: ssl.SSLContext | None = None, *, source: str = "127.0.0.1") -> None:
+        address = (source, 0)
         if tls is not None:
-            self.conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=15, context=tls)
+            self.conn = http.client.HTTPSConnection(
+                "127.0.0.1", port, timeout=15, context=tls, source_address=address
+            )
             self.headers = {}
         else:
-            self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+            self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15, source_address=address)
             # Straight to a host, standing in for nginx: the app redirects anything not marked as HTTPS.
             self.headers = {"X-Forwarded-Proto": "https"}
 
@@ -523,7 +537,12 @@ def check_nginx(ports: Ports, tls: ssl.SSLContext, token: str, *, slow_clients: 
     status, headers, _ = Channel(ports.http).get("/healthz")
     redirected = status == 301 and headers.get("Location", "").startswith("https://127.0.0.1")
     big = json.dumps({"external_id": "big", "message": "x" * 70_000}).encode()
-    too_big = Channel(ports.https, tls).request("POST", API, big, {"Authorization": f"Bearer {token}"})[0]
+    too_big, big_headers, answer = Channel(ports.https, tls).request(
+        "POST", API, big, {"Authorization": f"Bearer {token}"}
+    )
+    json_413 = (
+        big_headers.get("Content-Type") == "application/json" and "body" in json.loads(answer)["errors"]
+    )
 
     # More clients than there are workers send headers and the first bytes of a body, then stall. With
     # request buffering nginx opens no connection to an app host until a body is complete, so no worker
@@ -550,8 +569,28 @@ def check_nginx(ports: Ports, tls: ssl.SSLContext, token: str, *, slow_clients: 
     return {
         "plain HTTP not redirected to HTTPS": not redirected,
         "a body over 64 KiB was not refused with 413": too_big != 413,
+        "nginx's 413 under /api/ not in the API's JSON shape": not json_413,
         "stalled clients reached the app hosts (no request buffering?)": reached,
         "/healthz not answered while clients stalled": quick != 200,
+    }
+
+
+def check_no_host(ports: Ports, tls: ssl.SSLContext, token: str) -> dict[str, object]:
+    """With every app host stopped, nginx answers 502 itself: in JSON with Retry-After under /api/."""
+    status, headers, body = Channel(ports.https, tls).request(
+        "POST", API, b'{"external_id": "nobody-home"}', {"Authorization": f"Bearer {token}"}
+    )
+    errors = json.loads(body).get("errors") if headers.get("Content-Type") == "application/json" else None
+    page = Channel(ports.https, tls).get("/healthz")
+    print(
+        f"nginx: no app host -> /api/ {status} {body!r} Retry-After {headers.get('Retry-After')}, / {page[0]}"
+    )
+    return {
+        "no app host: /api/ not answered 502": status != 502,
+        "no app host: nginx's 502 under /api/ not JSON with Retry-After": not (
+            errors and "server" in errors and headers.get("Retry-After")
+        ),
+        "no app host: outside /api/ not nginx's own 502 page": page[0] != 502,
     }
 
 
@@ -583,7 +622,7 @@ def drive(
 
     def client(n: int) -> None:
         rng = random.Random(n)
-        channel = Channel(ports.https, tls)
+        channel = Channel(ports.https, tls, source=f"127.0.10.{n + 1}")  # a channel of its own
         for i in range(per_client):
             if done.is_set():
                 with tally.lock:
@@ -596,7 +635,11 @@ def drive(
 
     def races() -> None:
         """Simultaneous sends, over and over while the traffic runs (some of them into the outage)."""
-        a, b, lb = Channel(ports.host_a), Channel(ports.host_b), Channel(ports.https, tls)
+        a, b, lb = (
+            Channel(ports.host_a),
+            Channel(ports.host_b),
+            Channel(ports.https, tls, source="127.0.11.1"),
+        )
         extra = [Channel(ports.host_a), Channel(ports.host_b)]
         r = 0
         while not done.is_set() and r < 500:

@@ -1,7 +1,8 @@
-"""A live gunicorn for scripts that test or measure the app over HTTP (fault tests, the benchmark).
+"""A live server for scripts and tests that use the app over HTTP (fault tests, the benchmark, slow clients).
 
-gunicorn runs with the repository's gunicorn.conf.py, from the repository root, in its own process group,
-so that stop() ends the master and its workers and nothing else.
+gunicorn runs with the repository's gunicorn.conf.py, from the repository root; bin/serve runs nginx in
+front of it. Either runs in its own process group, so that stop() ends the server's processes and nothing
+else.
 """
 
 import os
@@ -34,6 +35,18 @@ def start_gunicorn(
     """
     command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
     command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), *extra_args, app]
+    return _start(command, env=env, log=log)
+
+
+def start_serve(*, env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
+    """Start bin/serve, the single-box production pair (nginx in front of gunicorn); `env` as above.
+
+    bin/serve and both servers share one process group, so stop() ends all of them.
+    """
+    return _start([str(REPO / "bin" / "serve")], env=env, log=log)
+
+
+def _start(command: list[str], *, env: dict[str, str], log: Path | None) -> subprocess.Popen:
     out = None
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -46,7 +59,7 @@ def start_gunicorn(
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT if out else None,
-            start_new_session=True,  # a Ctrl-C reaches only the caller, which then stops gunicorn in order
+            start_new_session=True,  # a Ctrl-C reaches only the caller, which then stops the server in order
         )
     finally:
         if out is not None:
@@ -60,7 +73,7 @@ def wait_healthy(url: str, *, timeout: float = 30.0, proc: subprocess.Popen | No
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {proc.returncode} before {url} answered")
+            raise RuntimeError(f"the server exited with {proc.returncode} before {url} answered")
         try:
             with opener.open(url, timeout=2) as response:
                 if response.status == 200:
@@ -72,14 +85,14 @@ def wait_healthy(url: str, *, timeout: float = 30.0, proc: subprocess.Popen | No
 
 
 def stop(proc: subprocess.Popen, *, timeout: float = 10.0) -> None:
-    """SIGTERM the process group (gunicorn's graceful stop), then SIGKILL it if it is still there."""
+    """SIGTERM the process group (a graceful stop), then SIGKILL it if it is still there."""
     if proc.poll() is not None:
         return
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # its own group: the master and its workers only
+        os.killpg(proc.pid, signal.SIGKILL)  # its own group: the server's processes only
         proc.wait()
 
 

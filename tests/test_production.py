@@ -70,6 +70,17 @@ def test_gunicorn_config_reads_the_environment():
     assert any(line.split() == ["preload_app", "=", "False"] for line in off.splitlines())
 
 
+def test_gunicorn_listens_only_locally_with_sync_workers_by_default():
+    """nginx is the public face and buffers for gunicorn's stock sync workers (docs/security.md)."""
+    result = run([sys.executable, "-m", "gunicorn", "--print-config"], PORT="9999")  # PORT is nginx's
+    assert result.returncode == 0, result.stderr
+    config = {
+        k.strip(): v.strip() for k, _, v in (line.partition("=") for line in result.stdout.splitlines())
+    }
+    assert config["bind"] == "['127.0.0.1:8000']"
+    assert config["worker_class"] == "sync"
+
+
 def test_importing_the_app_opens_no_database_connection():
     # gunicorn imports it once in the master and forks the workers (preload_app): a connection opened
     # by the import would be shared by every worker.
