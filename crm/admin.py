@@ -16,14 +16,13 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
 from crm import selectors, services
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
-from crm.templatetags.leadflow import when
+from crm.templatetags.leadflow import format_share, when
 
 admin.site.site_header = _("Leadflow administration")
 admin.site.site_title = _("Leadflow admin")
@@ -173,9 +172,8 @@ class WeightInline(admin.TabularInline):
 
     @admin.display(description=_("share of the weight"))
     def share(self, weight: SourceOperatorWeight) -> str:
-        total = getattr(weight, "total_weight", None)
-        # number_format: the active language's decimal separator (75.0 % in English, 75,0 % in Russian).
-        return f"{number_format(100 * weight.weight / total, 1)} %" if weight.pk and total else "—"
+        # The dashboard's way of writing a share (75.0% in English, 75,0% in Russian).
+        return format_share(weight.weight, getattr(weight, "total_weight", None)) if weight.pk else "—"
 
     @admin.display(description=_("load now / limit"))
     def load(self, weight: SourceOperatorWeight) -> str:

@@ -4,14 +4,30 @@ from collections.abc import Iterable
 from datetime import date
 
 from django import forms
+from django.utils import formats
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Operator, Source
 
-DATE_FORMAT = "%Y-%m-%d"
-DATE_ERRORS = {"invalid": _("Enter a date as YYYY-MM-DD, for example 2024-06-01.")}
+ISO_DATE = "%Y-%m-%d"
 # Far-off years would overflow when a day is turned into a time range; nobody means them.
 EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
+EXAMPLE_DAY = date(2026, 12, 31)
+
+
+def typed_date(day: date) -> str:
+    """A day as the active language types it (its first DATE_INPUT_FORMATS: 31.12.2026, 2026-12-31)."""
+    return day.strftime(formats.get_format("DATE_INPUT_FORMATS")[0])
+
+
+def _date_error() -> str:
+    example = typed_date(EXAMPLE_DAY)
+    iso = EXAMPLE_DAY.strftime(ISO_DATE)
+    if example == iso:
+        return gettext("Enter a date such as %(example)s.") % {"example": example}
+    return gettext("Enter a date such as %(example)s or %(iso)s.") % {"example": example, "iso": iso}
 
 
 class _SourceOperatorChoices(forms.Form):
@@ -61,7 +77,9 @@ class AssignForm(forms.Form):
 
 
 class ContactFilterForm(forms.Form):
-    """Filters of the contact list: ?source=<id>&operator=<id>&unassigned=1&from=YYYY-MM-DD&to=YYYY-MM-DD.
+    """Filters of the contact list: ?source=<id>&operator=<id>&unassigned=1&from=<day>&to=<day>, a day typed
+    in the language's order (31.12.2026 in Russian, 2026-12-31 in English) or as ISO YYYY-MM-DD, which every
+    language takes and links use.
 
     The choices come in as lists the view has already fetched, so validating and rendering run no query.
     """
@@ -89,7 +107,7 @@ class ContactFilterForm(forms.Form):
                 self.add_error(
                     name,
                     _("Enter a date between %(first)s and %(last)s.")
-                    % {"first": f"{EARLIEST:%Y-%m-%d}", "last": f"{LATEST:%Y-%m-%d}"},
+                    % {"first": typed_date(EARLIEST), "last": typed_date(LATEST)},
                 )
         start, end = cleaned.get("from"), cleaned.get("to")
         if start and end and end < start:
@@ -98,10 +116,13 @@ class ContactFilterForm(forms.Form):
 
 
 def _day_field(label) -> forms.DateField:
+    """A text box, not <input type="date">: a date input shows the browser's order, not the page's language.
+    It parses the language's DATE_INPUT_FORMATS (config/formats/<lang>), which end with ISO."""
     return forms.DateField(
         label=label,
         required=False,
-        input_formats=[DATE_FORMAT],
-        widget=forms.DateInput(attrs={"type": "date"}, format=DATE_FORMAT),
-        error_messages=DATE_ERRORS,
+        widget=forms.DateInput(
+            attrs={"placeholder": lazy(typed_date, str)(EXAMPLE_DAY), "inputmode": "numeric", "size": 10}
+        ),
+        error_messages={"invalid": lazy(_date_error, str)()},
     )

@@ -98,6 +98,10 @@ class SourceOverview:
     hours: list[Bucket] = field(default_factory=list)  # arrivals per hour, last CHART_HOURS hours
 
     @property
+    def total_weight(self) -> int:
+        return sum(row.weight for row in self.rows)
+
+    @property
     def free(self) -> int:
         """Free slots now: the sum over the source's active operators of limit − load."""
         return sum(row.free for row in self.operators)

@@ -6,6 +6,7 @@ translatable string, so a template only lays them out.
 """
 
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 from django.utils import dateformat, formats, timezone
@@ -17,21 +18,17 @@ from crm.choices import AssignmentPath, Exclusion, UnassignedReason
 
 register = template.Library()
 
-# The one date-and-time format of the pages and the admin: ISO-like, 24 h, with the time zone's name, so a
-# supervisor in another zone never has to guess. `TIME_ZONE` decides the zone. It is English's
-# SHORT_DATETIME_FORMAT (config/formats/en); other languages order the date their own way (config/formats/ru).
-DATETIME_FORMAT = "Y-m-d H:i T"
-
 
 @register.filter
 def when(value: datetime | None) -> str:
-    """A moment as text in the active language's format, in the current time zone ("2026-11-23 16:40 UTC",
-    in Russian "23.11.2026 16:40 UTC")."""
+    """A moment as text in the active language's one format, in the current time zone ("2026-11-23 16:40
+    UTC", in Russian "23.11.2026 16:40 UTC"). The format is the language's DATETIME_FORMAT
+    (config/formats/<lang>), which the admin's own date columns and read-only fields use too."""
     if value is None:
         return ""
     if timezone.is_aware(value):
         value = timezone.localtime(value)
-    return dateformat.format(value, formats.get_format("SHORT_DATETIME_FORMAT"))
+    return dateformat.format(value, formats.get_format("DATETIME_FORMAT"))
 
 
 @register.filter
@@ -64,6 +61,17 @@ def _label(choices: type, code: str | None) -> str:
         return str(choices(code).label)
     except ValueError:  # a code from an older version: show it rather than fail the page
         return code
+
+
+@register.filter(name="share")
+def format_share(part: int | None, whole: int | None) -> str:
+    """`part` of `whole` as a percent with one decimal in the language's notation ("66.7%", "66,7%"); the
+    one way the admin's weight inline and the dashboard write a share. Rounded half up from the exact
+    fraction: number_format alone would cut 66.66… to 66.6, and float rounding turns 6.25 into 6.2."""
+    if not whole:
+        return "—"
+    value = (Decimal(100 * (part or 0)) / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return f"{formats.number_format(value, 1)}%"
 
 
 @register.filter

@@ -91,3 +91,15 @@ def test_nobody_free_sticky_fallback_and_manual_paths():
         "The supervisor confirmed it although the operator was at the load limit.",
     ]
     assert explanation_sentences({}) == []
+
+
+def test_a_share_is_rounded_half_up_with_the_languages_decimal_separator():
+    from django.utils import translation
+
+    from crm.templatetags.leadflow import format_share
+
+    # 2/3 is 66.66…: half-up to 66.7 (number_format alone cut it to 66.6); 1/16 is 6.25: 6.3, not 6.2.
+    assert (format_share(2, 3), format_share(1, 16), format_share(3, 4)) == ("66.7%", "6.3%", "75.0%")
+    assert format_share(1, 0) == "—"
+    with translation.override("ru"):
+        assert format_share(2, 3) == "66,7%"

@@ -96,9 +96,23 @@ def test_contacts_show_arrival_and_assignment_times_when_they_differ_and_how(sta
     assert "routed from the waiting queue" in page
 
 
-def test_date_filters_are_real_date_inputs(staff_client):
-    page = staff_client.get(reverse("contact_list")).text
-    assert 'type="date" name="from"' in page and 'type="date" name="to"' in page
+def test_date_filters_are_typed_in_the_languages_order_and_take_iso_dates_too(staff_client, settings):
+    # A browser's <input type="date"> shows the browser's order whatever the page's language: text boxes
+    # with the language's order as the example instead.
+    old = ContactFactory(created_at=timezone.now() - timedelta(days=400))
+    day = timezone.localdate(old.created_at)
+    english = staff_client.get(reverse("contact_list"), {"from": day.isoformat(), "to": day.isoformat()})
+    assert [c.pk for c in english.context["page_obj"]] == [old.pk]
+    assert 'type="text" name="from"' in english.text and 'placeholder="2026-12-31"' in english.text
+
+    staff_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    typed = day.strftime("%d.%m.%Y")
+    for value in (typed, day.isoformat()):  # the Russian order, and ISO (what links carry)
+        russian = staff_client.get(reverse("contact_list"), {"from": value, "to": value})
+        assert [c.pk for c in russian.context["page_obj"]] == [old.pk], value
+    assert 'placeholder="31.12.2026"' in russian.text
+    wrong = staff_client.get(reverse("contact_list"), {"from": "12/31/2026"})
+    assert wrong.context["page_obj"] is None and "31.12.2026" in wrong.text and "2026-12-31" in wrong.text
 
 
 def test_a_filtered_lead_list_counts_only_up_to_a_cap(staff_client, monkeypatch):

@@ -414,9 +414,10 @@ def test_contact_list_filters_by_an_inclusive_date_range(staff_client, settings)
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"from": "2024-13-01"}, "From: Enter a date as YYYY-MM-DD"),
-        ({"to": "yesterday"}, "To (inclusive): Enter a date as YYYY-MM-DD"),
-        ({"from": "06/02/2024"}, "From: Enter a date as YYYY-MM-DD"),
+        ({"from": "2024-13-01"}, "From: Enter a date such as 2026-12-31."),
+        ({"to": "yesterday"}, "To (inclusive): Enter a date such as 2026-12-31."),
+        ({"from": "06/02/2024"}, "From: Enter a date such as 2026-12-31."),
+        ({"from": "02.06.2024"}, "From: Enter a date such as 2026-12-31."),  # Russian order, English page
         ({"to": "9999-12-31"}, "To (inclusive): Enter a date between 1900-01-01 and 9998-12-31."),
         ({"from": "2024-06-03", "to": "2024-06-02"}, "The “to” date is before the “from” date."),
         ({"source": "abc"}, "Select a valid choice."),
