@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from crm.choices import AssignmentPath, Exclusion, UnassignedReason
+from crm.choices import API_ACTOR_PREFIX, Actor, AssignmentPath, Exclusion, UnassignedReason
 
 register = template.Library()
 
@@ -52,6 +52,29 @@ def exclusion_label(code: str | None) -> str:
 @register.filter
 def path_label(code: str | None) -> str:
     return _label(AssignmentPath, code)
+
+
+@register.filter
+def actor_label(by: str | None) -> str:
+    """Who or what assigned a contact (the explanation's `by`) in words: "on arrival", "by anna", "through
+    the API key provisioning", "from the queue after a supervisor added capacity"."""
+    if not by:
+        return ""
+    if by.startswith(API_ACTOR_PREFIX):
+        return _("through the API key %(name)s") % {"name": by.removeprefix(API_ACTOR_PREFIX)}
+    if by in Actor.values:
+        return _label(Actor, by)
+    return _("by %(by)s") % {"by": by}
+
+
+@register.filter
+def explanation_actor(explanation: dict | None) -> str:
+    """The explanation's `by` in words, or "" when its path's label says it already ("weighted draw on
+    arrival" needs no "on arrival" after it)."""
+    if not explanation:
+        return ""
+    actor = actor_label(explanation.get("by"))
+    return "" if actor.lower() in path_label(explanation.get("path")).lower() else actor
 
 
 def _label(choices: type, code: str | None) -> str:

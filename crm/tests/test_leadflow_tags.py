@@ -103,3 +103,14 @@ def test_a_share_is_rounded_half_up_with_the_languages_decimal_separator():
     assert format_share(1, 0) == "—"
     with translation.override("ru"):
         assert format_share(2, 3) == "66,7%"
+
+
+def test_who_assigned_reads_in_words_through_one_lookup():
+    from crm.templatetags.leadflow import actor_label
+
+    assert actor_label("webhook") == "on arrival"
+    assert actor_label("capacity_change") == "from the queue after a supervisor added capacity"
+    assert actor_label("drain") == "from the waiting queue"
+    assert actor_label("api:telephony") == "through the API key telephony"
+    assert actor_label("anna") == "by anna"
+    assert actor_label("") == actor_label(None) == ""

@@ -1,5 +1,6 @@
 """Lead and contact lists: latest contact per lead, filters, both times, the path in plain words."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from crm import selectors
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory
+from distribution.selection import Candidate, decide
 
 pytestmark = pytest.mark.django_db
 
@@ -165,3 +167,37 @@ def test_a_lead_search_sorts_in_the_order_the_trigram_index_can_serve(staff_clie
             q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"] and "crm_lead" in q["sql"]
         ]
         assert any("NULLS LAST" in sql for sql in ordered), ordered
+
+
+@pytest.mark.parametrize(
+    "path, by, words",
+    [
+        ("draw", "webhook", "weighted draw on arrival"),
+        ("sticky", "webhook", "returning lead, back to the same operator · on arrival"),
+        ("capacity_change", "capacity_change", "routed from the queue after a supervisor added capacity"),
+        ("drain", "drain", "routed from the waiting queue"),
+        ("manual", "admin", "assigned by a supervisor · by admin"),
+        (
+            "route_again",
+            "api:provisioning",
+            "routed again by a supervisor · through the API key provisioning",
+        ),
+    ],
+)
+def test_who_assigned_a_contact_reads_in_words_not_as_a_code(staff_client, path, by, words):
+    operator = OperatorFactory(name="Anna")
+    seen = [Candidate(operator.pk, 1, operator.load_limit, load=0, name=operator.name)]
+    why = {**decide(seen, draws=[operator.pk], chosen=seen[0]).explanation, "path": path, "by": by}
+    contact = ContactFactory(operator=operator, explanation=why)
+    row = staff_client.get(reverse("contact_list")).text.split("<tbody>")[1]
+    how = row.split('data-label="How">')[1].split("</td>")[0]
+    assert text_of(how) == words
+    lead = staff_client.get(reverse("lead_detail", args=[contact.lead_id])).text
+    path_line = text_of(lead.split('class="explanation-path">')[1].split("</p>")[0])
+    assert path_line == words[0].upper() + words[1:]  # the same words, capitalised (no `at` stored here)
+    for code in ("webhook", "capacity_change", "api:", "(admin)", "by webhook"):
+        assert code not in text_of(row) and code not in path_line, code
+
+
+def text_of(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", "", html).split())
