@@ -105,12 +105,18 @@ def percent(p: float | None) -> str:
     return "<1%" if p < 0.005 else f"{round(100 * p)}%"
 
 
+# Paths on which no weighted draw decided: the chances stored with them mean nothing to a reader.
+NO_DRAW_PATHS = (AssignmentPath.STICKY, AssignmentPath.MANUAL, AssignmentPath.MANUAL_OVERRIDE)
+MANUAL_PATHS = (AssignmentPath.MANUAL, AssignmentPath.MANUAL_OVERRIDE)
+
+
 @register.filter
 def explanation_sentences(explanation: dict | None) -> list[str]:
     """What happened to a contact, in a few sentences a supervisor reads at a glance.
 
-    The stored explanation (distribution.selection.explain plus path/at/by/sticky) is exact but terse; the
-    exact numbers stay one click away in the table under these sentences.
+    The stored explanation (distribution.selection.explain plus path/at/by/sticky/outside_source) is exact
+    but terse; the exact numbers stay one click away in the table under these sentences. Each sentence
+    says what is known: which state kept an operator out, not "full or switched off".
     """
     if not explanation or explanation.get("candidates") is None:
         return []
@@ -136,42 +142,58 @@ def explanation_sentences(explanation: dict | None) -> list[str]:
             )
 
     path = explanation.get("path")
-    if chosen and path in (AssignmentPath.MANUAL, AssignmentPath.MANUAL_OVERRIDE):
-        sentences.append(_("%(name)s was chosen by hand.") % {"name": _name(chosen)})
-        if path == AssignmentPath.MANUAL_OVERRIDE:
-            why = exclusion_label(chosen.get("excluded")) or _("full or switched off")
+    named = set()  # operators a sentence has already said why they were left out
+    if chosen and path in MANUAL_PATHS:
+        if explanation.get("outside_source"):
             sentences.append(
-                _("The supervisor confirmed it although the operator was %(why)s.") % {"why": why}
+                _("%(name)s was chosen by hand from outside the source's operators.")
+                % {"name": _name(chosen)}
+            )
+        else:
+            sentences.append(_("%(name)s was chosen by hand.") % {"name": _name(chosen)})
+        if path == AssignmentPath.MANUAL_OVERRIDE:
+            sentences.append(
+                _("The supervisor confirmed it although the operator was %(why)s.")
+                % {"why": _state(chosen) or _("full or switched off")}
             )
             return sentences  # the operator's own state is the whole story of an override
     elif chosen and path != AssignmentPath.STICKY:
         in_draw = [c for c in candidates if c.get("p")]
-        sentences.append(
-            ngettext(
-                "%(name)s got it in a weighted draw among %(count)d operator who could take it (a %(chance)s chance).",
-                "%(name)s got it in a weighted draw among %(count)d operators who could take it (a %(chance)s chance).",
-                len(in_draw),
-            )
-            % {
-                "name": _name(chosen),
-                "count": len(in_draw),
-                "chance": percent(chosen.get("p")),
-            }
-        )
-        earlier = [_name(by_id.get(op), op) for op in explanation.get("draws", [])[:-1]]
-        if earlier:
+        if len(in_draw) <= 1:
             sentences.append(
-                _(
-                    "The draw first landed on %(names)s, who turned out to be full or switched off, so it was repeated."
-                )
-                % {"names": _join(earlier)}
+                _("%(name)s got it: the only operator who could take it.") % {"name": _name(chosen)}
             )
+        else:
+            sentences.append(
+                ngettext(
+                    "%(name)s got it in a weighted draw among %(count)d operator who could take it (a %(chance)s chance).",
+                    "%(name)s got it in a weighted draw among %(count)d operators who could take it (a %(chance)s chance).",
+                    len(in_draw),
+                )
+                % {
+                    "name": _name(chosen),
+                    "count": len(in_draw),
+                    "chance": percent(chosen.get("p")),
+                }
+            )
+        earlier = [by_id.get(op) or {"operator_id": op} for op in explanation.get("draws", [])[:-1]]
+        if earlier:
+            landed = [
+                _("%(name)s (%(why)s)") % {"name": _name(c), "why": _state(c) or _("full or switched off")}
+                for c in earlier
+            ]
+            sentences.append(
+                _("The draw first landed on %(names)s, so it was repeated.") % {"names": _join(landed)}
+            )
+            named = {c["operator_id"] for c in earlier}
     elif not chosen:
         sentences.append(
             _("Nobody could take it: %(why)s.") % {"why": reason_label(explanation.get("reason"))}
         )
 
-    left_out = [c for c in candidates if c.get("excluded") and c is not chosen]
+    left_out = [
+        c for c in candidates if c.get("excluded") and c is not chosen and c["operator_id"] not in named
+    ]
     for code in (Exclusion.AT_LIMIT, Exclusion.INACTIVE, Exclusion.NO_WEIGHT):
         names = [_name(c) for c in left_out if c["excluded"] == code]
         if names:
@@ -184,6 +206,51 @@ def explanation_sentences(explanation: dict | None) -> list[str]:
                 % {"names": _join(names), "why": exclusion_label(code)}
             )
     return sentences
+
+
+def _state(candidate: dict) -> str:
+    """Why this operator could not take a contact, in words, from what the choice saw: switched off, at the
+    load limit, or the stored exclusion; "" when nothing says (an operator the explanation does not list)."""
+    if candidate.get("active") is False:
+        return exclusion_label(Exclusion.INACTIVE)
+    limit, load = candidate.get("limit"), candidate.get("load")
+    if limit is not None and (limit <= 0 or (load is not None and load >= limit)):
+        return exclusion_label(Exclusion.AT_LIMIT)
+    return exclusion_label(candidate.get("excluded"))
+
+
+@register.filter
+def draw_decided(explanation: dict | None) -> bool:
+    """Whether a weighted draw chose the operator, so that each candidate's chance means something (not a
+    returning lead sent back to their operator, nor a supervisor's pick)."""
+    return bool(explanation) and explanation.get("path") not in NO_DRAW_PATHS
+
+
+@register.filter
+def explanation_rows(explanation: dict | None) -> list[dict]:
+    """The explanation's candidates as the "exact numbers" table shows them: status and chance in words,
+    "—" for a chance where no draw decided."""
+    if not explanation or not explanation.get("candidates"):
+        return []
+    chosen, drawn = explanation.get("chosen"), draw_decided(explanation)
+    by_hand = explanation.get("path") in MANUAL_PATHS
+    rows = []
+    for c in explanation["candidates"]:
+        if c["operator_id"] == chosen:
+            status = _("chosen by hand") if by_hand else _("chosen")
+        elif c.get("excluded"):
+            status = exclusion_label(c["excluded"])
+        else:
+            status = _("could take it")
+        rows.append(
+            {
+                **c,
+                "chosen": c["operator_id"] == chosen,
+                "status": status,
+                "chance": percent(c.get("p")) if drawn else "—",
+            }
+        )
+    return rows
 
 
 def _name(candidate: dict | None, operator_id: int | None = None) -> str:

@@ -294,7 +294,7 @@ def test_lead_detail_shows_the_contacts_as_a_timeline_with_why_each_operator_was
     page = response.text
     assert "tg-42" in page and "Ivan" in page and "someone else" not in page
     assert "Site form" in page and "Hello<br>there" in page
-    assert "Anna got it in a weighted draw among 1 operator who could take it (a 100% chance)." in page
+    assert "Anna got it: the only operator who could take it." in page
     assert "Why this operator" in page and "Exact numbers" in page
     assert "waiting" in page and "every operator of the source is inactive" in page
     assert f'href="{reverse("contact_list")}?operator={anna.pk}">Anna</a>' in page
