@@ -22,13 +22,19 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from crm import selectors, services
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
-from crm.templatetags.leadflow import format_share, when
+from crm.templatetags.leadflow import format_share, load_state_label, when
 
 admin.site.site_header = _("Leadflow administration")
 admin.site.site_title = _("Leadflow admin")
 
 # Inline rows without the object's name as a title above each row: the row's own fields say it.
 UNTITLED_TABULAR = "admin/crm/tabular_untitled.html"
+
+
+def load_text(load: int, limit: int) -> str:
+    """ "3 / 20", "20 / 20 · full", "21 / 20 · over the limit": as the dashboard marks it."""
+    state = load_state_label(selectors.load_state(load, limit))
+    return f"{load} / {limit} · {state}" if state else f"{load} / {limit}"
 
 
 @admin.register(Operator)
@@ -48,7 +54,7 @@ class OperatorAdmin(SimpleHistoryAdmin):
 
     @admin.display(description=_("Load (window)"), ordering="load")
     def load(self, operator: Operator) -> str:
-        return f"{operator.load} / {operator.load_limit}"
+        return load_text(operator.load, operator.load_limit)
 
     @admin.display(description=_("created"))
     def created(self, operator: Operator) -> str:
@@ -179,7 +185,7 @@ class WeightInline(admin.TabularInline):
     def load(self, weight: SourceOperatorWeight) -> str:
         if not weight.pk or not hasattr(weight, "load"):
             return "—"
-        return f"{weight.load} / {weight.operator.load_limit}"
+        return load_text(weight.load, weight.operator.load_limit)
 
     @admin.display(description=_("active"))
     def active(self, weight: SourceOperatorWeight) -> str:

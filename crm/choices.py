@@ -45,3 +45,11 @@ class Actor(TextChoices):
 
 
 API_ACTOR_PREFIX = "api:"
+
+
+class LoadState(TextChoices):
+    """Where an operator's load stands against its limit, when it is not below it. Over the limit is
+    possible: a supervisor's override, or a limit lowered under the current load."""
+
+    FULL = "full", _("full")
+    OVER_LIMIT = "over_limit", _("over the limit")

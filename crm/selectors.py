@@ -27,12 +27,20 @@ from django.db.models.functions import RowNumber, Trunc
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from crm.choices import UnassignedReason
+from crm.choices import LoadState, UnassignedReason
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
 
 PAGE_SIZE = 50
 CHART_HOURS = 24
 CHART_DAYS = 30
+
+
+def load_state(load: int, limit: int) -> str:
+    """A LoadState code for a load against its limit ("" below it): the one rule the dashboard, the lists,
+    the assign menus and the admin mark operators by."""
+    if load > limit:
+        return LoadState.OVER_LIMIT
+    return LoadState.FULL if load >= limit else ""
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,17 @@ class OperatorLoad:
 
     @property
     def is_full(self) -> bool:
+        """At or over the limit: takes no contact now (the API's is_full)."""
         return self.load >= self.operator.load_limit
+
+    @property
+    def over_limit(self) -> bool:
+        """Past the limit (an override, or a limit lowered under the load): shown apart from full."""
+        return self.load > self.operator.load_limit
+
+    @property
+    def state(self) -> str:
+        return load_state(self.load, self.operator.load_limit)
 
     @property
     def free(self) -> int:

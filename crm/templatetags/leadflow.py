@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from crm.choices import API_ACTOR_PREFIX, Actor, AssignmentPath, Exclusion, UnassignedReason
+from crm.choices import API_ACTOR_PREFIX, Actor, AssignmentPath, Exclusion, LoadState, UnassignedReason
 
 register = template.Library()
 
@@ -52,6 +52,11 @@ def exclusion_label(code: str | None) -> str:
 @register.filter
 def path_label(code: str | None) -> str:
     return _label(AssignmentPath, code)
+
+
+@register.filter
+def load_state_label(code: str | None) -> str:
+    return _label(LoadState, code)
 
 
 @register.filter

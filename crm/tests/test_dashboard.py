@@ -182,3 +182,29 @@ def test_every_name_and_number_on_the_dashboard_links_to_the_contacts_it_counts(
     assert f'href="{contacts}?source={source.pk}">Bot</a>' in page
     assert f'href="{contacts}?source={source.pk}&amp;operator={anna.pk}">Anna</a>' in page
     assert f'href="{contacts}?unassigned=1">0</a>' in page
+
+
+def test_an_operator_over_the_limit_is_marked_so_apart_from_full(staff_client, admin_client):
+    from integrations.models import Scope
+    from integrations.services import create_api_key
+
+    over, full = OperatorFactory(name="Over", load_limit=2), OperatorFactory(name="Level", load_limit=2)
+    ContactFactory.create_batch(3, operator=over)  # an override put her over the limit
+    ContactFactory.create_batch(2, operator=full)
+    rows = {row.operator.name: row for row in selectors.dashboard(now=timezone.now()).loads}
+    assert (rows["Over"].is_full, rows["Over"].over_limit) == (True, True)
+    assert (rows["Level"].is_full, rows["Level"].over_limit) == (True, False)
+
+    page = staff_client.get(reverse("dashboard")).text
+    over_row = page.split(f'?operator={over.pk}">Over</a>')[1].split("</tr>")[0]
+    assert '3 / 2</a> <span class="badge badge-error">over the limit</span>' in over_row
+    assert ">full<" not in over_row
+    level_row = page.split(f'?operator={full.pk}">Level</a>')[1].split("</tr>")[0]
+    assert ">full</span>" in level_row and "over the limit" not in level_row
+
+    operators = admin_client.get(reverse("admin:crm_operator_changelist")).text
+    assert "3 / 2 · over the limit" in operators and "2 / 2 · full" in operators
+    # The API keeps its meaning: over the limit is full too (takes nothing now).
+    _, key = create_api_key(name="bi", scope=Scope.READ)
+    stats = staff_client.get("/api/v1/stats", headers={"Authorization": f"Bearer {key}"}).json()
+    assert {o["name"]: o["is_full"] for o in stats["operators"]} == {"Over": True, "Level": True}
