@@ -3,7 +3,7 @@
 Each view parses the request, calls selectors (reads) or a service (the one write, assign_manually), renders.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 
 from django.conf import settings
@@ -16,11 +16,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from crm import selectors
 from crm.forms import AssignForm, ChangeFilterForm, ContactFilterForm, LeadFilterForm
 from crm.models import Contact, Lead, Operator, Source
+from crm.templatetags.leadflow import outside_source_warning
 
 # The staff pages are the outermost layer: they call the distribution service for a hand assignment, as
 # the admin's contact actions do (crm's models and services never import distribution).
@@ -48,11 +49,15 @@ def _choices() -> dict:
     return {"sources": list(Source.objects.only("name")), "operators": operators}
 
 
-def _assign_context(request: HttpRequest, operators: list[Operator]) -> dict:
-    """What the pages need to offer hand assignment: nothing at all without the permission."""
+def _assign_context(request: HttpRequest, contacts: Iterable[Contact], *, inline: bool = True) -> dict:
+    """What a page needs to offer hand assignment of these contacts: nothing at all without the permission.
+    `inline`: a menu on every row, which leaves the other operators to the assign page when they are many."""
     if not request.user.has_perm(ASSIGN_PERMISSION):
         return {"can_assign": False}
-    return {"can_assign": True, "assignable": operators, "here": request.get_full_path()}
+    choices = selectors.assign_choices(
+        now=timezone.now(), source_ids=[contact.source_id for contact in contacts], inline=inline
+    )
+    return {"can_assign": True, "assign_choices": choices, "here": request.get_full_path()}
 
 
 @staff_required
@@ -95,10 +100,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     lead = get_object_or_404(Lead, pk=pk)
     page = selectors.lead_contacts_page(lead=lead, page=request.GET.get("page"))
-    operators = (
-        list(Operator.objects.only("name", "is_active")) if request.user.has_perm(ASSIGN_PERMISSION) else []
-    )
-    context = {"lead": lead, "page_obj": page, **_assign_context(request, operators)}
+    context = {"lead": lead, "page_obj": page, **_assign_context(request, page)}
     return render(request, "crm/lead_detail.html", context)
 
 
@@ -116,7 +118,7 @@ def contact_list(request: HttpRequest) -> HttpResponse:
             end=form.cleaned_data["to"],
             page=request.GET.get("page"),
         )
-    context = {"form": form, "page_obj": page, **_assign_context(request, choices["operators"])}
+    context = {"form": form, "page_obj": page, **_assign_context(request, page or [])}
     return render(request, "crm/contact_list.html", context)
 
 
@@ -138,18 +140,23 @@ def change_list(request: HttpRequest) -> HttpResponse:
     return render(request, "crm/change_list.html", {"form": form, "page_obj": page, "names": names})
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @staff_required
 def contact_assign(request: HttpRequest, pk: int) -> HttpResponse:
-    """Give a contact to the chosen operator, or route it again through the draw (POST, with permission).
+    """A contact's assign page (GET), and giving it to the chosen operator or routing it again through the
+    draw (POST); both need the permission.
 
     A refusal the supervisor may override (the operator is full or switched off) asks for a confirmation;
-    any other refusal is explained on the page the supervisor came from.
+    any other refusal is explained on the page the supervisor came from. An operator from outside the
+    contact's source is warned about (and recorded so in the explanation).
     """
     if not request.user.has_perm(ASSIGN_PERMISSION):
         raise PermissionDenied(_("Assigning contacts needs the “can assign contacts” permission."))
     contact = get_object_or_404(Contact.objects.select_related("lead", "source", "operator"), pk=pk)
     back = _back(request, default=reverse("lead_detail", args=[contact.lead_id]))
+    if request.method == "GET":
+        context = {"contact": contact, "back": back, **_assign_context(request, [contact], inline=False)}
+        return render(request, "crm/contact_assign.html", context)
     form = AssignForm(request.POST)
     if not form.is_valid():
         for error in form.non_field_errors() + form.errors.get("operator", []):
@@ -157,7 +164,7 @@ def contact_assign(request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponseRedirect(back)
     operator = None if form.cleaned_data["route_again"] else form.cleaned_data["operator"]
     try:
-        assign_manually(
+        assigned = assign_manually(
             contact=contact,
             operator=operator,
             by=request.user.get_username(),
@@ -169,18 +176,19 @@ def contact_assign(request: HttpRequest, pk: int) -> HttpResponse:
             return HttpResponseRedirect(back)
         context = {"contact": contact, "operator": operator, "refusal": refusal, "back": back}
         return render(request, "crm/assign_confirm.html", context, status=409)
-    contact.refresh_from_db(fields=["operator", "assigned_at"])
     messages.success(
         request,
         _("Contact of %(lead)s is now with %(operator)s.")
-        % {"lead": contact.lead, "operator": contact.operator},
+        % {"lead": contact.lead, "operator": assigned.operator},
     )
+    if assigned.explanation.get("outside_source"):
+        messages.warning(request, outside_source_warning(assigned.operator.name, source=contact.source.name))
     return HttpResponseRedirect(back)
 
 
 def _back(request: HttpRequest, *, default: str) -> str:
-    """The page to return to: the form's `next` when it is on this site, else `default`."""
-    target = request.POST.get("next", "")
+    """The page to return to: the form's (or the link's) `next` when it is on this site, else `default`."""
+    target = (request.POST if request.method == "POST" else request.GET).get("next", "")
     if url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):

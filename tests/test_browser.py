@@ -152,7 +152,7 @@ def test_staff_member_logs_in_and_browses_leads_and_contacts(live_server, django
 
         # A supervisor hands the waiting contact to Anna from the list, and lands back on it.
         page.get_by_text("Assign…").click()
-        page.get_by_label("Operator", exact=True).last.select_option(label="Anna")
+        page.get_by_label("Operator", exact=True).last.select_option(label="Anna — 2 / 4")
         page.screenshot(path=ARTIFACTS / "contacts-assign-open.png", full_page=True)
         page.get_by_role("button", name="Assign to this operator").click()
         expect(page.locator(".messages")).to_contain_text("is now with Anna")

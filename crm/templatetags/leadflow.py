@@ -10,9 +10,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 from django.utils import dateformat, formats, timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from crm.choices import API_ACTOR_PREFIX, Actor, AssignmentPath, Exclusion, LoadState, UnassignedReason
 
@@ -366,6 +367,65 @@ def names(rows: list) -> str:
 def line_of(lines: list, operator) -> object:
     """The LoadLine of this operator among the dashboard's lines (None when it has none)."""
     return next((line for line in lines or [] if line.operator.pk == operator.pk), None)
+
+
+def outside_source_warning(operator: str, *, source: str = "", count: int = 1) -> str:
+    """The warning after a supervisor gave contacts to an operator who does not work their source (with
+    `source`: one contact of it; otherwise `count` contacts, of one source or several)."""
+    if source:
+        return _(
+            "%(operator)s is not one of the operators of %(source)s: the contact is recorded as assigned "
+            "outside its source."
+        ) % {"operator": operator, "source": source}
+    return ngettext(
+        "%(count)d contact went to %(operator)s outside its source: %(operator)s is not one of its operators.",
+        "%(count)d contacts went to %(operator)s outside their sources: %(operator)s is not one of their "
+        "operators.",
+        count,
+    ) % {"operator": operator, "count": count}
+
+
+def operator_choice_label(row) -> str:
+    """An operator in an assign menu (row: selectors.OperatorLoad): "Anna — 3 / 20", with "switched off",
+    "full" or "over the limit" after it when so."""
+    words = [f"{row.operator.name} — {row.load} / {row.operator.load_limit}"]
+    if not row.operator.is_active:
+        words.append(exclusion_label(Exclusion.INACTIVE))
+    if row.state:
+        words.append(load_state_label(row.state))
+    return " · ".join(words)
+
+
+def assign_menu(choices, sources) -> list[tuple[str, list[tuple[int, str]]]]:
+    """The choices of an assign menu (choices: selectors.AssignChoices), grouped: "Operators of <source>"
+    for each source, then "Other operators"; as a Django ChoiceField takes them."""
+    menu = []
+    for group in choices.groups(sources):
+        if not group.rows:  # a source without operators, or nobody else
+            continue
+        if group.source is None:
+            label = _("Other operators")
+        else:
+            label = _("Operators of %(source)s") % {"source": group.source.name}
+        menu.append((label, [(row.operator.pk, operator_choice_label(row)) for row in group.rows]))
+    return menu
+
+
+@register.simple_tag
+def assign_options(choices, *sources) -> SafeString:
+    """The <optgroup>s of an assign menu for contacts of these sources (see assign_menu); rendered once per
+    language and sources, as a list page has a menu per row and most rows share a source."""
+    key = (get_language(), tuple(source.pk for source in sources))
+    if key not in choices.cache:
+        choices.cache[key] = format_html_join(
+            "",
+            '<optgroup label="{}">{}</optgroup>',
+            (
+                (label, format_html_join("", '<option value="{}">{}</option>', options))
+                for label, options in assign_menu(choices, sources)
+            ),
+        )
+    return choices.cache[key]
 
 
 @register.filter
