@@ -624,6 +624,19 @@ def contact_page(
     return (CappedPaginator if narrowed else Paginator)(contacts, PAGE_SIZE).get_page(page)
 
 
+def queue_page(*, page: str | int | None = 1) -> Page:
+    """The waiting contacts (no operator) oldest first, the order the router takes them in, with lead and
+    source; three queries (count and page over the partial index of waiting contacts, the page's sources)."""
+    waiting = (
+        Contact.objects.unassigned()
+        .order_by("created_at", "id")
+        .select_related("lead")
+        .prefetch_related("source")
+        .defer("explanation", "request_hash", "idempotency_key")
+    )
+    return Paginator(waiting, PAGE_SIZE).get_page(page)
+
+
 def _start_of(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 

@@ -16,10 +16,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_http_methods, require_POST
 
 from crm import selectors
-from crm.forms import AssignForm, ChangeFilterForm, ContactFilterForm, LeadFilterForm
+from crm.forms import AssignForm, ChangeFilterForm, ContactFilterForm, LeadFilterForm, QueueActionForm
 from crm.models import Contact, Lead, Operator, Source
 from crm.templatetags.leadflow import outside_source_warning
 
@@ -123,6 +124,21 @@ def contact_list(request: HttpRequest) -> HttpResponse:
 
 
 @staff_required
+def queue(request: HttpRequest) -> HttpResponse:
+    """The waiting contacts, oldest first (the router's order), with how long each has waited."""
+    page = selectors.queue_page(page=request.GET.get("page"))
+    context = {
+        "page_obj": page,
+        "now": timezone.now(),
+        "sources": list({contact.source_id: contact.source for contact in page}.values()),
+        # The header's "Queue (N)" is this page's count: no second count (crm.context_processors).
+        "queue_count": page.paginator.count,
+        **_assign_context(request, page, inline=False),
+    }
+    return render(request, "crm/queue.html", context)
+
+
+@staff_required
 def change_list(request: HttpRequest) -> HttpResponse:
     choices = _choices()
     form = ChangeFilterForm(request.GET, **choices)
@@ -184,6 +200,83 @@ def contact_assign(request: HttpRequest, pk: int) -> HttpResponse:
     if assigned.explanation.get("outside_source"):
         messages.warning(request, outside_source_warning(assigned.operator.name, source=contact.source.name))
     return HttpResponseRedirect(back)
+
+
+@require_POST
+@staff_required
+def queue_assign(request: HttpRequest) -> HttpResponse:
+    """The queue page's bulk actions (POST, with permission), oldest contact first as the router goes: route
+    the ticked contacts again through the draw, or give them all to one operator. Contacts given an
+    operator meanwhile are left as they are; refusals and assignments outside a source are reported."""
+    if not request.user.has_perm(ASSIGN_PERMISSION):
+        raise PermissionDenied(_("Assigning contacts needs the “can assign contacts” permission."))
+    back = _back(request, default=reverse("queue"))
+    form = QueueActionForm(request.POST)
+    if not form.is_valid():
+        for error in form.non_field_errors() + form.errors.get("operator", []):
+            messages.error(request, error)
+        return HttpResponseRedirect(back)
+    ids = form.cleaned_data["ids"]
+    waiting = list(Contact.objects.unassigned().filter(pk__in=ids).order_by("created_at", "id"))
+    operator = form.cleaned_data["operator"] if form.cleaned_data["action"] == form.ASSIGN else None
+    done, outside, refusals = 0, 0, []
+    for contact in waiting:
+        try:
+            result = assign_manually(
+                contact=contact,
+                operator=operator,
+                by=request.user.get_username(),
+                override=form.cleaned_data["override"],
+            )
+        except AssignmentRefused as refusal:
+            refusals.append(str(refusal))
+            continue
+        done += 1
+        outside += bool(result.explanation.get("outside_source"))
+    _report_bulk(request, operator=operator, done=done, outside=outside, refusals=refusals)
+    if gone := len(set(ids)) - len(waiting):
+        messages.info(
+            request,
+            ngettext(
+                "%(count)d contact had an operator already and was left as it is.",
+                "%(count)d contacts had an operator already and were left as they are.",
+                gone,
+            )
+            % {"count": gone},
+        )
+    return HttpResponseRedirect(back)
+
+
+def _report_bulk(
+    request: HttpRequest, *, operator: Operator | None, done: int, outside: int, refusals: list[str]
+) -> None:
+    """The bulk action's outcome as messages: done, outside a source, refused (with the first reason)."""
+    if operator is None:
+        if done:
+            routed = ngettext("%(count)d contact routed again.", "%(count)d contacts routed again.", done)
+            messages.success(request, routed % {"count": done})
+        if refusals:
+            still = ngettext(
+                "%(count)d contact still waits: nobody can take it now.",
+                "%(count)d contacts still wait: nobody can take them now.",
+                len(refusals),
+            )
+            messages.warning(request, still % {"count": len(refusals)})
+        return
+    if done:
+        assigned = ngettext(
+            "%(count)d contact assigned to %(operator)s.",
+            "%(count)d contacts assigned to %(operator)s.",
+            done,
+        )
+        messages.success(request, assigned % {"count": done, "operator": operator})
+    if outside:
+        messages.warning(request, outside_source_warning(operator.name, count=outside))
+    if refusals:
+        not_assigned = ngettext(
+            "%(count)d not assigned: %(reason)s", "%(count)d not assigned: %(reason)s", len(refusals)
+        )
+        messages.warning(request, not_assigned % {"count": len(refusals), "reason": refusals[0]})
 
 
 def _back(request: HttpRequest, *, default: str) -> str:

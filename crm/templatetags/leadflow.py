@@ -16,6 +16,7 @@ from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 
 from crm.choices import API_ACTOR_PREFIX, Actor, AssignmentPath, Exclusion, LoadState, UnassignedReason
+from crm.models import Source
 
 register = template.Library()
 
@@ -30,6 +31,24 @@ def when(value: datetime | None) -> str:
     if timezone.is_aware(value):
         value = timezone.localtime(value)
     return dateformat.format(value, formats.get_format("DATETIME_FORMAT"))
+
+
+@register.filter
+def waited(since: datetime | None, now: datetime | None) -> str:
+    """How long from `since` to `now`, short and exact to the minute: "2 h 5 min", "3 d 4 h", "12 min",
+    "less than a minute" (Django's timesince rounds to the larger unit: "2 hours")."""
+    if since is None or now is None:
+        return ""
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return _("%(days)d d %(hours)d h") % {"days": days, "hours": hours}
+    if hours:
+        return _("%(hours)d h %(minutes)d min") % {"hours": hours, "minutes": minutes}
+    if minutes:
+        return _("%(minutes)d min") % {"minutes": minutes}
+    return _("less than a minute")
 
 
 @register.filter
@@ -412,9 +431,11 @@ def assign_menu(choices, sources) -> list[tuple[str, list[tuple[int, str]]]]:
 
 
 @register.simple_tag
-def assign_options(choices, *sources) -> SafeString:
-    """The <optgroup>s of an assign menu for contacts of these sources (see assign_menu); rendered once per
-    language and sources, as a list page has a menu per row and most rows share a source."""
+def assign_options(choices, sources) -> SafeString:
+    """The <optgroup>s of an assign menu for contacts of these sources (one Source, or a list) (see
+    assign_menu); rendered once per language and sources, as a list page has a menu per row and most rows
+    share a source."""
+    sources = [sources] if isinstance(sources, Source) else list(sources)
     key = (get_language(), tuple(source.pk for source in sources))
     if key not in choices.cache:
         choices.cache[key] = format_html_join(
