@@ -8,6 +8,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -277,6 +278,16 @@ def _report_bulk(
             "%(count)d not assigned: %(reason)s", "%(count)d not assigned: %(reason)s", len(refusals)
         )
         messages.warning(request, not_assigned % {"count": len(refusals), "reason": refusals[0]})
+
+
+class LogoutView(auth_views.LogoutView):
+    """Django's log out (a POST), after which the login page says it happened."""
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        # Added after the session is flushed: the message travels in its cookie (the default storage).
+        messages.info(request, _("You are logged out."))
+        return response
 
 
 def _back(request: HttpRequest, *, default: str) -> str:

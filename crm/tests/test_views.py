@@ -92,8 +92,17 @@ def test_staff_users_see_every_page_with_the_navigation(staff_client, name):
     response = staff_client.get(url_of(name))
     assert response.status_code == 200
     page = response.text
-    for target in ["dashboard", "lead_list", "contact_list", "admin:index"]:
-        assert f'href="{reverse(target)}"' in page
+    for target in [
+        "dashboard",
+        "lead_list",
+        "contact_list",
+        "queue",
+        "trends",
+        "change_list",
+        "admin:index",
+        "api-v1:openapi-view",
+    ]:
+        assert f'href="{reverse(target)}"' in page, target
     assert "staff" in page and f'action="{reverse("logout")}"' in page
     assert "/static/css/app.css" in page
 
@@ -115,11 +124,22 @@ def test_logging_in_without_next_opens_the_dashboard_and_a_wrong_password_says_s
     assert response["Location"] == reverse("dashboard")
 
 
-def test_logout_is_a_post_that_ends_the_session(staff_client):
+def test_logout_is_a_post_that_ends_the_session_and_says_so(staff_client):
     assert staff_client.get(reverse("logout")).status_code == 405
     response = staff_client.post(reverse("logout"))
     assert response.status_code == 302 and response["Location"] == reverse("login")
+    login_page = staff_client.get(response["Location"]).text
+    assert '<li class="message info">You are logged out.</li>' in login_page
+    assert "You are logged out." not in staff_client.get(reverse("login")).text  # said once
     assert staff_client.get(reverse("dashboard")).status_code == 302
+
+
+def test_the_api_docs_link_back_to_the_staff_pages(client):
+    page = client.get(reverse("api-v1:openapi-view")).text
+    assert (
+        f'<form method="get" action="{reverse("dashboard")}"><button type="submit">← Back to Leadflow' in page
+    )
+    assert "swagger-ui-bundle.js" in page  # still django-ninja's Swagger UI
 
 
 # Dashboard
