@@ -202,8 +202,16 @@ def test_staff_member_logs_in_and_browses_leads_and_contacts(live_server, django
         row_display = page.locator("table.data tbody tr").first.evaluate("r => getComputedStyle(r).display")
         assert row_display != "table-row"
 
+        # The API docs are in the menu, and Swagger UI leads back.
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.get_by_role("link", name="API docs").click()
+        expect(page.locator(".information-container")).to_contain_text("Leadflow integration API")
+        page.get_by_role("button", name="Back to Leadflow").click()
+        expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
         page.get_by_role("button", name="Log out").click()
         expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+        expect(page.locator(".messages")).to_have_text("You are logged out.")
 
 
 @pytest.mark.browser

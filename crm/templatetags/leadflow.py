@@ -44,6 +44,8 @@ def waited(since: datetime | None, now: datetime | None) -> str:
     hours, minutes = divmod(minutes, 60)
     if days:
         return _("%(days)d d %(hours)d h") % {"days": days, "hours": hours}
+    if hours and not minutes:
+        return _("%(hours)d h") % {"hours": hours}
     if hours:
         return _("%(hours)d h %(minutes)d min") % {"hours": hours, "minutes": minutes}
     if minutes:
