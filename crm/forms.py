@@ -58,6 +58,20 @@ class LeadFilterForm(_SourceOperatorChoices):
     field_order = ("q", "source", "operator", "waiting")
 
 
+class DashboardForm(forms.Form):
+    """The dashboard's operator table: ?op_q=<name>&op_source=<id>&op_page=<n> (a search over names, the
+    operators of one source). A value that does not parse is left out rather than failing the page."""
+
+    op_q = forms.CharField(
+        label=_("Search operators by name"),
+        required=False,
+        strip=True,
+        max_length=200,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("e.g. Anna")}),
+    )
+    op_source = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+
 class ChangeFilterForm(_SourceOperatorChoices):
     """Filters of the Changes page: ?operator=<id>&source=<id>."""
 

@@ -21,7 +21,14 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm import selectors
-from crm.forms import AssignForm, ChangeFilterForm, ContactFilterForm, LeadFilterForm, QueueActionForm
+from crm.forms import (
+    AssignForm,
+    ChangeFilterForm,
+    ContactFilterForm,
+    DashboardForm,
+    LeadFilterForm,
+    QueueActionForm,
+)
 from crm.models import Contact, Lead, Operator, Source
 from crm.templatetags.leadflow import outside_source_warning
 
@@ -65,8 +72,19 @@ def _assign_context(request: HttpRequest, contacts: Iterable[Contact], *, inline
 @staff_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     now = timezone.now()  # one moment for every number on the page
+    form = DashboardForm(request.GET)
+    form.is_valid()  # cleaned_data keeps the values that parse; the others are left out
+    source_id = form.cleaned_data.get("op_source")
+    board = selectors.dashboard_page(
+        now=now,
+        operator_query=form.cleaned_data.get("op_q") or "",
+        operator_source=source_id,
+        operator_page=request.GET.get("op_page"),
+    )
     context = {
-        "board": selectors.dashboard(now=now),
+        "board": board,
+        "operator_form": form,
+        "operator_source": next((s.source for s in board.sources if s.source.pk == source_id), None),
         "now": now,
         "window_hours": settings.LOAD_WINDOW_HOURS,
         "max_age_hours": settings.UNASSIGNED_MAX_AGE_HOURS,
