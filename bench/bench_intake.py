@@ -42,6 +42,10 @@ FREE_LIMIT = 1_000_000_000  # never binds during a run
 FLOOD_LIMIT = 10  # each operator gets this many contacts in the window before a flood, so all are full
 PAGES = [
     "/",
+    "/?op_page=60",  # the dashboard's operators are paged: the last page at 300 sources of 20
+    "/?op_q=Bench+1.",  # a search over the operators' names
+    "/?op_source={source}",  # one source's operators
+    "/queue/",
     "/leads/",
     "/leads/?q=history-1",  # a third of all leads match
     "/leads/?waiting=1",

@@ -14,7 +14,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
@@ -24,7 +23,7 @@ from crm.history import author, field_changes
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, SourceToken
 from crm.secret_pages import RotatesSecrets
 from crm.secrets import valid_at
-from crm.templatetags.leadflow import when
+from crm.templatetags.leadflow import format_share, load_state_label, when
 
 admin.site.site_header = _("Leadflow administration")
 admin.site.site_title = _("Leadflow admin")
@@ -76,6 +75,12 @@ class ReportsRouting(admin.ModelAdmin):
         return response
 
 
+def load_text(load: int, limit: int) -> str:
+    """ "3 / 20", "20 / 20 · full", "21 / 20 · over the limit": as the dashboard marks it."""
+    state = load_state_label(selectors.load_state(load, limit))
+    return f"{load} / {limit} · {state}" if state else f"{load} / {limit}"
+
+
 @admin.register(Operator)
 class OperatorAdmin(ReportsRouting, TrackedHistoryAdmin):
     history_kind = "operator"
@@ -94,7 +99,7 @@ class OperatorAdmin(ReportsRouting, TrackedHistoryAdmin):
 
     @admin.display(description=_("Load (window)"), ordering="load")
     def load(self, operator: Operator) -> str:
-        return f"{operator.load} / {operator.load_limit}"
+        return load_text(operator.load, operator.load_limit)
 
     @admin.display(description=_("created"))
     def created(self, operator: Operator) -> str:
@@ -219,15 +224,14 @@ class WeightInline(admin.TabularInline):
 
     @admin.display(description=_("share of the weight"))
     def share(self, weight: SourceOperatorWeight) -> str:
-        total = getattr(weight, "total_weight", None)
-        # number_format: the active language's decimal separator (75.0 % in English, 75,0 % in Russian).
-        return f"{number_format(100 * weight.weight / total, 1)} %" if weight.pk and total else "—"
+        # The dashboard's way of writing a share (75.0% in English, 75,0% in Russian).
+        return format_share(weight.weight, getattr(weight, "total_weight", None)) if weight.pk else "—"
 
     @admin.display(description=_("load now / limit"))
     def load(self, weight: SourceOperatorWeight) -> str:
         if not weight.pk or not hasattr(weight, "load"):
             return "—"
-        return f"{weight.load} / {weight.operator.load_limit}"
+        return load_text(weight.load, weight.operator.load_limit)
 
     @admin.display(description=_("active"))
     def active(self, weight: SourceOperatorWeight) -> str:

@@ -33,3 +33,23 @@ class AssignmentPath(TextChoices):
     ROUTE_AGAIN = "route_again", _("routed again by a supervisor")
     MANUAL = "manual", _("assigned by a supervisor")
     MANUAL_OVERRIDE = "manual_override", _("assigned by a supervisor, overriding the limit or active flag")
+
+
+class Actor(TextChoices):
+    """What assigned a contact when no person did (the explanation's `by`, next to its path). A person is
+    stored by their user name and an integration as "api:<key name>" (API_ACTOR_PREFIX)."""
+
+    WEBHOOK = "webhook", _("on arrival")
+    DRAIN = "drain", _("from the waiting queue")
+    CAPACITY_CHANGE = "capacity_change", _("from the queue after a supervisor added capacity")
+
+
+API_ACTOR_PREFIX = "api:"
+
+
+class LoadState(TextChoices):
+    """Where an operator's load stands against its limit, when it is not below it. Over the limit is
+    possible: a supervisor's override, or a limit lowered under the current load."""
+
+    FULL = "full", _("full")
+    OVER_LIMIT = "over_limit", _("over the limit")

@@ -1,15 +1,33 @@
 """Parsing the staff pages' query strings: bad input becomes a message on the page, never a 500."""
 
 from collections.abc import Iterable
+from datetime import date
 
 from django import forms
+from django.utils import formats
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.days import EARLIEST, LATEST
 from crm.models import Operator, Source
 
-DATE_FORMAT = "%Y-%m-%d"
-DATE_ERRORS = {"invalid": _("Enter a date as YYYY-MM-DD, for example 2024-06-01.")}
+ISO_DATE = "%Y-%m-%d"
+EXAMPLE_DAY = date(2026, 12, 31)
+
+
+def typed_date(day: date) -> str:
+    """A day as the active language types it (its first DATE_INPUT_FORMATS: 31.12.2026, 2026-12-31); the
+    year always in four digits (strftime leaves year 1 as "1")."""
+    return day.strftime(formats.get_format("DATE_INPUT_FORMATS")[0].replace("%Y", f"{day.year:04d}"))
+
+
+def _date_error() -> str:
+    example = typed_date(EXAMPLE_DAY)
+    iso = EXAMPLE_DAY.strftime(ISO_DATE)
+    if example == iso:
+        return gettext("Enter a date such as %(example)s.") % {"example": example}
+    return gettext("Enter a date such as %(example)s or %(iso)s.") % {"example": example, "iso": iso}
 
 
 class _SourceOperatorChoices(forms.Form):
@@ -40,9 +58,24 @@ class LeadFilterForm(_SourceOperatorChoices):
     field_order = ("q", "source", "operator", "waiting")
 
 
+class DashboardForm(forms.Form):
+    """The dashboard's operator table: ?op_q=<name>&op_source=<id>&op_page=<n> (a search over names, the
+    operators of one source). A value that does not parse is left out rather than failing the page."""
+
+    op_q = forms.CharField(
+        label=_("Search operators by name"),
+        required=False,
+        strip=True,
+        max_length=200,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("e.g. Anna")}),
+    )
+    op_source = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+
 class _DateRange(forms.Form):
-    """?from=YYYY-MM-DD&to=YYYY-MM-DD, both days included, in the current time zone. "from" is a Python
-    keyword, so the fields are added under their URL names here."""
+    """?from=<day>&to=<day>, both days included, in the current time zone: a day typed in the language's
+    order (31.12.2026 in Russian, 2026-12-31 in English) or as ISO YYYY-MM-DD, which every language takes
+    and links use. "from" is a Python keyword, so the fields are added under their URL names here."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -57,7 +90,7 @@ class _DateRange(forms.Form):
                 self.add_error(
                     name,
                     _("Enter a date between %(first)s and %(last)s.")
-                    % {"first": EARLIEST.isoformat(), "last": LATEST.isoformat()},
+                    % {"first": typed_date(EARLIEST), "last": typed_date(LATEST)},
                 )
         start, end = cleaned.get("from"), cleaned.get("to")
         if start and end and end < start:
@@ -90,8 +123,45 @@ class AssignForm(forms.Form):
         return cleaned
 
 
+class ContactIdsField(forms.Field):
+    """Ids of ticked contacts (contact=3&contact=7, read as a list by the widget): whole numbers."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {"invalid": _("Tick the contacts first.")}
+
+    def to_python(self, value) -> list[int]:
+        try:
+            return [int(v) for v in value or []]
+        except (TypeError, ValueError):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class QueueActionForm(forms.Form):
+    """The queue page's bulk actions on the ticked contacts (or all on the page): route them again through
+    the draw, or assign them to one operator (overriding the limit and active flag only if ticked)."""
+
+    ROUTE_AGAIN, ASSIGN = "route_again", "assign"
+
+    action = forms.ChoiceField(choices=[(ROUTE_AGAIN, _("Route again")), (ASSIGN, _("Assign"))])
+    contact = ContactIdsField(required=False)
+    on_page = ContactIdsField(required=False)
+    all_on_page = forms.BooleanField(required=False)
+    operator = forms.ModelChoiceField(label=_("Operator"), queryset=Operator.objects.all(), required=False)
+    override = forms.BooleanField(label=_("Even if the operator is full or switched off"), required=False)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        ids = cleaned.get("on_page") if cleaned.get("all_on_page") else cleaned.get("contact")
+        if not ids:
+            raise forms.ValidationError(_("Tick the contacts first."))
+        cleaned["ids"] = ids
+        if cleaned.get("action") == self.ASSIGN and cleaned.get("operator") is None:
+            raise forms.ValidationError(_("Choose an operator to assign the contacts to."))
+        return cleaned
+
+
 class ContactFilterForm(_DateRange, _SourceOperatorChoices):
-    """Filters of the contact list: ?source=<id>&operator=<id>&unassigned=1&from=YYYY-MM-DD&to=YYYY-MM-DD.
+    """Filters of the contact list: ?source=<id>&operator=<id>&unassigned=1&from=<day>&to=<day>.
 
     The choices come in as lists the view has already fetched, so validating and rendering run no query.
     """
@@ -101,12 +171,19 @@ class ContactFilterForm(_DateRange, _SourceOperatorChoices):
         required=False, label=_("Unassigned only"), widget=forms.CheckboxInput(attrs={"value": "1"})
     )
 
+    def __init__(self, data, **choices) -> None:
+        super().__init__(data, **choices)
+        self.order_fields(["source", "operator", "unassigned", "from", "to"])
+
 
 def _day_field(label) -> forms.DateField:
+    """A text box, not <input type="date">: a date input shows the browser's order, not the page's language.
+    It parses the language's DATE_INPUT_FORMATS (config/formats/<lang>), which end with ISO."""
     return forms.DateField(
         label=label,
         required=False,
-        input_formats=[DATE_FORMAT],
-        widget=forms.DateInput(attrs={"type": "date"}, format=DATE_FORMAT),
-        error_messages=DATE_ERRORS,
+        widget=forms.DateInput(
+            attrs={"placeholder": lazy(typed_date, str)(EXAMPLE_DAY), "inputmode": "numeric", "size": 10}
+        ),
+        error_messages={"invalid": lazy(_date_error, str)()},
     )

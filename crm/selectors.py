@@ -5,30 +5,35 @@ and computes per-row aggregates for those rows only.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import (
+    BooleanField,
     CharField,
     Count,
     F,
+    Func,
     Max,
     Min,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
     Window,
 )
-from django.db.models.functions import RowNumber, Trunc
+from django.db.models.functions import Coalesce, Greatest, RowNumber, Trunc
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from crm.choices import UnassignedReason
+from crm.choices import LoadState, UnassignedReason
 from crm.days import start_of, within_days
 from crm.history import FieldChange, author, field_changes
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
@@ -36,6 +41,14 @@ from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
 PAGE_SIZE = 50
 CHART_HOURS = 24
 CHART_DAYS = 30
+
+
+def load_state(load: int, limit: int) -> str:
+    """A LoadState code for a load against its limit ("" below it): the one rule the dashboard, the lists,
+    the assign menus and the admin mark operators by."""
+    if load > limit:
+        return LoadState.OVER_LIMIT
+    return LoadState.FULL if load >= limit else ""
 
 
 @dataclass(frozen=True)
@@ -54,7 +67,17 @@ class OperatorLoad:
 
     @property
     def is_full(self) -> bool:
+        """At or over the limit: takes no contact now (the API's is_full)."""
         return self.load >= self.operator.load_limit
+
+    @property
+    def over_limit(self) -> bool:
+        """Past the limit (an override, or a limit lowered under the load): shown apart from full."""
+        return self.load > self.operator.load_limit
+
+    @property
+    def state(self) -> str:
+        return load_state(self.load, self.operator.load_limit)
 
     @property
     def free(self) -> int:
@@ -91,6 +114,18 @@ class Bucket:
         return self.assigned + self.unassigned
 
 
+def blocked_reason(*, operators: int, active: int, free: int) -> str:
+    """Why nobody can take a source's contacts now (an UnassignedReason), or "" when someone can: from how
+    many operators it has, how many of them are active, and its free slots."""
+    if not operators:
+        return UnassignedReason.NO_OPERATORS
+    if not active:
+        return UnassignedReason.ALL_INACTIVE
+    if not free:
+        return UnassignedReason.ALL_AT_LIMIT
+    return ""
+
+
 @dataclass(frozen=True)
 class SourceOverview:
     source: Source
@@ -101,6 +136,10 @@ class SourceOverview:
     hours: list[Bucket] = field(default_factory=list)  # arrivals per hour, last CHART_HOURS hours
 
     @property
+    def total_weight(self) -> int:
+        return sum(row.weight for row in self.rows)
+
+    @property
     def free(self) -> int:
         """Free slots now: the sum over the source's active operators of limit − load."""
         return sum(row.free for row in self.operators)
@@ -108,13 +147,11 @@ class SourceOverview:
     @property
     def blocked(self) -> str:
         """Why nobody can take this source's contacts now (an UnassignedReason), or "" when someone can."""
-        if not self.operators:
-            return UnassignedReason.NO_OPERATORS
-        if not any(row.operator.is_active for row in self.operators):
-            return UnassignedReason.ALL_INACTIVE
-        if not self.free:
-            return UnassignedReason.ALL_AT_LIMIT
-        return ""
+        return blocked_reason(
+            operators=len(self.operators),
+            active=sum(1 for row in self.operators if row.operator.is_active),
+            free=self.free,
+        )
 
     @property
     def full(self) -> list[OperatorLoad]:
@@ -181,6 +218,261 @@ def dashboard(*, now: datetime) -> Dashboard:
         sources=sources,
         load_lines=load_lines(now=now, loads=loads),
     )
+
+
+# --- The staff dashboard: every source summed up in SQL, the operators a page at a time ----------------
+
+OPERATORS_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    """A source's capacity now, summed up in SQL over its operators (none of them is loaded for it); a
+    source nobody can take contacts from also names its full and switched-off operators."""
+
+    source: Source
+    operators: int  # weighted operators
+    active: int  # of them, switched on
+    free: int  # free slots now: over the active operators, limit − load where positive
+    total_weight: int
+    waiting: Waiting
+    full: list[OperatorLoad] = field(default_factory=list)  # only when blocked: its active full operators
+    inactive: list[Operator] = field(default_factory=list)  # only when blocked: its switched-off ones
+
+    @property
+    def blocked(self) -> str:
+        return blocked_reason(operators=self.operators, active=self.active, free=self.free)
+
+    @property
+    def next_free(self) -> OperatorLoad | None:
+        """The full operator whose slot frees first, when nobody is free."""
+        freeing = [row for row in self.full if row.frees_at is not None]
+        return min(freeing, key=lambda row: row.frees_at) if freeing and not self.free else None
+
+
+@dataclass(frozen=True)
+class SourceShares:
+    """Weight share against actual share in the window, for the operators on the dashboard's page."""
+
+    source: Source
+    operators: int  # the source's weighted operators, on this page or not
+    total_weight: int
+    assigned: int  # the source's contacts assigned in the window, to anyone
+    waiting: Waiting
+    rows: list[OperatorShare]
+    hours: list[Bucket]  # arrivals per hour, last CHART_HOURS hours
+
+
+@dataclass(frozen=True)
+class DashboardPage:
+    now: datetime
+    sources: list[SourceSummary]  # every source, by name
+    operators: Page  # of OperatorLoad, by name: the search's page
+    load_lines: list[LoadLine]  # of the page's operators
+    shares: list[SourceShares]  # the sources of the page's operators, by name
+
+    @property
+    def waiting(self) -> Waiting:
+        oldest = [s.waiting.oldest for s in self.sources if s.waiting.oldest]
+        return Waiting(
+            count=sum(s.waiting.count for s in self.sources),
+            oldest=min(oldest) if oldest else None,
+            too_old=sum(s.waiting.too_old for s in self.sources),
+        )
+
+    @property
+    def blocked(self) -> list[SourceSummary]:
+        return [s for s in self.sources if s.blocked]
+
+
+def dashboard_page(
+    *,
+    now: datetime,
+    operator_query: str = "",
+    operator_source: int | None = None,
+    operator_page: str | int | None = 1,
+) -> DashboardPage:
+    """The staff dashboard for one moment, in a fixed number of queries however many operators there are:
+    every source's capacity summed up in SQL, and the operators 50 a page (searched by name, or those of
+    one source) with their loads over the day and their shares of the sources they work."""
+    sources = source_summaries(now=now)
+    operators = Operator.objects.with_load(now).only("name", "is_active", "load_limit")
+    if operator_query:
+        operators = operators.filter(name__icontains=operator_query)
+    if operator_source is not None:
+        operators = operators.filter(weights__source_id=operator_source)
+    page = Paginator(operators, OPERATORS_PER_PAGE).get_page(operator_page)
+    on_page = list(page.object_list)
+    frees_at = _freeing_times(
+        now=now, operators=[op for op in on_page if op.is_active and op.load >= op.load_limit]
+    )
+    page.object_list = [
+        OperatorLoad(operator=op, load=op.load, frees_at=frees_at.get(op.pk)) for op in on_page
+    ]
+    return DashboardPage(
+        now=now,
+        sources=sources,
+        operators=page,
+        load_lines=load_lines(now=now, loads=page.object_list),
+        shares=_shares(now=now, loads=page.object_list, sources={s.source.pk: s for s in sources}),
+    )
+
+
+def source_summaries(*, now: datetime) -> list[SourceSummary]:
+    """Every source's operators, active operators, free slots and queue, by name; three queries, and two
+    more when a source is blocked (its full and switched-off operators, when their slots free)."""
+    load = (
+        Contact.objects.in_window(now)
+        .filter(operator=OuterRef("operator"))
+        .order_by()
+        .values("operator")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    active = Q(operator__is_active=True)
+    # The free-slot rule of OperatorLoad.free, in SQL: over the active operators, limit − load where positive.
+    spare = Greatest(F("operator__load_limit") - Coalesce(Subquery(load), 0), 0)
+    per_source = {
+        row["source_id"]: row
+        for row in SourceOperatorWeight.objects.order_by()
+        .values("source_id")
+        .annotate(
+            operators=Count("pk"),
+            active=Count("pk", filter=active),
+            free=Sum(spare, filter=active),
+            total_weight=Sum("weight"),
+        )
+    }
+    waiting = waiting_by_source(now=now)
+    summaries = [
+        SourceSummary(
+            source=source,
+            operators=per_source.get(source.pk, {}).get("operators", 0),
+            active=per_source.get(source.pk, {}).get("active", 0),
+            free=per_source.get(source.pk, {}).get("free") or 0,
+            total_weight=per_source.get(source.pk, {}).get("total_weight") or 0,
+            waiting=waiting.get(source.pk, Waiting()),
+        )
+        for source in Source.objects.only("name")
+    ]
+    blocked = [s for s in summaries if s.blocked and s.operators]
+    if not blocked:
+        return summaries
+    # Only the blocked sources' operators: their alert names who is full or switched off.
+    weights = (
+        SourceOperatorWeight.objects.filter(source_id__in=[s.source.pk for s in blocked])
+        .select_related("operator")
+        .annotate(load=Coalesce(Subquery(load), 0))
+        .order_by("operator__name", "operator_id")
+    )
+    by_source: dict[int, list[Operator]] = defaultdict(list)
+    operators: dict[int, Operator] = {}
+    for weight in weights:
+        weight.operator.load = weight.load
+        operators[weight.operator_id] = weight.operator
+        by_source[weight.source_id].append(weight.operator)
+    frees_at = _freeing_times(
+        now=now, operators=[op for op in operators.values() if op.is_active and op.load >= op.load_limit]
+    )
+    blocked_ids = {s.source.pk for s in blocked}
+    return [
+        replace(
+            s,
+            full=[
+                OperatorLoad(operator=op, load=op.load, frees_at=frees_at.get(op.pk))
+                for op in by_source[s.source.pk]
+                if op.is_active and op.load >= op.load_limit
+            ],
+            inactive=[op for op in by_source[s.source.pk] if not op.is_active],
+        )
+        if s.source.pk in blocked_ids
+        else s
+        for s in summaries
+    ]
+
+
+def _shares(
+    *, now: datetime, loads: list[OperatorLoad], sources: dict[int, SourceSummary]
+) -> list[SourceShares]:
+    """Weight share against actual share for these operators, per source they work (or got contacts from
+    in the window), against the source's totals over all its operators (from `sources`), with its arrivals
+    per hour. Four queries: the operators' weights and window contacts, the sources' window contacts, the
+    arrivals."""
+    if not loads:
+        return []
+    by_id = {row.operator.pk: row for row in loads}
+    mine: dict[int, dict[int, int]] = defaultdict(dict)
+    weights = SourceOperatorWeight.objects.filter(operator_id__in=list(by_id))
+    for source_id, operator_id, weight in weights.values_list("source_id", "operator_id", "weight"):
+        mine[source_id][operator_id] = weight
+    counts: dict[int, dict[int, int]] = defaultdict(dict)
+    for source_id, operator_id, n in (
+        Contact.objects.in_window(now)
+        .filter(operator_id__in=list(by_id))
+        .order_by()
+        .values_list("source_id", "operator_id")
+        .annotate(n=Count("pk"))
+    ):
+        counts[source_id][operator_id] = n
+    # A source created after `sources` was read is left out until the next load.
+    source_ids = (set(mine) | set(counts)) & set(sources)
+    assigned = dict(
+        _anyone_in_window(now)
+        .filter(source_id__in=source_ids)
+        .order_by()
+        .values_list("source_id")
+        .annotate(n=Count("pk"))
+    )
+    hours, _ = arrivals(now=now, days=False, sources=source_ids)
+    result = []
+    for summary in sorted((sources[i] for i in source_ids), key=lambda s: (s.source.name, s.source.pk)):
+        source_id = summary.source.pk
+        weight_of, count_of = mine.get(source_id, {}), counts.get(source_id, {})
+        rows = [
+            OperatorShare(
+                operator=by_id[op].operator,
+                weight=weight_of.get(op, 0),
+                weight_share=_percent(weight_of.get(op, 0), summary.total_weight),
+                contacts=count_of.get(op, 0),
+                actual_share=_percent(count_of.get(op, 0), assigned.get(source_id, 0)),
+            )
+            for op in weight_of.keys() | count_of.keys()
+        ]
+        rows.sort(key=lambda r: (r.operator.name, r.operator.pk))
+        result.append(
+            SourceShares(
+                source=summary.source,
+                operators=summary.operators,
+                total_weight=summary.total_weight,
+                assigned=assigned.get(source_id, 0),
+                waiting=summary.waiting,
+                rows=rows,
+                hours=hours.get(source_id) or _empty_hours(now),
+            )
+        )
+    return result
+
+
+def _anyone_in_window(now: datetime) -> QuerySet[Contact]:
+    """Contacts assigned in the window to any operator, read through the (operator, assigned_at) index.
+
+    Without naming the operators PostgreSQL reads the whole table for `assigned_at > …` (60 ms at a
+    million contacts); `operator_id = ANY(ARRAY(SELECT id FROM operators))` is one index range per
+    operator (about 25 ms at 6,000), and needs no operator loaded here. SQLite looks each one up by
+    itself for `IN (SELECT …)`.
+    """
+    everyone = Operator.objects.order_by().values("pk")
+    if connection.vendor != "postgresql":
+        return Contact.objects.in_window(now).filter(operator_id__in=everyone)
+    return Contact.objects.in_window(now).filter(AnyOf(F("operator_id"), everyone))
+
+
+class AnyOf(Func):
+    """`<column> = ANY(ARRAY(<subquery>))`, a condition PostgreSQL can search an index for, per value."""
+
+    template = "%(expressions)s))"
+    arg_joiner = " = ANY(ARRAY("
+    output_field = BooleanField()
 
 
 def operator_loads(*, now: datetime, source_id: int | None = None) -> list[OperatorLoad]:
@@ -252,7 +544,7 @@ def source_overviews(
     for source_id, operator_id, n in in_window.annotate(n=Count("pk")):
         counts[source_id][operator_id] = n
     waiting = waiting_by_source(now=now, source_ids=source_ids)
-    hours, _ = arrivals(now=now, days=False, source_ids=source_ids)
+    hours, _ = arrivals(now=now, days=False, sources=source_ids)
 
     result = []
     for source in sources:
@@ -313,7 +605,7 @@ def waiting_by_source(*, now: datetime, source_ids: list[int] | None = None) -> 
 
 
 def arrivals(
-    *, now: datetime, days: bool = True, source_ids: list[int] | None = None
+    *, now: datetime, days: bool = True, sources: Iterable[int] | None = None
 ) -> tuple[dict[int, list[Bucket]], dict[int, list[Bucket]]]:
     """Contacts that arrived per source, per hour (last CHART_HOURS hours) and, with `days`, per day (last
     CHART_DAYS local days), split into assigned now and still waiting; one grouped query by hour.
@@ -324,11 +616,11 @@ def arrivals(
     tz = timezone.get_current_timezone()
     hour_starts = _hour_starts(now)
     since = _day_starts(now)[0] if days else hour_starts[0]
-    arrived = Contact.objects.filter(created_at__gte=since)
-    if source_ids is not None:
-        arrived = arrived.filter(source_id__in=source_ids)
+    contacts = Contact.objects.filter(created_at__gte=since)
+    if sources is not None:
+        contacts = contacts.filter(source_id__in=list(sources))
     rows = (
-        arrived.annotate(hour=Trunc("created_at", "hour", tzinfo=tz))
+        contacts.annotate(hour=Trunc("created_at", "hour", tzinfo=tz))
         .order_by()
         .values_list("source_id", "hour")
         .annotate(
@@ -424,6 +716,75 @@ def load_lines(*, now: datetime, loads: list[OperatorLoad]) -> list[LoadLine]:
         points = [(mark, sum(n for hour, n in hourly if mark - window <= hour < mark)) for mark in marks]
         lines.append(LoadLine(operator=row.operator, points=[*points, (now, row.load)]))
     return lines
+
+
+# --- Hand assignment: whom a supervisor may give contacts to ------------------------------------------
+
+# A list page's assign menus (one per row) offer the other operators only while there are this few in all;
+# past it a row links to its contact's assign page instead (fifty menus of thousands of operators made
+# the contact list 12 MB and 4 s at 6,000 operators).
+INLINE_OTHERS_MAX = 100
+
+
+@dataclass(frozen=True)
+class AssignGroup:
+    source: Source | None  # None: the operators of none of the sources in question
+    rows: list[OperatorLoad]
+
+
+@dataclass(frozen=True)
+class AssignChoices:
+    """The operators a supervisor may hand contacts to, with their load now, and who works which source.
+
+    `everyone` is False when only the sources' own operators were read (too many operators for a menu
+    on every row, see INLINE_OTHERS_MAX); the menus then leave the other operators to the assign page.
+    """
+
+    operators: list[OperatorLoad]  # by name
+    members: dict[int, list[int]]  # source id -> ids of its operators, by name
+    everyone: bool = True
+    # Rendered menus, per language and sources: a list page has one menu per row, most of them alike.
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def groups(self, sources: Iterable[Source]) -> list[AssignGroup]:
+        """The sources' own operators first, a group per source, then (if read) every other operator."""
+        by_id = {row.operator.pk: row for row in self.operators}
+        groups, seen = [], set()
+        for source in {source.pk: source for source in sources}.values():
+            ids = self.members.get(source.pk, [])
+            groups.append(AssignGroup(source, [by_id[i] for i in ids if i in by_id]))
+            seen.update(ids)
+        if self.everyone:
+            groups.append(AssignGroup(None, [row for row in self.operators if row.operator.pk not in seen]))
+        return groups
+
+    def is_member(self, operator_id: int, source_id: int) -> bool:
+        return operator_id in self.members.get(source_id, ())
+
+
+def assign_choices(*, now: datetime, source_ids: Iterable[int], inline: bool = False) -> AssignChoices:
+    """Every operator with its load now (only the sources' own when `inline` and there are more than
+    INLINE_OTHERS_MAX operators), and which of them work these sources. Two queries; three when `inline`
+    finds that many operators."""
+    members: dict[int, set[int]] = defaultdict(set)
+    weights = SourceOperatorWeight.objects.filter(source_id__in=list(set(source_ids)))
+    for source_id, operator_id in weights.values_list("source_id", "operator_id"):
+        members[source_id].add(operator_id)
+    operators = Operator.objects.with_load(now).only("name", "is_active", "load_limit")
+    found = list(operators[: INLINE_OTHERS_MAX + 1] if inline else operators)
+    everyone = not inline or len(found) <= INLINE_OTHERS_MAX
+    if not everyone:
+        found = list(operators.filter(pk__in={op for ids in members.values() for op in ids}))
+    rows = [OperatorLoad(operator=op, load=op.load) for op in found]
+    order = {row.operator.pk: n for n, row in enumerate(rows)}
+    return AssignChoices(
+        operators=rows,
+        members={
+            source: sorted((op for op in ids if op in order), key=order.__getitem__)
+            for source, ids in members.items()
+        },
+        everyone=everyone,
+    )
 
 
 # Newest first, for a search of three characters or more: the matches are found through the trigram
@@ -550,6 +911,19 @@ def contact_page(
     # As for leads: a filter's count stops at a cap (every contact of a busy source is most of the table).
     narrowed = unassigned or any(value is not None for value in (source_id, operator_id, start, end))
     return (CappedPaginator if narrowed else Paginator)(contacts, PAGE_SIZE).get_page(page)
+
+
+def queue_page(*, page: str | int | None = 1) -> Page:
+    """The waiting contacts (no operator) oldest first, the order the router takes them in, with lead and
+    source; three queries (count and page over the partial index of waiting contacts, the page's sources)."""
+    waiting = (
+        Contact.objects.unassigned()
+        .order_by("created_at", "id")
+        .select_related("lead")
+        .prefetch_related("source")
+        .defer("explanation", "request_hash", "idempotency_key")
+    )
+    return Paginator(waiting, PAGE_SIZE).get_page(page)
 
 
 def _percent(part: int, whole: int) -> float:

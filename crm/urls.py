@@ -9,5 +9,7 @@ urlpatterns = [
     path("leads/<int:pk>/", views.lead_detail, name="lead_detail"),
     path("contacts/", views.contact_list, name="contact_list"),
     path("contacts/<int:pk>/assign/", views.contact_assign, name="contact_assign"),
+    path("queue/", views.queue, name="queue"),
+    path("queue/assign/", views.queue_assign, name="queue_assign"),
     path("changes/", views.change_list, name="change_list"),
 ]

@@ -11,10 +11,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from crm import selectors
 from crm.models import Contact, Operator
+from crm.templatetags.leadflow import assign_menu, outside_source_warning
 from distribution.manual import AssignmentRefused, assign_manually
 
 
@@ -40,6 +43,17 @@ class AssignForm(forms.Form):
         label=_("Override the limit and the active flag"),
         help_text=_("Only if the operator is switched off or full and must take these contacts anyway."),
     )
+
+    def __init__(self, data=None, *, contacts: list[Contact]) -> None:
+        """The menu as on the staff pages: each operator's load against the limit, the contacts' sources'
+        own operators first (selectors.assign_choices); the choice itself is still checked against every
+        operator."""
+        super().__init__(data)
+        choices = selectors.assign_choices(
+            now=timezone.now(), source_ids=[contact.source_id for contact in contacts]
+        )
+        menu = assign_menu(choices, [contact.source for contact in contacts])
+        self.fields["operator"].choices = [("", "---------"), *menu]
 
 
 def can_assign(request: HttpRequest) -> bool:
@@ -114,16 +128,18 @@ class ContactAdmin(admin.ModelAdmin):
     def assign_to_operator(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
         if not can_assign(request):
             raise PermissionDenied
-        form = AssignForm(request.POST if "operator" in request.POST else None)
+        contacts = list(queryset.select_related("lead", "source", "operator").order_by("created_at", "id"))
+        form = AssignForm(request.POST if "operator" in request.POST else None, contacts=contacts)
         if form.is_bound and form.is_valid():
             operator, override = form.cleaned_data["operator"], form.cleaned_data["override"]
-            done, refusals = 0, []
-            for contact in queryset.order_by("created_at", "id"):
+            done, outside, refusals = 0, 0, []
+            for contact in contacts:
                 try:
-                    assign_manually(
+                    result = assign_manually(
                         contact=contact, operator=operator, override=override, by=request.user.get_username()
                     )
                     done += 1
+                    outside += bool(result.explanation.get("outside_source"))
                 except AssignmentRefused as exc:
                     refusals.append(str(exc))
             if done:
@@ -133,6 +149,9 @@ class ContactAdmin(admin.ModelAdmin):
                     done,
                 )
                 self.message_user(request, assigned % {"count": done, "operator": operator}, messages.SUCCESS)
+            if outside:
+                warning = outside_source_warning(operator.name, count=outside)
+                self.message_user(request, warning, messages.WARNING)
             if refusals:
                 not_assigned = ngettext(
                     "%(count)d not assigned: %(reason)s", "%(count)d not assigned: %(reason)s", len(refusals)
@@ -148,7 +167,7 @@ class ContactAdmin(admin.ModelAdmin):
                 **self.admin_site.each_context(request),
                 "title": gettext("Assign contacts to an operator"),
                 "form": form,
-                "contacts": queryset,
+                "contacts": contacts,
                 "opts": self.model._meta,
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             },

@@ -64,6 +64,8 @@ def assign_manually(
                     % {"operator": operator.name, "state": Exclusion(why).label},
                 )
             choice = decide([counted], draws=[], chosen=counted)
+            if counted.weight <= 0:  # no weight row: the operator does not work the contact's source
+                choice.explanation["outside_source"] = True
             path = AssignmentPath.MANUAL_OVERRIDE if why else AssignmentPath.MANUAL
             store_choice(locked, choice, path=path, now=now, by=by)
             return locked

@@ -153,7 +153,7 @@ def test_staff_member_logs_in_and_browses_leads_and_contacts(live_server, django
 
         # A supervisor hands the waiting contact to Anna from the list, and lands back on it.
         page.get_by_text("Assign…").click()
-        page.get_by_label("Operator", exact=True).last.select_option(label="Anna")
+        page.get_by_label("Operator", exact=True).last.select_option(label="Anna — 2 / 4")
         page.screenshot(path=ARTIFACTS / "contacts-assign-open.png", full_page=True)
         page.get_by_role("button", name="Assign to this operator").click()
         expect(page.locator(".messages")).to_contain_text("is now with Anna")
@@ -167,17 +167,20 @@ def test_staff_member_logs_in_and_browses_leads_and_contacts(live_server, django
         expect(page.locator("pre.curl")).to_contain_text("Authorization: Bearer $SOURCE_TOKEN")
         page.screenshot(path=ARTIFACTS / "admin-source.png", full_page=True)
         page.get_by_role("link", name="Regenerate token…").click()
-        page.get_by_label("Keeps working for 1 hour, while the channel is switched over").check()
+        page.get_by_label("Keeps working for 1 hour, while the callers are switched over").check()
         page.screenshot(path=ARTIFACTS / "admin-regenerate-confirm.png", full_page=True)
-        page.get_by_role("button", name="Yes, regenerate the token").click()
-        token = page.locator("code.new-token").inner_text()
+        page.get_by_role("button", name="Yes, make a new webhook token").click()
+        token = page.locator("code.new-secret").inner_text()
         assert len(token) >= 40
         expect(page.locator("pre.curl")).to_contain_text(f"Authorization: Bearer {token}")
         expect(page.locator("body")).to_contain_text("keeps working until")
         page.screenshot(path=ARTIFACTS / "admin-token-once.png", full_page=True)
+        page.reload()  # the token was shown once: a reload shows it no more, and makes no new one
+        expect(page.locator("body")).to_contain_text("was shown once")
+        expect(page.locator("body")).not_to_contain_text(token)
         page.get_by_role("link", name="Back to Site form").click()
         expect(page.locator("body")).not_to_contain_text(token)
-        expect(page.locator("fieldset.webhook")).to_contain_text("The previous token keeps working until")
+        expect(page.locator("fieldset.webhook")).to_contain_text("keeps working until")
 
         # The regeneration is on the Changes page: who, when, and the token's new prefix.
         page.goto(f"{live_server.url}/changes/")
@@ -203,8 +206,16 @@ def test_staff_member_logs_in_and_browses_leads_and_contacts(live_server, django
         row_display = page.locator("table.data tbody tr").first.evaluate("r => getComputedStyle(r).display")
         assert row_display != "table-row"
 
+        # The API docs are in the menu, and Swagger UI leads back.
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.get_by_role("link", name="API docs").click()
+        expect(page.locator(".information-container")).to_contain_text("Leadflow integration API")
+        page.get_by_role("button", name="Back to Leadflow").click()
+        expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
         page.get_by_role("button", name="Log out").click()
         expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+        expect(page.locator(".messages")).to_have_text("You are logged out.")
 
 
 @pytest.mark.browser

@@ -6,32 +6,51 @@ translatable string, so a template only lays them out.
 """
 
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 from django.utils import dateformat, formats, timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
-from crm.choices import AssignmentPath, Exclusion, UnassignedReason
+from crm.choices import API_ACTOR_PREFIX, Actor, AssignmentPath, Exclusion, LoadState, UnassignedReason
+from crm.models import Source
 
 register = template.Library()
-
-# The one date-and-time format of the pages and the admin: ISO-like, 24 h, with the time zone's name, so a
-# supervisor in another zone never has to guess. `TIME_ZONE` decides the zone. It is English's
-# SHORT_DATETIME_FORMAT (config/formats/en); other languages order the date their own way (config/formats/ru).
-DATETIME_FORMAT = "Y-m-d H:i T"
 
 
 @register.filter
 def when(value: datetime | None) -> str:
-    """A moment as text in the active language's format, in the current time zone ("2026-11-23 16:40 UTC",
-    in Russian "23.11.2026 16:40 UTC")."""
+    """A moment as text in the active language's one format, in the current time zone ("2026-11-23 16:40
+    UTC", in Russian "23.11.2026 16:40 UTC"). The format is the language's DATETIME_FORMAT
+    (config/formats/<lang>), which the admin's own date columns and read-only fields use too."""
     if value is None:
         return ""
     if timezone.is_aware(value):
         value = timezone.localtime(value)
-    return dateformat.format(value, formats.get_format("SHORT_DATETIME_FORMAT"))
+    return dateformat.format(value, formats.get_format("DATETIME_FORMAT"))
+
+
+@register.filter
+def waited(since: datetime | None, now: datetime | None) -> str:
+    """How long from `since` to `now`, short and exact to the minute: "2 h 5 min", "3 d 4 h", "12 min",
+    "less than a minute" (Django's timesince rounds to the larger unit: "2 hours")."""
+    if since is None or now is None:
+        return ""
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return _("%(days)d d %(hours)d h") % {"days": days, "hours": hours}
+    if hours and not minutes:
+        return _("%(hours)d h") % {"hours": hours}
+    if hours:
+        return _("%(hours)d h %(minutes)d min") % {"hours": hours, "minutes": minutes}
+    if minutes:
+        return _("%(minutes)d min") % {"minutes": minutes}
+    return _("less than a minute")
 
 
 @register.filter
@@ -57,6 +76,34 @@ def path_label(code: str | None) -> str:
     return _label(AssignmentPath, code)
 
 
+@register.filter
+def load_state_label(code: str | None) -> str:
+    return _label(LoadState, code)
+
+
+@register.filter
+def actor_label(by: str | None) -> str:
+    """Who or what assigned a contact (the explanation's `by`) in words: "on arrival", "by anna", "through
+    the API key provisioning", "from the queue after a supervisor added capacity"."""
+    if not by:
+        return ""
+    if by.startswith(API_ACTOR_PREFIX):
+        return _("through the API key %(name)s") % {"name": by.removeprefix(API_ACTOR_PREFIX)}
+    if by in Actor.values:
+        return _label(Actor, by)
+    return _("by %(by)s") % {"by": by}
+
+
+@register.filter
+def explanation_actor(explanation: dict | None) -> str:
+    """The explanation's `by` in words, or "" when its path's label says it already ("weighted draw on
+    arrival" needs no "on arrival" after it)."""
+    if not explanation:
+        return ""
+    actor = actor_label(explanation.get("by"))
+    return "" if actor.lower() in path_label(explanation.get("path")).lower() else actor
+
+
 def _label(choices: type, code: str | None) -> str:
     if not code:
         return ""
@@ -64,6 +111,17 @@ def _label(choices: type, code: str | None) -> str:
         return str(choices(code).label)
     except ValueError:  # a code from an older version: show it rather than fail the page
         return code
+
+
+@register.filter(name="share")
+def format_share(part: int | None, whole: int | None) -> str:
+    """`part` of `whole` as a percent with one decimal in the language's notation ("66.7%", "66,7%"); the
+    one way the admin's weight inline and the dashboard write a share. Rounded half up from the exact
+    fraction: number_format alone would cut 66.66… to 66.6, and float rounding turns 6.25 into 6.2."""
+    if not whole:
+        return "—"
+    value = (Decimal(100 * (part or 0)) / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return f"{formats.number_format(value, 1)}%"
 
 
 @register.filter
@@ -74,12 +132,18 @@ def percent(p: float | None) -> str:
     return "<1%" if p < 0.005 else f"{round(100 * p)}%"
 
 
+# Paths on which no weighted draw decided: the chances stored with them mean nothing to a reader.
+NO_DRAW_PATHS = (AssignmentPath.STICKY, AssignmentPath.MANUAL, AssignmentPath.MANUAL_OVERRIDE)
+MANUAL_PATHS = (AssignmentPath.MANUAL, AssignmentPath.MANUAL_OVERRIDE)
+
+
 @register.filter
 def explanation_sentences(explanation: dict | None) -> list[str]:
     """What happened to a contact, in a few sentences a supervisor reads at a glance.
 
-    The stored explanation (distribution.selection.explain plus path/at/by/sticky) is exact but terse; the
-    exact numbers stay one click away in the table under these sentences.
+    The stored explanation (distribution.selection.explain plus path/at/by/sticky/outside_source) is exact
+    but terse; the exact numbers stay one click away in the table under these sentences. Each sentence
+    says what is known: which state kept an operator out, not "full or switched off".
     """
     if not explanation or explanation.get("candidates") is None:
         return []
@@ -105,42 +169,58 @@ def explanation_sentences(explanation: dict | None) -> list[str]:
             )
 
     path = explanation.get("path")
-    if chosen and path in (AssignmentPath.MANUAL, AssignmentPath.MANUAL_OVERRIDE):
-        sentences.append(_("%(name)s was chosen by hand.") % {"name": _name(chosen)})
-        if path == AssignmentPath.MANUAL_OVERRIDE:
-            why = exclusion_label(chosen.get("excluded")) or _("full or switched off")
+    named = set()  # operators a sentence has already said why they were left out
+    if chosen and path in MANUAL_PATHS:
+        if explanation.get("outside_source"):
             sentences.append(
-                _("The supervisor confirmed it although the operator was %(why)s.") % {"why": why}
+                _("%(name)s was chosen by hand from outside the source's operators.")
+                % {"name": _name(chosen)}
+            )
+        else:
+            sentences.append(_("%(name)s was chosen by hand.") % {"name": _name(chosen)})
+        if path == AssignmentPath.MANUAL_OVERRIDE:
+            sentences.append(
+                _("The supervisor confirmed it although the operator was %(why)s.")
+                % {"why": _state(chosen) or _("full or switched off")}
             )
             return sentences  # the operator's own state is the whole story of an override
     elif chosen and path != AssignmentPath.STICKY:
         in_draw = [c for c in candidates if c.get("p")]
-        sentences.append(
-            ngettext(
-                "%(name)s got it in a weighted draw among %(count)d operator who could take it (a %(chance)s chance).",
-                "%(name)s got it in a weighted draw among %(count)d operators who could take it (a %(chance)s chance).",
-                len(in_draw),
-            )
-            % {
-                "name": _name(chosen),
-                "count": len(in_draw),
-                "chance": percent(chosen.get("p")),
-            }
-        )
-        earlier = [_name(by_id.get(op), op) for op in explanation.get("draws", [])[:-1]]
-        if earlier:
+        if len(in_draw) <= 1:
             sentences.append(
-                _(
-                    "The draw first landed on %(names)s, who turned out to be full or switched off, so it was repeated."
-                )
-                % {"names": _join(earlier)}
+                _("%(name)s got it: the only operator who could take it.") % {"name": _name(chosen)}
             )
+        else:
+            sentences.append(
+                ngettext(
+                    "%(name)s got it in a weighted draw among %(count)d operator who could take it (a %(chance)s chance).",
+                    "%(name)s got it in a weighted draw among %(count)d operators who could take it (a %(chance)s chance).",
+                    len(in_draw),
+                )
+                % {
+                    "name": _name(chosen),
+                    "count": len(in_draw),
+                    "chance": percent(chosen.get("p")),
+                }
+            )
+        earlier = [by_id.get(op) or {"operator_id": op} for op in explanation.get("draws", [])[:-1]]
+        if earlier:
+            landed = [
+                _("%(name)s (%(why)s)") % {"name": _name(c), "why": _state(c) or _("full or switched off")}
+                for c in earlier
+            ]
+            sentences.append(
+                _("The draw first landed on %(names)s, so it was repeated.") % {"names": _join(landed)}
+            )
+            named = {c["operator_id"] for c in earlier}
     elif not chosen:
         sentences.append(
             _("Nobody could take it: %(why)s.") % {"why": reason_label(explanation.get("reason"))}
         )
 
-    left_out = [c for c in candidates if c.get("excluded") and c is not chosen]
+    left_out = [
+        c for c in candidates if c.get("excluded") and c is not chosen and c["operator_id"] not in named
+    ]
     for code in (Exclusion.AT_LIMIT, Exclusion.INACTIVE, Exclusion.NO_WEIGHT):
         names = [_name(c) for c in left_out if c["excluded"] == code]
         if names:
@@ -153,6 +233,51 @@ def explanation_sentences(explanation: dict | None) -> list[str]:
                 % {"names": _join(names), "why": exclusion_label(code)}
             )
     return sentences
+
+
+def _state(candidate: dict) -> str:
+    """Why this operator could not take a contact, in words, from what the choice saw: switched off, at the
+    load limit, or the stored exclusion; "" when nothing says (an operator the explanation does not list)."""
+    if candidate.get("active") is False:
+        return exclusion_label(Exclusion.INACTIVE)
+    limit, load = candidate.get("limit"), candidate.get("load")
+    if limit is not None and (limit <= 0 or (load is not None and load >= limit)):
+        return exclusion_label(Exclusion.AT_LIMIT)
+    return exclusion_label(candidate.get("excluded"))
+
+
+@register.filter
+def draw_decided(explanation: dict | None) -> bool:
+    """Whether a weighted draw chose the operator, so that each candidate's chance means something (not a
+    returning lead sent back to their operator, nor a supervisor's pick)."""
+    return bool(explanation) and explanation.get("path") not in NO_DRAW_PATHS
+
+
+@register.filter
+def explanation_rows(explanation: dict | None) -> list[dict]:
+    """The explanation's candidates as the "exact numbers" table shows them: status and chance in words,
+    "—" for a chance where no draw decided."""
+    if not explanation or not explanation.get("candidates"):
+        return []
+    chosen, drawn = explanation.get("chosen"), draw_decided(explanation)
+    by_hand = explanation.get("path") in MANUAL_PATHS
+    rows = []
+    for c in explanation["candidates"]:
+        if c["operator_id"] == chosen:
+            status = _("chosen by hand") if by_hand else _("chosen")
+        elif c.get("excluded"):
+            status = exclusion_label(c["excluded"])
+        else:
+            status = _("could take it")
+        rows.append(
+            {
+                **c,
+                "chosen": c["operator_id"] == chosen,
+                "status": status,
+                "chance": percent(c.get("p")) if drawn else "—",
+            }
+        )
+    return rows
 
 
 def _name(candidate: dict | None, operator_id: int | None = None) -> str:
@@ -263,6 +388,67 @@ def names(rows: list) -> str:
 def line_of(lines: list, operator) -> object:
     """The LoadLine of this operator among the dashboard's lines (None when it has none)."""
     return next((line for line in lines or [] if line.operator.pk == operator.pk), None)
+
+
+def outside_source_warning(operator: str, *, source: str = "", count: int = 1) -> str:
+    """The warning after a supervisor gave contacts to an operator who does not work their source (with
+    `source`: one contact of it; otherwise `count` contacts, of one source or several)."""
+    if source:
+        return _(
+            "%(operator)s is not one of the operators of %(source)s: the contact is recorded as assigned "
+            "outside its source."
+        ) % {"operator": operator, "source": source}
+    return ngettext(
+        "%(count)d contact went to %(operator)s outside its source: %(operator)s is not one of its operators.",
+        "%(count)d contacts went to %(operator)s outside their sources: %(operator)s is not one of their "
+        "operators.",
+        count,
+    ) % {"operator": operator, "count": count}
+
+
+def operator_choice_label(row) -> str:
+    """An operator in an assign menu (row: selectors.OperatorLoad): "Anna — 3 / 20", with "switched off",
+    "full" or "over the limit" after it when so."""
+    words = [f"{row.operator.name} — {row.load} / {row.operator.load_limit}"]
+    if not row.operator.is_active:
+        words.append(exclusion_label(Exclusion.INACTIVE))
+    if row.state:
+        words.append(load_state_label(row.state))
+    return " · ".join(words)
+
+
+def assign_menu(choices, sources) -> list[tuple[str, list[tuple[int, str]]]]:
+    """The choices of an assign menu (choices: selectors.AssignChoices), grouped: "Operators of <source>"
+    for each source, then "Other operators"; as a Django ChoiceField takes them."""
+    menu = []
+    for group in choices.groups(sources):
+        if not group.rows:  # a source without operators, or nobody else
+            continue
+        if group.source is None:
+            label = _("Other operators")
+        else:
+            label = _("Operators of %(source)s") % {"source": group.source.name}
+        menu.append((label, [(row.operator.pk, operator_choice_label(row)) for row in group.rows]))
+    return menu
+
+
+@register.simple_tag
+def assign_options(choices, sources) -> SafeString:
+    """The <optgroup>s of an assign menu for contacts of these sources (one Source, or a list) (see
+    assign_menu); rendered once per language and sources, as a list page has a menu per row and most rows
+    share a source."""
+    sources = [sources] if isinstance(sources, Source) else list(sources)
+    key = (get_language(), tuple(source.pk for source in sources))
+    if key not in choices.cache:
+        choices.cache[key] = format_html_join(
+            "",
+            '<optgroup label="{}">{}</optgroup>',
+            (
+                (label, format_html_join("", '<option value="{}">{}</option>', options))
+                for label, options in assign_menu(choices, sources)
+            ),
+        )
+    return choices.cache[key]
 
 
 @register.filter

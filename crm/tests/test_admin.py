@@ -201,7 +201,7 @@ def test_weights_inline_shows_share_load_and_active_without_row_titles(admin_cli
     WeightFactory(source=source, operator=boris, weight=1)
     ContactFactory.create_batch(2, operator=anna)
     page = admin_client.get(reverse("admin:crm_source_change", args=[source.pk])).text
-    assert "75.0 %" in page and "25.0 %" in page
+    assert "75.0%" in page and "25.0%" in page
     assert "2 / 5" in page and "0 / 10" in page
     assert 'alt="True"' in page and 'alt="False"' in page
     assert "Telegram bot → Anna" not in page
@@ -341,3 +341,26 @@ def test_a_lead_search_in_the_admin_counts_only_up_to_a_cap_and_says_more_than(a
     assert "more than 3 results" in page and "more than 3 leads" in page
     plain = admin_client.get(url).text  # no search: the exact count
     assert "5 leads" in plain and "more than" not in plain
+
+
+def test_the_russian_admin_writes_dates_in_the_pages_format_with_the_time_zone(admin_client, settings):
+    # Django's own Russian DATETIME_FORMAT ("4 марта 2026 г. 5:06") has no zone; config/formats/ru sets ours.
+    contact = ContactFactory(created_at=datetime(2026, 3, 4, 5, 6, tzinfo=UTC))
+    admin_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    listed = admin_client.get(reverse("admin:crm_contact_changelist")).text
+    assert '<td class="field-created_at nowrap">04.03.2026 05:06 UTC</td>' in listed
+    shown = admin_client.get(reverse("admin:crm_contact_change", args=[contact.pk])).text
+    assert '<div class="readonly">04.03.2026 05:06 UTC</div>' in shown
+    assert "марта" not in listed + shown
+
+
+def test_a_share_reads_the_same_in_the_admin_and_on_the_dashboard_in_either_language(admin_client, settings):
+    source = SourceFactory(name="Bot")
+    WeightFactory(source=source, operator=OperatorFactory(name="Anna"), weight=2)
+    WeightFactory(source=source, operator=OperatorFactory(name="Boris"), weight=1)
+    for language, anna, boris in [("en", "66.7%", "33.3%"), ("ru", "66,7%", "33,3%")]:
+        admin_client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+        inline = admin_client.get(reverse("admin:crm_source_change", args=[source.pk])).text
+        dashboard = admin_client.get(reverse("dashboard")).text
+        for page in (inline, dashboard):
+            assert anna in page and boris in page, language

@@ -11,9 +11,10 @@ from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
 
 pytestmark = pytest.mark.django_db
 
-# Session and user, sources and operators for the filters, a count and a page over the three history
-# tables, and per kind on the page its records (with users) and their predecessors.
-CHANGES_QUERIES = 12
+# Session and user, the menu's queue count, sources and operators for the filters, who made changes (users
+# and API keys), a count and a page over the three history tables, and per kind on the page its records
+# (with users) and their predecessors.
+CHANGES_QUERIES = 13
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The dashboard: capacity per source up front, when the next slot frees, trends, and click-through."""
 
+import random
 import re
 from datetime import timedelta
 
@@ -181,4 +182,90 @@ def test_every_name_and_number_on_the_dashboard_links_to_the_contacts_it_counts(
     assert f'href="{contacts}?operator={anna.pk}">1 / 10</a>' in page
     assert f'href="{contacts}?source={source.pk}">Bot</a>' in page
     assert f'href="{contacts}?source={source.pk}&amp;operator={anna.pk}">Anna</a>' in page
-    assert f'href="{contacts}?unassigned=1">0</a>' in page
+    assert f'href="{reverse("queue")}">0</a>' in page
+
+
+def test_an_operator_over_the_limit_is_marked_so_apart_from_full(staff_client, admin_client):
+    from integrations.models import Scope
+    from integrations.services import create_api_key
+
+    over, full = OperatorFactory(name="Over", load_limit=2), OperatorFactory(name="Level", load_limit=2)
+    ContactFactory.create_batch(3, operator=over)  # an override put her over the limit
+    ContactFactory.create_batch(2, operator=full)
+    rows = {row.operator.name: row for row in selectors.dashboard(now=timezone.now()).loads}
+    assert (rows["Over"].is_full, rows["Over"].over_limit) == (True, True)
+    assert (rows["Level"].is_full, rows["Level"].over_limit) == (True, False)
+
+    page = staff_client.get(reverse("dashboard")).text
+    over_row = page.split(f'?operator={over.pk}">Over</a>')[1].split("</tr>")[0]
+    assert '3 / 2</a> <span class="badge badge-error">over the limit</span>' in over_row
+    assert ">full<" not in over_row
+    level_row = page.split(f'?operator={full.pk}">Level</a>')[1].split("</tr>")[0]
+    assert ">full</span>" in level_row and "over the limit" not in level_row
+
+    operators = admin_client.get(reverse("admin:crm_operator_changelist")).text
+    assert "3 / 2 · over the limit" in operators and "2 / 2 · full" in operators
+    # The API keeps its meaning: over the limit is full too (takes nothing now).
+    _, key = create_api_key(name="bi", scope=Scope.READ)
+    stats = staff_client.get("/api/v1/stats", headers={"Authorization": f"Bearer {key}"}).json()
+    assert {o["name"]: o["is_full"] for o in stats["operators"]} == {"Over": True, "Level": True}
+
+
+def test_the_operator_table_is_paged_and_searched_and_the_source_summary_stays_whole(staff_client):
+    sources = SourceFactory.create_batch(3)
+    for i in range(120):
+        WeightFactory(source=sources[i % 3], operator=OperatorFactory(name=f"Op {i:03}"))
+    WeightFactory(source=sources[0], operator=OperatorFactory(name="Anna Karenina"))
+    url = reverse("dashboard")
+
+    first = staff_client.get(url)
+    board = first.context["board"]
+    assert [row.operator.name for row in board.operators][:2] == ["Anna Karenina", "Op 000"]
+    assert len(board.operators.object_list) == 50 and "1–50 of 121 operators" in first.text
+    assert 'href="?op_page=2#load-title"' in first.text
+    assert len(board.sources) == 3 and all(
+        s.operators == 40 + (s.source == sources[0]) for s in board.sources
+    )
+    assert first.text.count('class="load-line"') == 50  # the page's operators only
+
+    last = staff_client.get(url, {"op_page": 3}).context["board"].operators
+    assert [row.operator.name for row in last][-1] == "Op 119" and len(last.object_list) == 21
+
+    found = staff_client.get(url, {"op_q": "karen"})
+    assert [row.operator.name for row in found.context["board"].operators] == ["Anna Karenina"]
+    assert [s.source for s in found.context["board"].shares] == [sources[0]]
+    assert "1 of its 41 operators shown" in found.text  # the share card says it shows a part
+
+    of_source = staff_client.get(url, {"op_source": sources[1].pk, "op_q": "op 0"})
+    names = [row.operator.name for row in of_source.context["board"].operators]
+    assert names == [f"Op {i:03}" for i in range(1, 100, 3)]
+    assert f"Operator load: operators of {sources[1].name}" in of_source.text
+    assert "op_source=" in of_source.text and 'href="?op_source' in of_source.text
+    assert staff_client.get(url, {"op_source": "x", "op_page": "y"}).status_code == 200
+
+
+def test_the_summary_in_sql_agrees_with_the_operator_by_operator_overview():
+    # The staff dashboard sums sources up in SQL; the API's overview goes operator by operator.
+    now = timezone.now()
+    rng = random.Random(20240601)
+    sources = SourceFactory.create_batch(4)
+    SourceFactory(name="Empty")
+    for _ in range(30):
+        operator = OperatorFactory(is_active=rng.random() > 0.2, load_limit=rng.randint(0, 4))
+        for source in rng.sample(sources, rng.randint(1, 2)):
+            WeightFactory(source=source, operator=operator, weight=rng.randint(1, 5))
+        for _ in range(rng.randint(0, 5)):  # some over their limit, as an override leaves them
+            ContactFactory(source=rng.choice(sources), operator=operator, created_at=now - timedelta(hours=1))
+    overviews = {o.source.pk: o for o in selectors.dashboard(now=now).sources}
+    summaries = selectors.source_summaries(now=now)
+    assert len(summaries) == 5
+    for summary in summaries:
+        overview = overviews[summary.source.pk]
+        assert (summary.free, summary.blocked, summary.operators) == (
+            overview.free,
+            overview.blocked,
+            len(overview.operators),
+        )
+        if summary.blocked:
+            assert [r.operator.pk for r in summary.full] == [r.operator.pk for r in overview.full]
+            assert summary.next_free == overview.next_free

@@ -48,8 +48,7 @@ def test_a_repeated_draw_reads_as_sentences():
     }
     assert explanation_sentences(why) == [
         "Boris got it in a weighted draw among 2 operators who could take it (a 75% chance).",
-        "The draw first landed on Anna, who turned out to be full or switched off, so it was repeated.",
-        "Left out: Anna (at the load limit).",
+        "The draw first landed on Anna (at the load limit), so it was repeated.",
         "Left out: Gleb (switched off).",
     ]
 
@@ -91,3 +90,70 @@ def test_nobody_free_sticky_fallback_and_manual_paths():
         "The supervisor confirmed it although the operator was at the load limit.",
     ]
     assert explanation_sentences({}) == []
+
+
+def test_a_share_is_rounded_half_up_with_the_languages_decimal_separator():
+    from django.utils import translation
+
+    from crm.templatetags.leadflow import format_share
+
+    # 2/3 is 66.66…: half-up to 66.7 (number_format alone cut it to 66.6); 1/16 is 6.25: 6.3, not 6.2.
+    assert (format_share(2, 3), format_share(1, 16), format_share(3, 4)) == ("66.7%", "6.3%", "75.0%")
+    assert format_share(1, 0) == "—"
+    with translation.override("ru"):
+        assert format_share(2, 3) == "66,7%"
+
+
+def test_who_assigned_reads_in_words_through_one_lookup():
+    from crm.templatetags.leadflow import actor_label
+
+    assert actor_label("webhook") == "on arrival"
+    assert actor_label("capacity_change") == "from the queue after a supervisor added capacity"
+    assert actor_label("drain") == "from the waiting queue"
+    assert actor_label("api:telephony") == "through the API key telephony"
+    assert actor_label("anna") == "by anna"
+    assert actor_label("") == actor_label(None) == ""
+
+
+def test_what_happened_is_said_as_it_is_known():
+    from crm.templatetags.leadflow import explanation_rows
+
+    alone = {"candidates": [candidate(1, "Anna", load=0, p=1.0)], "draws": [1], "chosen": 1, "path": "draw"}
+    assert explanation_sentences(alone) == ["Anna got it: the only operator who could take it."]
+    # Two draws landed on operators found out of the running under the lock: each named with its state.
+    repeated = {
+        "candidates": [
+            candidate(1, "Anna", load=5, limit=5, excluded="at_limit"),
+            candidate(2, "Gleb", load=0, active=False, excluded="inactive"),
+            candidate(3, "Vera", load=1, p=0.5),
+            candidate(4, "Ida", p=0.5),
+        ],
+        "draws": [1, 2, 3],
+        "chosen": 3,
+        "path": "drain",
+    }
+    assert explanation_sentences(repeated)[1] == (
+        "The draw first landed on Anna (at the load limit) and Gleb (switched off), so it was repeated."
+    )
+    # An override of someone full who is not among the source's operators (stored as no_weight): the
+    # sentence says what the supervisor overrode, and where the operator came from.
+    outside = {
+        "candidates": [{**candidate(1, "Anna", load=5, limit=5, excluded="no_weight"), "weight": 0}],
+        "draws": [],
+        "chosen": 1,
+        "path": "manual_override",
+        "outside_source": True,
+    }
+    assert explanation_sentences(outside) == [
+        "Anna was chosen by hand from outside the source's operators.",
+        "The supervisor confirmed it although the operator was at the load limit.",
+    ]
+    # No draw decided a pick by hand or a returning lead: no chances in the numbers, "chosen by hand".
+    [row] = explanation_rows(outside)
+    assert (row["status"], row["chance"]) == ("chosen by hand", "—")
+    sticky = {**alone, "path": "sticky", "draws": [], "sticky": {"operator_id": 1, "fallback": None}}
+    assert [r["chance"] for r in explanation_rows(sticky)] == ["—"]
+    assert [(r["status"], r["chance"]) for r in explanation_rows(repeated)][2:] == [
+        ("chosen", "50%"),
+        ("could take it", "50%"),
+    ]

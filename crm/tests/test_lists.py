@@ -1,5 +1,6 @@
 """Lead and contact lists: latest contact per lead, filters, both times, the path in plain words."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from crm import selectors
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory
+from distribution.selection import Candidate, decide
 
 pytestmark = pytest.mark.django_db
 
@@ -70,7 +72,7 @@ def test_filtered_lead_list_runs_a_fixed_number_of_queries(
     source = SourceFactory()
     for lead in LeadFactory.create_batch(leads):
         ContactFactory.create_batch(2, lead=lead, source=source)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):  # the lead list's 8 and the header's queue count
         response = staff_client.get(reverse("lead_list"), {"source": source.pk, "q": "lead"})
     assert response.status_code == 200
 
@@ -96,9 +98,23 @@ def test_contacts_show_arrival_and_assignment_times_when_they_differ_and_how(sta
     assert "routed from the waiting queue" in page
 
 
-def test_date_filters_are_real_date_inputs(staff_client):
-    page = staff_client.get(reverse("contact_list")).text
-    assert 'type="date" name="from"' in page and 'type="date" name="to"' in page
+def test_date_filters_are_typed_in_the_languages_order_and_take_iso_dates_too(staff_client, settings):
+    # A browser's <input type="date"> shows the browser's order whatever the page's language: text boxes
+    # with the language's order as the example instead.
+    old = ContactFactory(created_at=timezone.now() - timedelta(days=400))
+    day = timezone.localdate(old.created_at)
+    english = staff_client.get(reverse("contact_list"), {"from": day.isoformat(), "to": day.isoformat()})
+    assert [c.pk for c in english.context["page_obj"]] == [old.pk]
+    assert 'type="text" name="from"' in english.text and 'placeholder="2026-12-31"' in english.text
+
+    staff_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    typed = day.strftime("%d.%m.%Y")
+    for value in (typed, day.isoformat()):  # the Russian order, and ISO (what links carry)
+        russian = staff_client.get(reverse("contact_list"), {"from": value, "to": value})
+        assert [c.pk for c in russian.context["page_obj"]] == [old.pk], value
+    assert 'placeholder="31.12.2026"' in russian.text
+    wrong = staff_client.get(reverse("contact_list"), {"from": "12/31/2026"})
+    assert wrong.context["page_obj"] is None and "31.12.2026" in wrong.text and "2026-12-31" in wrong.text
 
 
 def test_a_filtered_lead_list_counts_only_up_to_a_cap(staff_client, monkeypatch):
@@ -111,14 +127,17 @@ def test_a_filtered_lead_list_counts_only_up_to_a_cap(staff_client, monkeypatch)
     assert "1–5 of 5 leads" in staff_client.get(reverse("lead_list")).text  # unfiltered: exact
 
 
-@pytest.mark.parametrize("contacts", [5, 60])
+@pytest.mark.parametrize("contacts, operators", [(5, 5), (60, 5), (60, 150)])
 def test_supervisors_contact_list_with_assign_buttons_runs_a_fixed_number_of_queries(
-    client, django_user_model, django_assert_max_num_queries, contacts
+    client, django_user_model, django_assert_max_num_queries, contacts, operators
 ):
     client.force_login(django_user_model.objects.create_superuser("boss", password="x"))
-    OperatorFactory.create_batch(5)
+    OperatorFactory.create_batch(operators)
     ContactFactory.create_batch(contacts, operator=None)
-    with django_assert_max_num_queries(7):
+    # The staff list's 7 and the header's queue count, plus the assign menus': the operators with their
+    # load and who works the page's sources; with more operators than a menu per row lists (150), the
+    # sources' own operators apart.
+    with django_assert_max_num_queries(10 if operators <= selectors.INLINE_OTHERS_MAX else 11):
         page = client.get(reverse("contact_list")).text
     assert page.count("Route again") == min(contacts, 50)
 
@@ -151,3 +170,37 @@ def test_a_lead_search_sorts_in_the_order_the_trigram_index_can_serve(staff_clie
             q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"] and "crm_lead" in q["sql"]
         ]
         assert any("NULLS LAST" in sql for sql in ordered), ordered
+
+
+@pytest.mark.parametrize(
+    "path, by, words",
+    [
+        ("draw", "webhook", "weighted draw on arrival"),
+        ("sticky", "webhook", "returning lead, back to the same operator · on arrival"),
+        ("capacity_change", "capacity_change", "routed from the queue after a supervisor added capacity"),
+        ("drain", "drain", "routed from the waiting queue"),
+        ("manual", "admin", "assigned by a supervisor · by admin"),
+        (
+            "route_again",
+            "api:provisioning",
+            "routed again by a supervisor · through the API key provisioning",
+        ),
+    ],
+)
+def test_who_assigned_a_contact_reads_in_words_not_as_a_code(staff_client, path, by, words):
+    operator = OperatorFactory(name="Anna")
+    seen = [Candidate(operator.pk, 1, operator.load_limit, load=0, name=operator.name)]
+    why = {**decide(seen, draws=[operator.pk], chosen=seen[0]).explanation, "path": path, "by": by}
+    contact = ContactFactory(operator=operator, explanation=why)
+    row = staff_client.get(reverse("contact_list")).text.split("<tbody>")[1]
+    how = row.split('data-label="How">')[1].split("</td>")[0]
+    assert text_of(how) == words
+    lead = staff_client.get(reverse("lead_detail", args=[contact.lead_id])).text
+    path_line = text_of(lead.split('class="explanation-path">')[1].split("</p>")[0])
+    assert path_line == words[0].upper() + words[1:]  # the same words, capitalised (no `at` stored here)
+    for code in ("webhook", "capacity_change", "api:", "(admin)", "by webhook"):
+        assert code not in text_of(row) and code not in path_line, code
+
+
+def text_of(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", "", html).split())

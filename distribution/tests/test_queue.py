@@ -270,6 +270,18 @@ def test_manual_assignment_to_an_inactive_operator_is_refused():
         assign_manually(contact=contact, operator=off, by="sam")
 
 
+def test_a_manual_assignment_outside_the_contacts_source_is_recorded_as_such():
+    member, stranger = OperatorFactory(), OperatorFactory()
+    source = source_with(member)
+    inside, outside = waiting(source, minutes_ago=2), waiting(source, minutes_ago=1)
+    assign_manually(contact=inside, operator=member, by="sam")
+    assign_manually(contact=outside, operator=stranger, by="sam")
+    inside.refresh_from_db()
+    outside.refresh_from_db()
+    assert "outside_source" not in inside.explanation
+    assert outside.explanation["outside_source"] is True and outside.explanation["path"] == "manual"
+
+
 def test_routing_again_moves_the_contact_and_its_load(rng):
     ill, healthy = OperatorFactory(), OperatorFactory()
     source = source_with(ill, healthy)

@@ -180,7 +180,7 @@ def test_explanation_is_shown_on_the_contact_admin_page(admin_client, rng):
     free = OperatorFactory(name="Free Fred")
     contact = store_contact(source=source_with(full, free, weights=[1, 3]), external_id="x", rng=rng)
     page = admin_client.get(f"/admin/crm/contact/{contact.pk}/change/").text
-    assert "Free Fred got it in a weighted draw among 1 operator who could take it (a 100% chance)." in page
+    assert "Free Fred got it: the only operator who could take it." in page
     assert "Left out: Full Fiona (at the load limit)." in page
     assert "<br>" not in page.split("explanation-table")[1].split("</table>")[0]
 

@@ -148,7 +148,7 @@ def test_contact_with_its_stored_explanation(reader):
     assert reader.get("/api/v1/contacts/999").status_code == 404
 
 
-# --- Manual assignment (distribution.services.assign_manually) ---------------------------------------
+# --- Manual assignment (distribution.manual.assign_manually) ---------------------------------------
 
 
 def waiting_contact(*operators):
