@@ -63,7 +63,7 @@ class DashboardForm(forms.Form):
     operators of one source). A value that does not parse is left out rather than failing the page."""
 
     op_q = forms.CharField(
-        label=_("Search operators by name"),
+        label=_("Operator"),
         required=False,
         strip=True,
         max_length=200,

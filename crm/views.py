@@ -53,9 +53,7 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 
 def _choices() -> dict:
     """The filters' sources and operators: two small queries, so forms validate and render without more."""
-    # is_active too: the assign buttons mark switched-off operators (a deferred field would cost a query each).
-    operators = list(Operator.objects.only("name", "is_active"))
-    return {"sources": list(Source.objects.only("name")), "operators": operators}
+    return {"sources": list(Source.objects.only("name")), "operators": list(Operator.objects.only("name"))}
 
 
 def _assign_context(request: HttpRequest, contacts: Iterable[Contact], *, inline: bool = True) -> dict:
