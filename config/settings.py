@@ -54,8 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
-    # django.contrib.staticfiles, collecting only what the pages use (config/static.py).
-    "config.static.StaticFilesConfig",
+    "django.contrib.staticfiles",
     # Registers config/checks.py (settings that break behind a pooler in transaction mode).
     "config.apps.ConfigAppConfig",
     "simple_history",
@@ -177,6 +176,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Only what the pages use is collected: no source maps, no ReDoc (config/static.py).
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "config.static.ShippedAppFiles",
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "config.static.StaticStorage"},

@@ -6,14 +6,18 @@ answers anyone could ask for; they are left out of collectstatic, and the hashed
 rewrites the bundles' sourceMappingURL comments (it would look for the maps and fail).
 """
 
-from django.contrib.staticfiles.apps import StaticFilesConfig as DjangoStaticFilesConfig
+from django.contrib.staticfiles.finders import AppDirectoriesFinder
 from whitenoise.storage import CompressedManifestStaticFilesStorage
 
 NOT_SHIPPED = ["*.map", "ninja/redoc.standalone.js"]
 
 
-class StaticFilesConfig(DjangoStaticFilesConfig):
-    ignore_patterns = [*DjangoStaticFilesConfig.ignore_patterns, *NOT_SHIPPED]
+class ShippedAppFiles(AppDirectoriesFinder):
+    """The apps' static files (STATICFILES_FINDERS), without the ones no page uses: collectstatic lists
+    files through the finders, so what they leave out is never collected nor served."""
+
+    def list(self, ignore_patterns):
+        return super().list([*(ignore_patterns or []), *NOT_SHIPPED])
 
 
 class StaticStorage(CompressedManifestStaticFilesStorage):
