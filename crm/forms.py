@@ -109,57 +109,6 @@ class ChangeFilterForm(_DateRange, _SourceOperatorChoices):
         self.order_fields(["operator", "source", "who", "from", "to"])
 
 
-class AssignForm(forms.Form):
-    """A supervisor's hand assignment from a staff page: to an operator, or again through the draw."""
-
-    operator = forms.ModelChoiceField(label=_("Operator"), queryset=Operator.objects.all(), required=False)
-    override = forms.BooleanField(label=_("Even if the operator is full or switched off"), required=False)
-    route_again = forms.BooleanField(required=False)
-
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        if not cleaned.get("route_again") and cleaned.get("operator") is None:
-            raise forms.ValidationError(_("Choose an operator, or route the contact again."))
-        return cleaned
-
-
-class ContactIdsField(forms.Field):
-    """Ids of ticked contacts (contact=3&contact=7, read as a list by the widget): whole numbers."""
-
-    widget = forms.MultipleHiddenInput
-    default_error_messages = {"invalid": _("Tick the contacts first.")}
-
-    def to_python(self, value) -> list[int]:
-        try:
-            return [int(v) for v in value or []]
-        except (TypeError, ValueError):
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
-
-
-class QueueActionForm(forms.Form):
-    """The queue page's bulk actions on the ticked contacts (or all on the page): route them again through
-    the draw, or assign them to one operator (overriding the limit and active flag only if ticked)."""
-
-    ROUTE_AGAIN, ASSIGN = "route_again", "assign"
-
-    action = forms.ChoiceField(choices=[(ROUTE_AGAIN, _("Route again")), (ASSIGN, _("Assign"))])
-    contact = ContactIdsField(required=False)
-    on_page = ContactIdsField(required=False)
-    all_on_page = forms.BooleanField(required=False)
-    operator = forms.ModelChoiceField(label=_("Operator"), queryset=Operator.objects.all(), required=False)
-    override = forms.BooleanField(label=_("Even if the operator is full or switched off"), required=False)
-
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        ids = cleaned.get("on_page") if cleaned.get("all_on_page") else cleaned.get("contact")
-        if not ids:
-            raise forms.ValidationError(_("Tick the contacts first."))
-        cleaned["ids"] = ids
-        if cleaned.get("action") == self.ASSIGN and cleaned.get("operator") is None:
-            raise forms.ValidationError(_("Choose an operator to assign the contacts to."))
-        return cleaned
-
-
 class ContactFilterForm(_DateRange, _SourceOperatorChoices):
     """Filters of the contact list: ?source=<id>&operator=<id>&unassigned=1&from=<day>&to=<day>.
 

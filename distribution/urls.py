@@ -2,10 +2,13 @@ import re
 
 from django.urls import path, re_path
 
-from distribution import api, webhook
+from distribution import api, views, webhook
 
 urlpatterns = [
     # With or without the trailing slash (webhook.PATHS): a POST cannot follow APPEND_SLASH's redirect.
     re_path(rf"^{re.escape(webhook.PATH.strip('/'))}/?$", api.contacts_webhook, name="contacts_webhook"),
     path("healthz", api.healthz, name="healthz"),
+    # Assigning by hand (staff pages); the pages that offer it are crm's.
+    path("contacts/<int:pk>/assign/", views.contact_assign, name="contact_assign"),
+    path("queue/assign/", views.queue_assign, name="queue_assign"),
 ]

@@ -8,6 +8,7 @@ from django.urls import reverse
 from crm import services
 from crm.models import Operator
 from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
+from distribution import capacity
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def test_an_admin_edit_shows_old_and_new_value_with_who_and_when(admin_client, s
 
 def test_list_actions_and_services_are_recorded_too(staff_client):
     anna = OperatorFactory(name="Anna")
-    services.set_operators_active(operators=Operator.objects.filter(pk=anna.pk), is_active=False)
+    capacity.set_operators_active(operators=Operator.objects.filter(pk=anna.pk), is_active=False)
     page = staff_client.get(reverse("change_list")).text
     assert "active</span> yes → no" in page
     assert "no signed-in user" in page
@@ -128,7 +129,7 @@ def test_changes_filter_by_who_made_them_and_by_day(staff_client, admin_user, mo
     from integrations.tests.conftest import client_with
 
     anna = OperatorFactory(name="Anna")
-    services.update_operator(operator=anna, load_limit=7)  # by a command: nobody signed in
+    capacity.update_operator(operator=anna, load_limit=7)  # by a command: nobody signed in
     writer = client_with(create_api_key(name="telephony", scope="write")[1])
     assert writer.patch(f"/api/v1/operators/{anna.pk}", {"load_limit": 8}).status_code == 200
     page = staff_client.get(reverse("change_list"), {"who": "api:telephony"}).text

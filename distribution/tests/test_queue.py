@@ -14,11 +14,10 @@ from django.db import IntegrityError
 from django.urls import reverse
 from django.utils import timezone
 
-from crm import services as crm_services
 from crm.eligibility import Candidate, window_start
 from crm.models import Contact, Operator
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
-from distribution import db, intake, sql
+from distribution import capacity, db, intake, sql
 from distribution.intake import receive_contact, store_contact
 from distribution.manual import AssignmentRefused, assign_manually
 from distribution.queue import drain
@@ -209,10 +208,8 @@ def test_activating_an_operator_in_the_admin_routes_waiting_contacts(
 @pytest.mark.parametrize(
     "change",
     [
-        lambda op, source: crm_services.update_operator(operator=op, load_limit=5),
-        lambda op, source: crm_services.set_weights(
-            source=source, weights={op.pk: 1, OperatorFactory().pk: 2}
-        ),
+        lambda op, source: capacity.update_operator(operator=op, load_limit=5),
+        lambda op, source: capacity.set_weights(source=source, weights={op.pk: 1, OperatorFactory().pk: 2}),
     ],
 )
 def test_raising_a_limit_or_adding_a_weight_routes_waiting_contacts(
@@ -230,8 +227,8 @@ def test_lowering_a_limit_or_deactivating_drains_nothing(django_capture_on_commi
     anna = OperatorFactory(load_limit=5)
     source_with(anna)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        crm_services.update_operator(operator=anna, load_limit=3)
-        crm_services.set_operators_active(operators=Operator.objects.all(), is_active=False)
+        capacity.update_operator(operator=anna, load_limit=3)
+        capacity.set_operators_active(operators=Operator.objects.all(), is_active=False)
     assert callbacks == []
 
 
@@ -242,7 +239,7 @@ def test_inline_drain_after_a_change_is_bounded(settings, django_capture_on_comm
     for minutes in range(10):
         waiting(source, minutes_ago=minutes + 1)
     with django_capture_on_commit_callbacks(execute=True):
-        crm_services.update_operator(operator=anna, load_limit=100)
+        capacity.update_operator(operator=anna, load_limit=100)
     assert Contact.objects.filter(operator=anna).count() == 3
     assert drain().assigned == 7  # the periodic drain does the rest
 

@@ -11,6 +11,7 @@ from pydantic import StrictBool, StrictInt
 
 from crm import services as crm_services
 from crm.models import Operator
+from distribution import capacity
 from integrations.api.common import (
     DEFAULT_LOAD_LIMIT,
     LOAD_LIMIT_MAX,
@@ -97,6 +98,6 @@ def create_operator(request: HttpRequest, payload: OperatorIn) -> Status[Operato
 )
 def update_operator(request: HttpRequest, operator_id: int, payload: OperatorPatch) -> dict:
     operator = get_or_404(Operator.objects.all(), operator_id, "operator")
-    routed = crm_services.update_operator(operator=operator, **payload.dict(exclude_unset=True))
+    routed = capacity.update_operator(operator=operator, **payload.dict(exclude_unset=True))
     changed = Operator.objects.with_load().get(pk=operator.pk)
     return {**OperatorOut.from_orm(changed).dict(), "waiting_assigned": routed.assigned}

@@ -14,6 +14,7 @@ from pydantic import StrictBool, StrictInt, field_validator
 from crm import selectors
 from crm import services as crm_services
 from crm.models import Source, SourceOperatorWeight
+from distribution import capacity
 from integrations.api.common import (
     NOT_FOUND,
     SOURCE_NAME_MAX,
@@ -153,7 +154,7 @@ def create_source(request: HttpRequest, payload: SourceIn) -> Status[Source]:
 def set_weights(request: HttpRequest, source_id: int, payload: WeightsIn) -> dict:
     source = get_or_404(Source.objects.all(), source_id, "source")
     try:
-        routed = crm_services.set_weights(
+        routed = capacity.set_weights(
             source=source, weights={w.operator_id: w.weight for w in payload.weights}
         )
     except Source.DoesNotExist:  # deleted since it was found

@@ -9,6 +9,7 @@ from django.urls import reverse
 from crm import services
 from crm.models import INT_MAX, Operator, Source, SourceOperatorWeight
 from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
+from distribution import capacity
 from integrations.tests.conftest import client_with
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +49,7 @@ def test_a_load_limit_beyond_the_columns_range_is_a_400_naming_it(writer, limit)
 def test_the_service_and_the_admin_refuse_the_same_numbers(admin_client):
     anna, bot = OperatorFactory(name="Anna"), SourceFactory()
     with pytest.raises(Exception) as refused:
-        services.set_weights(source=bot, weights={anna.pk: INT_MAX + 1})
+        capacity.set_weights(source=bot, weights={anna.pk: INT_MAX + 1})
     assert "weights" in refused.value.message_dict
     response = admin_client.post(
         reverse("admin:crm_operator_change", args=[anna.pk]),

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from crm import services
 from crm.models import Operator, Source, SourceOperatorWeight
 from crm.secrets import token_digest
+from distribution import capacity
 from distribution.routes import route_for_token_digest
 
 pytestmark = pytest.mark.django_db
@@ -58,9 +59,9 @@ def test_what_a_supervisor_changed_is_never_overwritten(capsys, tmp_path):
     bot = Source.objects.get(name="Telegram bot")
     changed = services.regenerate_token(source=bot)
     anna = Operator.objects.get(name="Anna")
-    services.update_operator(operator=anna, load_limit=3)
+    capacity.update_operator(operator=anna, load_limit=3)
     weight = SourceOperatorWeight.objects.get(source=bot, operator=anna)
-    services.set_weights(source=bot, weights={weight.operator_id: 9})
+    capacity.set_weights(source=bot, weights={weight.operator_id: 9})
     admin = get_user_model().objects.get()
     admin.set_password("changed-by-the-admin")
     admin.save()

@@ -4,20 +4,18 @@ Contacts live in crm, but who gets them is distribution's business, so their adm
 imports distribution).
 """
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from crm import selectors
-from crm.models import Contact, Operator
-from crm.templatetags.leadflow import assign_menu, outside_source_warning
+from crm.models import Contact
+from crm.templatetags.leadflow import outside_source_warning
+from distribution.forms import AssignForm
 from distribution.manual import AssignmentRefused, assign_manually
 
 
@@ -34,26 +32,6 @@ class AssignmentFilter(admin.SimpleListFilter):
         if self.value() == "assigned":
             return queryset.filter(operator__isnull=False)
         return queryset
-
-
-class AssignForm(forms.Form):
-    operator = forms.ModelChoiceField(queryset=Operator.objects.all(), label=_("Operator"))
-    override = forms.BooleanField(
-        required=False,
-        label=_("Override the limit and the active flag"),
-        help_text=_("Only if the operator is switched off or full and must take these contacts anyway."),
-    )
-
-    def __init__(self, data=None, *, contacts: list[Contact]) -> None:
-        """The menu as on the staff pages: each operator's load against the limit, the contacts' sources'
-        own operators first (selectors.assign_choices); the choice itself is still checked against every
-        operator."""
-        super().__init__(data)
-        choices = selectors.assign_choices(
-            now=timezone.now(), source_ids=[contact.source_id for contact in contacts]
-        )
-        menu = assign_menu(choices, [contact.source for contact in contacts])
-        self.fields["operator"].choices = [("", "---------"), *menu]
 
 
 def can_assign(request: HttpRequest) -> bool:
@@ -129,7 +107,8 @@ class ContactAdmin(admin.ModelAdmin):
         if not can_assign(request):
             raise PermissionDenied
         contacts = list(queryset.select_related("lead", "source", "operator").order_by("created_at", "id"))
-        form = AssignForm(request.POST if "operator" in request.POST else None, contacts=contacts)
+        data = request.POST if "operator" in request.POST else None
+        form = AssignForm(data, contacts=contacts, may_route_again=False)
         if form.is_bound and form.is_valid():
             operator, override = form.cleaned_data["operator"], form.cleaned_data["override"]
             done, outside, refusals = 0, 0, []

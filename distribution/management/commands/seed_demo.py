@@ -18,6 +18,7 @@ from django.utils.translation import gettext, ngettext
 from crm import services
 from crm.models import Operator, Source
 from crm.secrets import token_digest, valid_at
+from distribution import capacity
 
 OPERATORS = {"Anna": 20, "Boris": 20, "Vera": 10, "Gleb": 5}
 SOURCES = {
@@ -61,7 +62,7 @@ class Command(BaseCommand):
             source = Source.objects.filter(name=source_name).first()
             if source is None:
                 source, made[source_name] = services.create_source(name=source_name)
-                services.set_weights(
+                capacity.set_weights(
                     source=source, weights={operators[name].pk: weight for name, weight in weights.items()}
                 )
             sources.append(source)

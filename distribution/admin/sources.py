@@ -1,0 +1,209 @@
+"""Sources in the admin: the webhook's URL and a ready curl, the token rotated and shown once, the weights
+edited inline and saved through distribution.capacity.set_weights."""
+
+import shlex
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.contrib.admin.templatetags.admin_list import _boolean_icon
+from django.core.exceptions import ValidationError
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm import services
+from crm.admin import UNTITLED_TABULAR, TrackedHistoryAdmin
+from crm.models import Contact, Source, SourceOperatorWeight, SourceToken
+from crm.secret_pages import RotatesSecrets
+from crm.secrets import valid_at
+from crm.templatetags.leadflow import format_share, when
+from distribution import capacity
+from distribution.admin.routing import ReportsRouting, load_text
+
+
+class WeightFormSet(BaseInlineFormSet):
+    """The inline weights as one set, validated and saved by distribution.capacity.set_weights (which writes
+    only what changed, records it, and routes waiting contacts when capacity grew), not row by row."""
+
+    def weights(self) -> dict[int, int]:
+        """{operator_id: weight} as the rows will be, removed rows and the blank row left out."""
+        return {
+            form.cleaned_data["operator"].pk: form.cleaned_data["weight"]
+            for form in self.forms
+            if form.cleaned_data.get("operator") and not form.cleaned_data.get("DELETE")
+        }
+
+    def clean(self) -> None:
+        super().clean()
+        if not any(self.errors):
+            try:
+                capacity.validate_weights(self.weights())
+            except ValidationError as refused:
+                raise ValidationError(refused.messages) from None
+
+
+class WeightInline(admin.TabularInline):
+    model = SourceOperatorWeight
+    formset = WeightFormSet
+    fields = ("operator", "weight", "share", "load", "active")
+    readonly_fields = ("share", "load", "active")
+    template = UNTITLED_TABULAR
+    extra = 1
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        """One query for the operator choices of every row (an autocomplete widget queries once per row)."""
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "operator":
+            field.choices = list(field.choices)
+        return field
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SourceOperatorWeight]:
+        """Each row with its operator's load now and its source's total weight: still one query."""
+        load = (
+            Contact.objects.in_window()
+            .filter(operator=OuterRef("operator"))
+            .order_by()
+            .values("operator")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        total = (
+            SourceOperatorWeight.objects.filter(source=OuterRef("source"))
+            .order_by()
+            .values("source")
+            .annotate(total=Sum("weight"))
+            .values("total")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("operator")
+            .annotate(
+                load=Coalesce(Subquery(load, output_field=IntegerField()), 0),
+                total_weight=Subquery(total, output_field=IntegerField()),
+            )
+        )
+
+    @admin.display(description=_("share of the weight"))
+    def share(self, weight: SourceOperatorWeight) -> str:
+        # The dashboard's way of writing a share (75.0% in English, 75,0% in Russian).
+        return format_share(weight.weight, getattr(weight, "total_weight", None)) if weight.pk else "—"
+
+    @admin.display(description=_("load now / limit"))
+    def load(self, weight: SourceOperatorWeight) -> str:
+        if not weight.pk or not hasattr(weight, "load"):
+            return "—"
+        return load_text(weight.load, weight.operator.load_limit)
+
+    @admin.display(description=_("active"))
+    def active(self, weight: SourceOperatorWeight) -> str:
+        # The admin's yes/no icon, but nothing at all on the blank row for a new operator.
+        return _boolean_icon(weight.operator.is_active) if weight.pk else "—"
+
+
+def webhook_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri(reverse("contacts_webhook").rstrip("/") + "/")
+
+
+def curl_command(url: str, token: str) -> str:
+    """A ready request for the channel's developers, the same as the README's example."""
+    body = '{"external_id": "user123", "name": "Ivan", "message": "Please call me back"}'
+    return "\n".join(
+        [
+            f"curl -sS -X POST {shlex.quote(url)} \\",
+            f'  -H "Authorization: Bearer {token}" \\',
+            "  -H 'Content-Type: application/json' \\",
+            "  -H 'Idempotency-Key: delivery-8f14e45f' \\",
+            f"  -d {shlex.quote(body)}",
+        ]
+    )
+
+
+@admin.register(Source)
+class SourceAdmin(ReportsRouting, RotatesSecrets, TrackedHistoryAdmin):
+    history_kind = "source"
+    list_display = ("name", "operator_count", "total_weight", "created")
+    search_fields = ("name",)
+    fields = ("name", "keep_operator", "created", "updated")
+    readonly_fields = ("created", "updated")
+    inlines = (WeightInline,)
+    change_form_template = "admin/crm/source/change_form.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Source]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(operator_count=Count("weights"), total_weight=Sum("weights__weight", default=0))
+        )
+
+    secret_kind = _("webhook token")
+    rotate_url_part = "regenerate-token"
+
+    @admin.display(description=_("Operators"), ordering="operator_count")
+    def operator_count(self, source: Source) -> int:
+        return source.operator_count
+
+    @admin.display(description=_("Total weight"), ordering="total_weight")
+    def total_weight(self, source: Source) -> int:
+        return source.total_weight
+
+    @admin.display(description=_("created"), ordering="created_at")
+    def created(self, source: Source) -> str:
+        return when(source.created_at)
+
+    @admin.display(description=_("updated"))
+    def updated(self, source: Source) -> str:
+        return when(source.updated_at)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        now = timezone.now()
+        extra = {
+            "webhook_url": webhook_url(request),
+            "curl": curl_command(webhook_url(request), "$SOURCE_TOKEN"),
+            "regenerate_url": reverse("admin:crm_source_rotate", args=[object_id]),
+            # Tokens replaced by a rotation that still work, each until the end of its own grace period.
+            "ending_tokens": list(
+                SourceToken.objects.filter(source_id=object_id, expires_at__isnull=False)
+                .filter(valid_at(now))
+                .order_by("expires_at")
+            )
+            if object_id.isdigit()
+            else [],
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra)
+
+    def save_model(self, request: HttpRequest, obj: Source, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            services.add_source(source=obj)  # with its first token, in obj.token until the page shows it
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        form.save_m2m()
+        for formset in formsets:
+            if isinstance(formset, WeightFormSet):
+                self.routed(request, capacity.set_weights(source=form.instance, weights=formset.weights()))
+            else:
+                self.save_formset(request, form, formset, change=change)
+
+    def response_add(self, request: HttpRequest, obj: Source, post_url_continue=None) -> HttpResponse:
+        """A new source's token exists only on this instance now: show it once, on a page of its own."""
+        self.message_user(request, _("The source “%(name)s” was added.") % {"name": obj}, messages.SUCCESS)
+        return self.show_new_secret(request, obj, obj.token, replaced=str(_("none: the source is new")))
+
+    def delete_model(self, request: HttpRequest, obj: Source) -> None:
+        services.delete_sources(sources=Source.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
+        services.delete_sources(sources=queryset)
+
+    def rotate_secret(self, request: HttpRequest, source: Source, *, grace: timedelta) -> str:
+        return services.regenerate_token(source=source, grace=grace)
+
+    def secret_example(self, request: HttpRequest, secret: str) -> str:
+        return curl_command(webhook_url(request), secret)

@@ -1,0 +1,157 @@
+"""Supervisors' changes that decide who can take contacts: operators switched on or off, limits, weights.
+The admin (its forms, inline weights and list actions) and the API call these, and nothing else writes them.
+
+A change that adds capacity (an operator switched on, a limit raised, a weight added or raised) routes the
+waiting contacts of the sources concerned once it has committed: each service calls the queue itself
+(`_drain_after_commit`), and says in its answer how many that assigned (Routed).
+"""
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext
+from simple_history.utils import bulk_update_with_history
+
+from crm.models import Operator, Source, SourceOperatorWeight
+from crm.validators import bounds
+from distribution import queue
+
+log = logging.getLogger("leadflow.distribution")
+
+
+@dataclass
+class Routed:
+    """What a change that added capacity did to the waiting queue: `assigned` waiting contacts were routed
+    once it committed (0 until then, and when it added none)."""
+
+    assigned: int = 0
+
+
+def _drain_after_commit(source_ids: Iterable[int]) -> Routed:
+    """Route these sources' waiting contacts once the current transaction commits (at once outside one):
+    within a bound, so the save stays fast; the worker's drain does the rest."""
+    routed, ids = Routed(), sorted(set(source_ids))
+    if ids:
+
+        def drain() -> None:
+            routed.assigned = queue.drain_sources(ids).assigned
+            log.info("drain after capacity change sources=%s assigned=%s", ids, routed.assigned)
+
+        # robust: a drain that fails (it is logged) never fails the supervisor's committed change; the
+        # worker's drain does it later.
+        transaction.on_commit(drain, robust=True)
+    return routed
+
+
+def _sources_of(operator_ids: Iterable[int]) -> list[int]:
+    return list(
+        SourceOperatorWeight.objects.filter(operator_id__in=list(operator_ids)).values_list(
+            "source_id", flat=True
+        )
+    )
+
+
+def adds_capacity(before: Operator | None, after: Operator) -> bool:
+    """Whether the operator can take more now than before: switched on, or a higher limit while on."""
+    if not after.is_active:
+        return False
+    return before is None or not before.is_active or after.load_limit > before.load_limit
+
+
+def save_operator(*, operator: Operator) -> Routed:
+    """Validate and store an operator edited in memory (admin form, API patch)."""
+    operator.full_clean()
+    with transaction.atomic():
+        before = Operator.objects.select_for_update().filter(pk=operator.pk).first() if operator.pk else None
+        operator.save()
+        if adds_capacity(before, operator):
+            return _drain_after_commit(_sources_of([operator.pk]))
+    return Routed()
+
+
+def update_operator(*, operator: Operator, **changes) -> Routed:
+    """Change `name`, `is_active` and/or `load_limit`; see save_operator."""
+    unknown = changes.keys() - {"name", "is_active", "load_limit"}
+    if unknown:
+        raise ValidationError({field: gettext("Cannot be changed.") for field in unknown})
+    for field, value in changes.items():
+        setattr(operator, field, value)
+    return save_operator(operator=operator)
+
+
+def set_operators_active(*, operators: QuerySet[Operator], is_active: bool) -> tuple[int, Routed]:
+    """Switch operators on or off for distribution, with history; returns how many changed and what
+    switching them on routed."""
+    changed = list(operators.exclude(is_active=is_active))
+    now = timezone.now()
+    for operator in changed:
+        operator.is_active, operator.updated_at = is_active, now
+    with transaction.atomic():
+        bulk_update_with_history(changed, Operator, ["is_active", "updated_at"])
+        routed = _drain_after_commit(_sources_of(op.pk for op in changed)) if is_active else Routed()
+    return len(changed), routed
+
+
+def validate_weights(weights: Mapping[int, object]) -> None:
+    """Every operator exists and every weight is one the weight field stores (at least 1, at most INT_MAX);
+    ValidationError naming `weights` and/or `operator_id` otherwise."""
+    errors = {}
+    if bad := sorted(op for op, w in weights.items() if not _valid_weight(w)):
+        low, high = bounds(SourceOperatorWeight, "weight")
+        errors["weights"] = [
+            gettext("Weights must be whole numbers from %(low)d to %(high)d (operators %(operators)s).")
+            % {"low": low, "high": high, "operators": bad}
+        ]
+    if missing := sorted(
+        set(weights) - set(Operator.objects.filter(pk__in=list(weights)).values_list("pk", flat=True))
+    ):
+        errors["operator_id"] = [gettext("No such operators: %(operators)s.") % {"operators": missing}]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _valid_weight(weight: object) -> bool:
+    if not isinstance(weight, int) or isinstance(weight, bool):
+        return False
+    try:
+        SourceOperatorWeight._meta.get_field("weight").run_validators(weight)
+    except ValidationError:
+        return False
+    return True
+
+
+def set_weights(*, source: Source, weights: Mapping[int, int]) -> Routed:
+    """Replace the source's whole set of operator weights ({operator_id: weight}) atomically, recording each
+    row created, changed or removed in the history; rows that stay as they were are not written.
+
+    Raises ValidationError (validate_weights) and changes nothing when a weight or an operator is refused;
+    Source.DoesNotExist when the source is gone (deleted while this ran). Weights added or raised route the
+    source's waiting contacts once committed; the answer says how many.
+    """
+    validate_weights(weights)
+    with transaction.atomic():
+        # The source's row first: a delete of the source (which takes the same lock) runs wholly before
+        # or after this, so the weights are never written for a source that is gone.
+        Source.objects.select_for_update().filter(pk=source.pk).values_list("pk").get()
+        current = {
+            w.operator_id: w for w in SourceOperatorWeight.objects.select_for_update().filter(source=source)
+        }
+        for operator_id, row in current.items():
+            if operator_id not in weights:
+                row.delete()
+        grew = False
+        for operator_id, weight in weights.items():
+            row = current.get(operator_id)
+            if row is None:
+                SourceOperatorWeight.objects.create(source=source, operator_id=operator_id, weight=weight)
+                grew = True
+            elif row.weight != weight:
+                grew |= weight > row.weight
+                row.weight = weight
+                row.save(update_fields=["weight"])
+        return _drain_after_commit([source.pk]) if grew else Routed()
