@@ -37,6 +37,22 @@ class WeightFormSet(BaseInlineFormSet):
             if form.cleaned_data.get("operator") and not form.cleaned_data.get("DELETE")
         }
 
+    def save_weights(self, source: Source) -> capacity.Routed:
+        """Save the set through the service, and note what changed as BaseModelFormSet.save would, for the
+        admin's log entry."""
+        routed = capacity.set_weights(source=source, weights=self.weights())
+        kept = [form for form in self.forms if not self._should_delete_form(form)]
+        self.new_objects = [form.instance for form in kept if form in self.extra_forms and form.has_changed()]
+        self.changed_objects = [
+            (form.instance, form.changed_data)
+            for form in kept
+            if form in self.initial_forms and form.has_changed()
+        ]
+        self.deleted_objects = [
+            form.instance for form in self.initial_forms if self._should_delete_form(form)
+        ]
+        return routed
+
     def clean(self) -> None:
         super().clean()
         if not any(self.errors):
@@ -187,7 +203,7 @@ class SourceAdmin(ReportsRouting, RotatesSecrets, TrackedHistoryAdmin):
         form.save_m2m()
         for formset in formsets:
             if isinstance(formset, WeightFormSet):
-                self.routed(request, capacity.set_weights(source=form.instance, weights=formset.weights()))
+                self.routed(request, formset.save_weights(form.instance))
             else:
                 self.save_formset(request, form, formset, change=change)
 

@@ -306,7 +306,7 @@ def test_admin_route_again_and_assign_actions(admin_client):
     admin_client.post(url, {"action": "route_again", "_selected_action": [contact.pk]})
     assert Contact.objects.get(pk=contact.pk).operator is None  # anna is full: nothing changes
     form = admin_client.post(url, {"action": "assign_to_operator", "_selected_action": [contact.pk]})
-    assert form.status_code == 200 and "Override the limit" in form.text
+    assert form.status_code == 200 and "Even if the operator is full or switched off" in form.text
     admin_client.post(
         url,
         {
