@@ -12,10 +12,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Case, Count, Expression, F, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from crm.choices import Exclusion, UnassignedReason
+from crm.choices import Exclusion, LoadState, UnassignedReason
 
 # A contact counts towards its operator's load while its assignment is *after* the window's start: the
 # lookup every query uses (the ORM as `assigned_at__gt`, the SQL statements as its operator).
@@ -47,9 +48,39 @@ def is_over(load: int, limit: int) -> bool:
     return load > limit
 
 
+def load_state(load: int, limit: int) -> LoadState | str:
+    """How the load stands against the limit, when it is not below it ("" then): full, or over the limit."""
+    if is_over(load, limit):
+        return LoadState.OVER_LIMIT
+    return LoadState.FULL if is_full(load, limit) else ""
+
+
 def free_slots(*, load: int, limit: int, active: bool) -> int:
     """Contacts the operator can still take now (0 when switched off)."""
     return max(0, limit - load) if active else 0
+
+
+# --- The same rules as ORM expressions, for pages that count in SQL (the dashboard, the admin) ----------
+
+
+def load_of(operator: str = "pk", *, now: datetime | None = None) -> Expression:
+    """An operator's load now, for each row of a queryset whose field `operator` is the operator's id: a
+    count of its contacts in the window (one index range over (operator, assigned_at) per row)."""
+    from crm.models import Contact  # the models import these rules
+
+    counted = (
+        Contact.objects.filter(in_window(now), operator=OuterRef(operator))
+        .order_by()
+        .values("operator")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted), Value(0))
+
+
+def free_slots_of(load: Expression, *, limit: str = "load_limit", active: str = "is_active") -> Expression:
+    """free_slots in SQL: limit − load where positive, for an active operator (fields named from the row)."""
+    return Case(When(**{active: True}, then=Greatest(F(limit) - load, Value(0))), default=Value(0))
 
 
 @dataclass(frozen=True)
@@ -88,13 +119,23 @@ def exclusion(candidate: Candidate) -> Exclusion | None:
 
 
 def waiting_reason(candidates: Iterable[Candidate]) -> UnassignedReason | None:
-    """Why nobody can take a contact of the source (None when someone can): the first rule that leaves
-    everyone out, in the order the rules apply."""
+    """Why nobody can take a contact of the source (None when someone can)."""
     candidates = list(candidates)
-    if not candidates:
+    return nobody_because(
+        operators=len(candidates),
+        active=sum(1 for c in candidates if c.active),
+        able=sum(1 for c in candidates if exclusion(c) is None),
+    )
+
+
+def nobody_because(*, operators: int, active: int, able: int) -> UnassignedReason | None:
+    """Why nobody can take a source's contacts, from its operators counted: all of them, the active ones,
+    and those who can take one now (None when some can). The first rule that leaves everyone out, in the
+    order the rules apply; the dashboard counts the same in SQL."""
+    if not operators:
         return UnassignedReason.NO_OPERATORS
-    if not any(c.active for c in candidates):
+    if not active:
         return UnassignedReason.ALL_INACTIVE
-    if all(exclusion(c) is not None for c in candidates):
+    if not able:
         return UnassignedReason.ALL_AT_LIMIT
     return None

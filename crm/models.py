@@ -4,8 +4,7 @@ from datetime import datetime, timedelta
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Count, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -31,16 +30,8 @@ class TimeStamped(models.Model):
 
 class OperatorQuerySet(models.QuerySet):
     def with_load(self, now: datetime | None = None) -> "OperatorQuerySet":
-        """Annotate `load`: the operator's contacts in the window, one index range per operator."""
-        in_window = (
-            Contact.objects.in_window(now)
-            .filter(operator=OuterRef("pk"))
-            .order_by()
-            .values("operator")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-        return self.annotate(load=Coalesce(Subquery(in_window), 0))
+        """Annotate `load`: the operator's contacts in the window (crm.eligibility.load_of)."""
+        return self.annotate(load=eligibility.load_of("pk", now=now))
 
 
 class Operator(TimeStamped):

@@ -186,7 +186,7 @@ def test_assigning_outside_the_source_warns_and_is_recorded(client, supervisor):
 def test_with_many_operators_a_rows_menu_leaves_the_others_to_the_assign_page(
     client, supervisor, monkeypatch
 ):
-    monkeypatch.setattr(selectors, "INLINE_OTHERS_MAX", 2)
+    monkeypatch.setattr(selectors.assign, "INLINE_OTHERS_MAX", 2)
     anna = OperatorFactory(name="Anna")
     contact = waiting_contact(anna=anna)
     OperatorFactory.create_batch(3)

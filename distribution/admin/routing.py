@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import ngettext
 
-from crm import selectors
+from crm import eligibility
 from crm.templatetags.leadflow import load_state_label
 from distribution import capacity
 
@@ -41,5 +41,5 @@ class ReportsRouting(admin.ModelAdmin):
 
 def load_text(load: int, limit: int) -> str:
     """ "3 / 20", "20 / 20 · full", "21 / 20 · over the limit": as the dashboard marks it."""
-    state = load_state_label(selectors.load_state(load, limit))
+    state = load_state_label(eligibility.load_state(load, limit))
     return f"{load} / {limit} · {state}" if state else f"{load} / {limit}"

@@ -8,16 +8,15 @@ from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_list import _boolean_icon
 from django.core.exceptions import ValidationError
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm import services
+from crm import eligibility, services
 from crm.admin import UNTITLED_TABULAR, TrackedHistoryAdmin
-from crm.models import Contact, Source, SourceOperatorWeight, SourceToken
+from crm.models import Source, SourceOperatorWeight, SourceToken
 from crm.secret_pages import RotatesSecrets
 from crm.secrets import valid_at
 from crm.templatetags.leadflow import format_share, when
@@ -79,14 +78,6 @@ class WeightInline(admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SourceOperatorWeight]:
         """Each row with its operator's load now and its source's total weight: still one query."""
-        load = (
-            Contact.objects.in_window()
-            .filter(operator=OuterRef("operator"))
-            .order_by()
-            .values("operator")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
         total = (
             SourceOperatorWeight.objects.filter(source=OuterRef("source"))
             .order_by()
@@ -99,7 +90,7 @@ class WeightInline(admin.TabularInline):
             .get_queryset(request)
             .select_related("operator")
             .annotate(
-                load=Coalesce(Subquery(load, output_field=IntegerField()), 0),
+                load=eligibility.load_of("operator"),
                 total_weight=Subquery(total, output_field=IntegerField()),
             )
         )

@@ -1,0 +1,62 @@
+"""Reads for the staff pages, one module per page: each function runs a fixed number of queries, whatever
+the number of rows. Pages stay cheap on big tables: a page counts one plain (join-free) filtered table,
+fetches its 50 rows, and computes per-row aggregates for those rows only. What the pages call is named here.
+"""
+
+from crm.selectors.assign import INLINE_OTHERS_MAX, AssignChoices, assign_choices
+from crm.selectors.changes import Change, change_authors, change_page
+from crm.selectors.charts import Bucket, LoadLine, arrivals, load_lines, trends
+from crm.selectors.dashboard import (
+    OPERATORS_PER_PAGE,
+    DashboardPage,
+    SourceSummary,
+    dashboard_page,
+    source_summaries,
+)
+from crm.selectors.lists import (
+    SEARCHED_LEADS_ORDER,
+    CappedPaginator,
+    LeadRow,
+    contact_page,
+    lead_contacts_page,
+    lead_page,
+    queue_page,
+)
+from crm.selectors.loads import PAGE_SIZE, OperatorLoad, Waiting, operator_loads, waiting_by_source
+from crm.selectors.overview import Dashboard, SourceOverview, dashboard, source_overview, source_overviews
+
+__all__ = [
+    "INLINE_OTHERS_MAX",
+    "OPERATORS_PER_PAGE",
+    "PAGE_SIZE",
+    "SEARCHED_LEADS_ORDER",
+    "AssignChoices",
+    "Bucket",
+    "CappedPaginator",
+    "Change",
+    "Dashboard",
+    "DashboardPage",
+    "LeadRow",
+    "LoadLine",
+    "OperatorLoad",
+    "SourceOverview",
+    "SourceSummary",
+    "Waiting",
+    "arrivals",
+    "assign_choices",
+    "change_authors",
+    "change_page",
+    "contact_page",
+    "dashboard",
+    "dashboard_page",
+    "lead_contacts_page",
+    "lead_page",
+    "load_lines",
+    "operator_loads",
+    "queue_page",
+    "source_overview",
+    "source_overviews",
+    "source_summaries",
+    "trends",
+    "waiting_by_source",
+]

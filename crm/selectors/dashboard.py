@@ -1,0 +1,269 @@
+"""The staff dashboard: every source summed up in SQL, the operators a page at a time, whatever their number."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from django.core.paginator import Page, Paginator
+from django.db import connection
+from django.db.models import (
+    BooleanField,
+    Count,
+    F,
+    Func,
+    Q,
+    QuerySet,
+    Sum,
+)
+
+from crm import eligibility
+from crm.models import Contact, Operator, Source, SourceOperatorWeight
+from crm.selectors.charts import Bucket, LoadLine, arrivals, empty_hours, load_lines
+from crm.selectors.loads import (
+    OperatorLoad,
+    OperatorShare,
+    Waiting,
+    freeing_times,
+    percent,
+    waiting_by_source,
+)
+
+OPERATORS_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    """A source's capacity now, summed up in SQL over its operators (none of them is loaded for it); a
+    source nobody can take contacts from also names its full and switched-off operators."""
+
+    source: Source
+    operators: int  # weighted operators
+    active: int  # of them, switched on
+    free: int  # free slots now: over the active operators, limit − load where positive
+    total_weight: int
+    waiting: Waiting
+    full: list[OperatorLoad] = field(default_factory=list)  # only when blocked: its active full operators
+    inactive: list[Operator] = field(default_factory=list)  # only when blocked: its switched-off ones
+
+    @property
+    def blocked(self) -> str:
+        return eligibility.nobody_because(operators=self.operators, active=self.active, able=self.free) or ""
+
+    @property
+    def next_free(self) -> OperatorLoad | None:
+        """The full operator whose slot frees first, when nobody is free."""
+        freeing = [row for row in self.full if row.frees_at is not None]
+        return min(freeing, key=lambda row: row.frees_at) if freeing and not self.free else None
+
+
+@dataclass(frozen=True)
+class SourceShares:
+    """Weight share against actual share in the window, for the operators on the dashboard's page."""
+
+    source: Source
+    operators: int  # the source's weighted operators, on this page or not
+    total_weight: int
+    assigned: int  # the source's contacts assigned in the window, to anyone
+    waiting: Waiting
+    rows: list[OperatorShare]
+    hours: list[Bucket]  # arrivals per hour, last CHART_HOURS hours
+
+
+@dataclass(frozen=True)
+class DashboardPage:
+    now: datetime
+    sources: list[SourceSummary]  # every source, by name
+    operators: Page  # of OperatorLoad, by name: the search's page
+    load_lines: list[LoadLine]  # of the page's operators
+    shares: list[SourceShares]  # the sources of the page's operators, by name
+
+    @property
+    def waiting(self) -> Waiting:
+        oldest = [s.waiting.oldest for s in self.sources if s.waiting.oldest]
+        return Waiting(
+            count=sum(s.waiting.count for s in self.sources),
+            oldest=min(oldest) if oldest else None,
+            too_old=sum(s.waiting.too_old for s in self.sources),
+        )
+
+    @property
+    def blocked(self) -> list[SourceSummary]:
+        return [s for s in self.sources if s.blocked]
+
+
+def dashboard_page(
+    *,
+    now: datetime,
+    operator_query: str = "",
+    operator_source: int | None = None,
+    operator_page: str | int | None = 1,
+) -> DashboardPage:
+    """The staff dashboard for one moment, in a fixed number of queries however many operators there are:
+    every source's capacity summed up in SQL, and the operators 50 a page (searched by name, or those of
+    one source) with their loads over the day and their shares of the sources they work."""
+    sources = source_summaries(now=now)
+    operators = Operator.objects.with_load(now).only("name", "is_active", "load_limit")
+    if operator_query:
+        operators = operators.filter(name__icontains=operator_query)
+    if operator_source is not None:
+        operators = operators.filter(weights__source_id=operator_source)
+    page = Paginator(operators, OPERATORS_PER_PAGE).get_page(operator_page)
+    on_page = list(page.object_list)
+    frees_at = freeing_times(now=now, operators=on_page)
+    page.object_list = [
+        OperatorLoad(operator=op, load=op.load, frees_at=frees_at.get(op.pk)) for op in on_page
+    ]
+    return DashboardPage(
+        now=now,
+        sources=sources,
+        operators=page,
+        load_lines=load_lines(now=now, loads=page.object_list),
+        shares=_shares(now=now, loads=page.object_list, sources={s.source.pk: s for s in sources}),
+    )
+
+
+def source_summaries(*, now: datetime) -> list[SourceSummary]:
+    """Every source's operators, active operators, free slots and queue, by name; three queries, and two
+    more when a source is blocked (its full and switched-off operators, when their slots free)."""
+    load = eligibility.load_of("operator", now=now)
+    active = Q(operator__is_active=True)
+    spare = eligibility.free_slots_of(load, limit="operator__load_limit", active="operator__is_active")
+    per_source = {
+        row["source_id"]: row
+        for row in SourceOperatorWeight.objects.order_by()
+        .values("source_id")
+        .annotate(
+            operators=Count("pk"),
+            active=Count("pk", filter=active),
+            free=Sum(spare),
+            total_weight=Sum("weight"),
+        )
+    }
+    waiting = waiting_by_source(now=now)
+    summaries = [
+        SourceSummary(
+            source=source,
+            operators=per_source.get(source.pk, {}).get("operators", 0),
+            active=per_source.get(source.pk, {}).get("active", 0),
+            free=per_source.get(source.pk, {}).get("free") or 0,
+            total_weight=per_source.get(source.pk, {}).get("total_weight") or 0,
+            waiting=waiting.get(source.pk, Waiting()),
+        )
+        for source in Source.objects.only("name")
+    ]
+    blocked = [s for s in summaries if s.blocked and s.operators]
+    if not blocked:
+        return summaries
+    # Only the blocked sources' operators: their alert names who is full or switched off.
+    weights = (
+        SourceOperatorWeight.objects.filter(source_id__in=[s.source.pk for s in blocked])
+        .select_related("operator")
+        .annotate(load=load)
+        .order_by("operator__name", "operator_id")
+    )
+    by_source: dict[int, list[Operator]] = defaultdict(list)
+    operators: dict[int, Operator] = {}
+    for weight in weights:
+        weight.operator.load = weight.load
+        operators[weight.operator_id] = weight.operator
+        by_source[weight.source_id].append(weight.operator)
+    frees_at = freeing_times(now=now, operators=list(operators.values()))
+    blocked_ids = {s.source.pk for s in blocked}
+    return [
+        replace(
+            s,
+            full=[
+                OperatorLoad(operator=op, load=op.load, frees_at=frees_at.get(op.pk))
+                for op in by_source[s.source.pk]
+                if op.is_active and eligibility.is_full(op.load, op.load_limit)
+            ],
+            inactive=[op for op in by_source[s.source.pk] if not op.is_active],
+        )
+        if s.source.pk in blocked_ids
+        else s
+        for s in summaries
+    ]
+
+
+def _shares(
+    *, now: datetime, loads: list[OperatorLoad], sources: dict[int, SourceSummary]
+) -> list[SourceShares]:
+    """Weight share against actual share for these operators, per source they work (or got contacts from
+    in the window), against the source's totals over all its operators (from `sources`), with its arrivals
+    per hour. Four queries: the operators' weights and window contacts, the sources' window contacts, the
+    arrivals."""
+    if not loads:
+        return []
+    by_id = {row.operator.pk: row for row in loads}
+    mine: dict[int, dict[int, int]] = defaultdict(dict)
+    weights = SourceOperatorWeight.objects.filter(operator_id__in=list(by_id))
+    for source_id, operator_id, weight in weights.values_list("source_id", "operator_id", "weight"):
+        mine[source_id][operator_id] = weight
+    counts: dict[int, dict[int, int]] = defaultdict(dict)
+    for source_id, operator_id, n in (
+        Contact.objects.in_window(now)
+        .filter(operator_id__in=list(by_id))
+        .order_by()
+        .values_list("source_id", "operator_id")
+        .annotate(n=Count("pk"))
+    ):
+        counts[source_id][operator_id] = n
+    # A source created after `sources` was read is left out until the next load.
+    source_ids = (set(mine) | set(counts)) & set(sources)
+    assigned = dict(
+        _anyone_in_window(now)
+        .filter(source_id__in=source_ids)
+        .order_by()
+        .values_list("source_id")
+        .annotate(n=Count("pk"))
+    )
+    hours, _ = arrivals(now=now, days=False, sources=source_ids)
+    result = []
+    for summary in sorted((sources[i] for i in source_ids), key=lambda s: (s.source.name, s.source.pk)):
+        source_id = summary.source.pk
+        weight_of, count_of = mine.get(source_id, {}), counts.get(source_id, {})
+        rows = [
+            OperatorShare(
+                operator=by_id[op].operator,
+                weight=weight_of.get(op, 0),
+                weight_share=percent(weight_of.get(op, 0), summary.total_weight),
+                contacts=count_of.get(op, 0),
+                actual_share=percent(count_of.get(op, 0), assigned.get(source_id, 0)),
+            )
+            for op in weight_of.keys() | count_of.keys()
+        ]
+        rows.sort(key=lambda r: (r.operator.name, r.operator.pk))
+        result.append(
+            SourceShares(
+                source=summary.source,
+                operators=summary.operators,
+                total_weight=summary.total_weight,
+                assigned=assigned.get(source_id, 0),
+                waiting=summary.waiting,
+                rows=rows,
+                hours=hours.get(source_id) or empty_hours(now),
+            )
+        )
+    return result
+
+
+def _anyone_in_window(now: datetime) -> QuerySet[Contact]:
+    """Contacts assigned in the window to any operator, read through the (operator, assigned_at) index.
+
+    Without naming the operators PostgreSQL reads the whole table for `assigned_at > …` (60 ms at a
+    million contacts); `operator_id = ANY(ARRAY(SELECT id FROM operators))` is one index range per
+    operator (about 25 ms at 6,000), and needs no operator loaded here. SQLite looks each one up by
+    itself for `IN (SELECT …)`.
+    """
+    everyone = Operator.objects.order_by().values("pk")
+    if connection.vendor != "postgresql":
+        return Contact.objects.in_window(now).filter(operator_id__in=everyone)
+    return Contact.objects.in_window(now).filter(AnyOf(F("operator_id"), everyone))
+
+
+class AnyOf(Func):
+    """`<column> = ANY(ARRAY(<subquery>))`, a condition PostgreSQL can search an index for, per value."""
+
+    template = "%(expressions)s))"
+    arg_joiner = " = ANY(ARRAY("
+    output_field = BooleanField()
