@@ -88,6 +88,7 @@ class Source(TimeStamped):
 
     # The plain token, set only on the instance that made it (creation or regeneration): never stored.
     token: str = ""
+    secret_prefix_field = "token_prefix"  # crm.secrets
 
     class Meta:
         verbose_name = _("source")

@@ -74,16 +74,36 @@ def add_secret(
     return row, token
 
 
-def rotate(owner: models.Model, *, grace: timedelta, now: datetime | None = None) -> tuple[Secret, str]:
+def create_owner(owner: models.Model) -> str:
+    """Validate and store a new, unsaved owner (a source, an API key) with its first secret; return the
+    secret, which is never stored. The owner class names the field that keeps the current secret's
+    first characters (`secret_prefix_field`), for people to tell secrets apart."""
+    token = new_token()
+    setattr(owner, owner.secret_prefix_field, token[:PREFIX_LENGTH])
+    owner.full_clean()
+    with transaction.atomic():
+        owner.save()
+        add_secret(owner, token=token)
+    return token
+
+
+def rotate(owner: models.Model, *, grace: timedelta, now: datetime | None = None) -> tuple[models.Model, str]:
     """A new current secret for `owner`; the secret it replaces works for `grace` more (none: it stops now).
+    Returns the owner as stored now (read under the lock) and the new secret.
 
     The owner's row is locked first, so two rotations at the same moment run one after the other and the
-    second one's "current secret" is the first one's new secret, not a secret both replaced.
+    second one's "current secret" is the first one's new secret, not a secret both replaced. The owner is
+    saved with its new prefix: its history records the rotation. Raises DoesNotExist if it is gone.
     """
     if grace < timedelta(0):
         raise ValueError("a grace period cannot be negative")
     now = now or timezone.now()
     with transaction.atomic():
-        type(owner).objects.select_for_update().filter(pk=owner.pk).values_list("pk").get()
-        owner.secrets.filter(expires_at__isnull=True).update(expires_at=now + grace)
-        return add_secret(owner, now=now)
+        # Read under the lock: a history record stores every field, so none may be a stale copy.
+        locked = type(owner).objects.select_for_update().get(pk=owner.pk)
+        locked.secrets.filter(expires_at__isnull=True).update(expires_at=now + grace)
+        row, token = add_secret(locked, now=now)
+        setattr(locked, locked.secret_prefix_field, row.prefix)
+        stamped = [f.name for f in locked._meta.concrete_fields if f.name == "updated_at"]
+        locked.save(update_fields=[locked.secret_prefix_field, *stamped])
+    return locked, token

@@ -20,14 +20,8 @@ def create_source(*, name: str, keep_operator: bool = False) -> tuple[Source, st
 def add_source(*, source: Source) -> str:
     """Validate and store a new, unsaved source with its first webhook token; return the token (also in
     `source.token`), which is never stored."""
-    token = secrets.new_token()
-    source.token_prefix = token[: secrets.PREFIX_LENGTH]
-    source.full_clean()
-    with transaction.atomic():
-        source.save()
-        secrets.add_secret(source, token=token)
-    source.token = token
-    return token
+    source.token = secrets.create_owner(source)
+    return source.token
 
 
 def delete_sources(*, sources: QuerySet[Source]) -> int:
@@ -51,13 +45,8 @@ def regenerate_token(*, source: Source, grace: timedelta = timedelta(0), now: da
     over without losing contacts; tokens replaced earlier keep their own grace (crm.secrets.rotate).
     Raises Source.DoesNotExist if the source was deleted meanwhile.
     """
-    with transaction.atomic():
-        # Read under the lock: the history record stores every field, so none may be a stale copy.
-        locked = Source.objects.select_for_update().get(pk=source.pk)
-        row, token = secrets.rotate(locked, grace=grace, now=now)
-        locked.token_prefix = row.prefix
-        locked.save(update_fields=["token_prefix", "updated_at"])
-    source.token_prefix, source.token = row.prefix, token
+    rotated, token = secrets.rotate(source, grace=grace, now=now)
+    source.token_prefix, source.token = rotated.token_prefix, token
     return token
 
 

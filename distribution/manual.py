@@ -1,6 +1,8 @@
 """Supervisors assign by hand: a contact to a chosen operator, or again through the draw."""
 
 import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
@@ -30,22 +32,27 @@ def assign_manually(
     operator: Operator | None,
     by: str,
     override: bool = False,
+    only_if_waiting: bool = False,
     now: datetime | None = None,
     rng: random.Random | None = None,
-) -> Contact:
+) -> Contact | None:
     """A supervisor gives the contact to `operator`, or routes it again through the draw (operator None).
 
     A chosen operator must be active and under the limit unless `override` (recorded as such). Routing
     again never lands on the contact's current operator: it moves the contact, and its load, elsewhere.
-    Raises AssignmentRefused (nothing changed) when the rules forbid it or nobody is free.
+    Raises AssignmentRefused (nothing changed) when the rules forbid it or nobody is free. With
+    `only_if_waiting` (the queue's actions) a contact that got an operator since it was read is left as it
+    is and None is answered.
     """
     now = now or timezone.now()
 
-    def work() -> Contact:
+    def work() -> Contact | None:
         with transaction.atomic():
             locked = (
                 Contact.objects.select_for_update(of=("self",)).select_related("source").get(pk=contact.pk)
             )
+            if only_if_waiting and locked.operator_id is not None:
+                return None
             if operator is None:
                 choice, _ = choose_for(locked, now=now, rng=rng or default_rng, exclude=locked.operator_id)
                 if choice.operator_id is None:
@@ -71,3 +78,39 @@ def assign_manually(
             return locked
 
     return retrying(work)
+
+
+@dataclass
+class Bulk:
+    """What a hand assignment of several contacts did."""
+
+    done: int = 0
+    outside: int = 0  # of them, given to an operator from outside the contact's source
+    refusals: list[str] = field(default_factory=list)  # why each refused one stayed as it was
+    gone: int = 0  # had an operator already when its turn came (only_if_waiting)
+
+
+def assign_each(
+    *,
+    contacts: Iterable[Contact],
+    operator: Operator | None,
+    by: str,
+    override: bool = False,
+    only_if_waiting: bool = False,
+) -> Bulk:
+    """assign_manually for each contact, oldest first as the router goes, each in its own transaction."""
+    bulk = Bulk()
+    for contact in sorted(contacts, key=lambda c: (c.created_at, c.pk)):
+        try:
+            result = assign_manually(
+                contact=contact, operator=operator, by=by, override=override, only_if_waiting=only_if_waiting
+            )
+        except AssignmentRefused as refusal:
+            bulk.refusals.append(str(refusal))
+            continue
+        if result is None:
+            bulk.gone += 1
+        else:
+            bulk.done += 1
+            bulk.outside += bool(result.explanation.get("outside_source"))
+    return bulk

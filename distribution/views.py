@@ -16,7 +16,7 @@ from crm.models import Contact, Operator
 from crm.templatetags.leadflow import outside_source_warning
 from crm.views import ASSIGN_PERMISSION, assign_context, back_url, staff_required
 from distribution.forms import AssignForm, QueueActionForm
-from distribution.manual import AssignmentRefused, assign_manually
+from distribution.manual import AssignmentRefused, Bulk, assign_each, assign_manually
 
 
 @require_http_methods(["GET", "POST"])
@@ -80,63 +80,57 @@ def queue_assign(request: HttpRequest) -> HttpResponse:
             messages.error(request, error)
         return HttpResponseRedirect(back)
     ids = form.cleaned_data["ids"]
-    waiting = list(Contact.objects.unassigned().filter(pk__in=ids).order_by("created_at", "id"))
+    waiting = list(Contact.objects.unassigned().filter(pk__in=ids))
     operator = form.cleaned_data["operator"] if form.cleaned_data["action"] == form.ASSIGN else None
-    done, outside, refusals = 0, 0, []
-    for contact in waiting:
-        try:
-            result = assign_manually(
-                contact=contact,
-                operator=operator,
-                by=request.user.get_username(),
-                override=form.cleaned_data["override"],
-            )
-        except AssignmentRefused as refusal:
-            refusals.append(str(refusal))
-            continue
-        done += 1
-        outside += bool(result.explanation.get("outside_source"))
-    _report_bulk(request, operator=operator, done=done, outside=outside, refusals=refusals)
-    if gone := len(set(ids)) - len(waiting):
-        messages.info(
-            request,
-            ngettext(
-                "%(count)d contact had an operator already and was left as it is.",
-                "%(count)d contacts had an operator already and were left as they are.",
-                gone,
-            )
-            % {"count": gone},
-        )
+    bulk = assign_each(
+        contacts=waiting,
+        operator=operator,
+        by=request.user.get_username(),
+        override=form.cleaned_data["override"],
+        only_if_waiting=True,
+    )
+    bulk.gone += len(set(ids)) - len(waiting)
+    report_bulk(request, operator=operator, bulk=bulk)
     return HttpResponseRedirect(back)
 
 
-def _report_bulk(
-    request: HttpRequest, *, operator: Operator | None, done: int, outside: int, refusals: list[str]
-) -> None:
-    """The bulk action's outcome as messages: done, outside a source, refused (with the first reason)."""
+def report_bulk(request: HttpRequest, *, operator: Operator | None, bulk: Bulk) -> None:
+    """A hand assignment of several contacts, as messages (the queue page and the admin's actions): done,
+    outside a source, refused (with the first reason), left alone because someone took them meanwhile."""
     if operator is None:
-        if done:
-            routed = ngettext("%(count)d contact routed again.", "%(count)d contacts routed again.", done)
-            messages.success(request, routed % {"count": done})
-        if refusals:
-            still = ngettext(
-                "%(count)d contact still waits: nobody can take it now.",
-                "%(count)d contacts still wait: nobody can take them now.",
-                len(refusals),
+        if bulk.done:
+            routed = ngettext(
+                "%(count)d contact routed again.", "%(count)d contacts routed again.", bulk.done
             )
-            messages.warning(request, still % {"count": len(refusals)})
-        return
-    if done:
-        assigned = ngettext(
-            "%(count)d contact assigned to %(operator)s.",
-            "%(count)d contacts assigned to %(operator)s.",
-            done,
+            messages.success(request, routed % {"count": bulk.done})
+        if bulk.refusals:
+            stay = ngettext(
+                "%(count)d contact stays as it was: nobody else can take it now.",
+                "%(count)d contacts stay as they were: nobody else can take them now.",
+                len(bulk.refusals),
+            )
+            messages.warning(request, stay % {"count": len(bulk.refusals)})
+    else:
+        if bulk.done:
+            assigned = ngettext(
+                "%(count)d contact assigned to %(operator)s.",
+                "%(count)d contacts assigned to %(operator)s.",
+                bulk.done,
+            )
+            messages.success(request, assigned % {"count": bulk.done, "operator": operator})
+        if bulk.outside:
+            messages.warning(request, outside_source_warning(operator.name, count=bulk.outside))
+        if bulk.refusals:
+            not_assigned = ngettext(
+                "%(count)d not assigned: %(reason)s", "%(count)d not assigned: %(reason)s", len(bulk.refusals)
+            )
+            messages.warning(
+                request, not_assigned % {"count": len(bulk.refusals), "reason": bulk.refusals[0]}
+            )
+    if bulk.gone:
+        left = ngettext(
+            "%(count)d contact had an operator already and was left as it is.",
+            "%(count)d contacts had an operator already and were left as they are.",
+            bulk.gone,
         )
-        messages.success(request, assigned % {"count": done, "operator": operator})
-    if outside:
-        messages.warning(request, outside_source_warning(operator.name, count=outside))
-    if refusals:
-        not_assigned = ngettext(
-            "%(count)d not assigned: %(reason)s", "%(count)d not assigned: %(reason)s", len(refusals)
-        )
-        messages.warning(request, not_assigned % {"count": len(refusals), "reason": refusals[0]})
+        messages.info(request, left % {"count": bulk.gone})

@@ -90,6 +90,7 @@ class ApiKey(models.Model):
 
     # The plain key, set only on the instance that made it (creation): never stored.
     key: str = ""
+    secret_prefix_field = "key_prefix"  # crm.secrets
 
     class Meta:
         verbose_name = _("API key")

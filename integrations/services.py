@@ -4,7 +4,6 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -24,18 +23,12 @@ def issue_api_key(*, api_key: ApiKey, created_by: AbstractBaseUser | None = None
     Returns the secret: the only time it is seen, since only its digest is stored. Raises ValidationError
     for a blank name, an unknown scope, or the name of another active key.
     """
-    token = secrets.new_token()
-    api_key.key_prefix = token[: secrets.PREFIX_LENGTH]
     api_key.created_by = created_by if created_by is not None and created_by.pk else None
-    # Before full_clean, whose check of the same constraint would name no field.
+    # Before create_owner's full_clean, whose check of the same constraint would name no field.
     if ApiKey.objects.name_taken(api_key.name):
         raise ValidationError({"name": [ApiKey.NAME_TAKEN]})
-    api_key.full_clean()
-    with transaction.atomic():
-        api_key.save()
-        secrets.add_secret(api_key, token=token)
-    api_key.key = token
-    return token
+    api_key.key = secrets.create_owner(api_key)
+    return api_key.key
 
 
 def create_api_key(
@@ -79,14 +72,9 @@ def rotate_api_key(
 ) -> tuple[ApiKey, str]:
     """A new secret for the key (returned, shown once); the secret it replaces keeps working for `grace`
     (none: it stops now), so an integration can switch over without failing requests (crm.secrets)."""
-    with transaction.atomic():
-        locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
-        if locked.is_revoked:
-            raise ValidationError(gettext("A revoked key cannot get a new secret."))
-        row, token = secrets.rotate(locked, grace=grace, now=now)
-        locked.key_prefix = row.prefix
-        locked.save(update_fields=["key_prefix"])
-    return locked, token
+    if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=False).exists():
+        raise ValidationError(gettext("A revoked key cannot get a new secret."))
+    return secrets.rotate(api_key, grace=grace, now=now)
 
 
 def name_the_api_key(sender: type, history_instance, **kwargs) -> None:

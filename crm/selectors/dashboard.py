@@ -79,12 +79,7 @@ class DashboardPage:
 
     @property
     def waiting(self) -> Waiting:
-        oldest = [s.waiting.oldest for s in self.sources if s.waiting.oldest]
-        return Waiting(
-            count=sum(s.waiting.count for s in self.sources),
-            oldest=min(oldest) if oldest else None,
-            too_old=sum(s.waiting.too_old for s in self.sources),
-        )
+        return Waiting.of_all(s.waiting for s in self.sources)
 
     @property
     def blocked(self) -> list[SourceSummary]:

@@ -1,5 +1,6 @@
 """Operators' loads now, as every page shows them (the rules are crm.eligibility's), and the queue per source."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -71,6 +72,17 @@ class Waiting:
     count: int = 0
     oldest: datetime | None = None
     too_old: int = 0
+
+    @classmethod
+    def of_all(cls, queues: Iterable["Waiting"]) -> "Waiting":
+        """Several sources' queues as one."""
+        queues = list(queues)
+        oldest = [q.oldest for q in queues if q.oldest]
+        return cls(
+            count=sum(q.count for q in queues),
+            oldest=min(oldest) if oldest else None,
+            too_old=sum(q.too_old for q in queues),
+        )
 
 
 def operator_loads(*, now: datetime, source_id: int | None = None) -> list[OperatorLoad]:

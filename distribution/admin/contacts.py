@@ -4,19 +4,19 @@ Contacts live in crm, but who gets them is distribution's business, so their adm
 imports distribution).
 """
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Contact
-from crm.templatetags.leadflow import outside_source_warning
 from distribution.forms import AssignForm
-from distribution.manual import AssignmentRefused, assign_manually
+from distribution.manual import assign_each
+from distribution.views import report_bulk
 
 
 class AssignmentFilter(admin.SimpleListFilter):
@@ -85,22 +85,8 @@ class ContactAdmin(admin.ModelAdmin):
     def route_again(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
         if not can_assign(request):
             raise PermissionDenied
-        moved, refused = 0, 0
-        for contact in queryset.order_by("created_at", "id"):
-            try:
-                assign_manually(contact=contact, operator=None, by=request.user.get_username())
-                moved += 1
-            except AssignmentRefused:
-                refused += 1
-        routed = ngettext("%(count)d contact routed again.", "%(count)d contacts routed again.", moved)
-        self.message_user(request, routed % {"count": moved}, messages.SUCCESS if moved else messages.INFO)
-        if refused:
-            stay = ngettext(
-                "%(count)d contact stays as it was: nobody else can take it now.",
-                "%(count)d contacts stay as they were: nobody else can take them now.",
-                refused,
-            )
-            self.message_user(request, stay % {"count": refused}, messages.WARNING)
+        bulk = assign_each(contacts=queryset, operator=None, by=request.user.get_username())
+        report_bulk(request, operator=None, bulk=bulk)
 
     @admin.action(description=_("Assign to an operator…"))
     def assign_to_operator(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
@@ -111,33 +97,10 @@ class ContactAdmin(admin.ModelAdmin):
         form = AssignForm(data, contacts=contacts, may_route_again=False)
         if form.is_bound and form.is_valid():
             operator, override = form.cleaned_data["operator"], form.cleaned_data["override"]
-            done, outside, refusals = 0, 0, []
-            for contact in contacts:
-                try:
-                    result = assign_manually(
-                        contact=contact, operator=operator, override=override, by=request.user.get_username()
-                    )
-                    done += 1
-                    outside += bool(result.explanation.get("outside_source"))
-                except AssignmentRefused as exc:
-                    refusals.append(str(exc))
-            if done:
-                assigned = ngettext(
-                    "%(count)d contact assigned to %(operator)s.",
-                    "%(count)d contacts assigned to %(operator)s.",
-                    done,
-                )
-                self.message_user(request, assigned % {"count": done, "operator": operator}, messages.SUCCESS)
-            if outside:
-                warning = outside_source_warning(operator.name, count=outside)
-                self.message_user(request, warning, messages.WARNING)
-            if refusals:
-                not_assigned = ngettext(
-                    "%(count)d not assigned: %(reason)s", "%(count)d not assigned: %(reason)s", len(refusals)
-                )
-                self.message_user(
-                    request, not_assigned % {"count": len(refusals), "reason": refusals[0]}, messages.WARNING
-                )
+            bulk = assign_each(
+                contacts=contacts, operator=operator, override=override, by=request.user.get_username()
+            )
+            report_bulk(request, operator=operator, bulk=bulk)
             return None
         return TemplateResponse(
             request,
