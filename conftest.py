@@ -1,5 +1,5 @@
 """Fixtures shared by every test: a seeded random generator, and the switches for PostgreSQL-only tests and
-for the tests that run bin/serve (once, in the SQLite pass)."""
+for the tests that run on a database of their own (once, in the SQLite pass)."""
 
 import random
 
@@ -23,10 +23,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if connection.vendor == "postgresql":
-        # They start their own server on a SQLite database of their own, so one run is enough.
-        ran = pytest.mark.skip(reason="starts bin/serve on SQLite of its own: it ran in the SQLite pass")
+        # They run a server or process of their own on a database of their own: one run is enough.
+        ran = pytest.mark.skip(reason="runs on a SQLite database of its own: it ran in the SQLite pass")
         for item in items:
-            if "serve" in item.keywords:
+            if "own_database" in item.keywords:
                 item.add_marker(ran)
         return
     skip = pytest.mark.skip(

@@ -33,12 +33,14 @@ def run(args: list[str], **env: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.own_database
 def test_check_deploy_is_clean_in_production():
     result = run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
+@pytest.mark.own_database
 def test_https_hardening_is_on_by_default_and_can_be_turned_off_for_plain_http():
     code = (
         "import django; django.setup(); from django.conf import settings as s;"
@@ -50,6 +52,7 @@ def test_https_hardening_is_on_by_default_and_can_be_turned_off_for_plain_http()
     assert run([sys.executable, "-c", code], HTTPS="false", **env).stdout.split() == ["False"] * 5
 
 
+@pytest.mark.own_database
 def test_gunicorn_config_reads_the_environment():
     result = run(
         [sys.executable, "-m", "gunicorn", "--print-config"],
@@ -70,6 +73,7 @@ def test_gunicorn_config_reads_the_environment():
     assert any(line.split() == ["preload_app", "=", "False"] for line in off.splitlines())
 
 
+@pytest.mark.own_database
 def test_gunicorn_listens_only_locally_with_sync_workers_by_default():
     """nginx is the public face and buffers for gunicorn's stock sync workers (docs/security.md)."""
     result = run([sys.executable, "-m", "gunicorn", "--print-config"], PORT="9999")  # PORT is nginx's
@@ -81,6 +85,7 @@ def test_gunicorn_listens_only_locally_with_sync_workers_by_default():
     assert config["worker_class"] == "sync"
 
 
+@pytest.mark.own_database
 def test_importing_the_app_opens_no_database_connection():
     # gunicorn imports it once in the master and forks the workers (preload_app): a connection opened
     # by the import would be shared by every worker.
@@ -93,6 +98,7 @@ def test_importing_the_app_opens_no_database_connection():
     assert result.stdout.split() == ["[True]"]
 
 
+@pytest.mark.own_database
 def test_collectstatic_makes_hashed_compressed_files(tmp_path):
     result = run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], STATIC_ROOT=str(tmp_path)

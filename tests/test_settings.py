@@ -24,6 +24,7 @@ def run_django(code: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.own_database
 def test_debug_off_without_secret_key_refuses_to_start():
     result = run_django("print('started')", DEBUG="false")
     assert result.returncode != 0
@@ -31,11 +32,13 @@ def test_debug_off_without_secret_key_refuses_to_start():
     assert "started" not in result.stdout
 
 
+@pytest.mark.own_database
 def test_debug_defaults_to_off():
     result = run_django("print('started')")
     assert result.returncode != 0 and "SECRET_KEY is not set" in result.stderr
 
 
+@pytest.mark.own_database
 def test_debug_on_may_use_a_development_key():
     result = run_django(
         "from django.conf import settings; print(settings.DEBUG, bool(settings.SECRET_KEY))", DEBUG="true"
@@ -44,6 +47,7 @@ def test_debug_on_may_use_a_development_key():
     assert result.stdout.strip() == "True True"
 
 
+@pytest.mark.own_database
 def test_default_database_is_sqlite_that_waits_for_the_write_lock(tmp_path):
     result = run_django(
         "from django.db import connection; c = connection.cursor();"
@@ -58,6 +62,7 @@ def test_default_database_is_sqlite_that_waits_for_the_write_lock(tmp_path):
     assert int(busy) >= 5000
 
 
+@pytest.mark.own_database
 def test_postgres_url_uses_persistent_connections():
     result = run_django(
         "from django.conf import settings; d = settings.DATABASES['default'];"
@@ -82,6 +87,7 @@ def test_the_pooler_checks_are_registered_and_refuse_a_breaking_combination(sett
     assert not {m.id for m in run_checks()} & {"leadflow.E002", "leadflow.E003", "leadflow.E004"}
 
 
+@pytest.mark.own_database
 def test_starting_django_logs_nothing_at_the_default_level():
     # Every command and every gunicorn worker starts Django: django-axes's "AXES: BEGIN version ..."
     # used to open the output of each one.

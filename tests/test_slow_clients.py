@@ -285,7 +285,7 @@ def close_all(sockets: list[socket.socket]) -> None:
         sock.close()
 
 
-@pytest.mark.serve
+@pytest.mark.own_database
 def test_a_webhook_is_answered_within_a_second_while_50_uploads_stall(server):
     # From five addresses, ten each: under the per-address limit of requests in progress, so that
     # buffering, not a refusal, is what keeps them away from the workers.
@@ -299,7 +299,7 @@ def test_a_webhook_is_answered_within_a_second_while_50_uploads_stall(server):
         close_all(stalled)
 
 
-@pytest.mark.serve
+@pytest.mark.own_database
 def test_clients_that_never_read_a_large_answer_do_not_stall_the_intake(server):
     unread = [unread_answer(server, "127.0.2.1") for _ in range(UNREAD_ANSWERS)]
     try:
@@ -314,7 +314,7 @@ def test_clients_that_never_read_a_large_answer_do_not_stall_the_intake(server):
         close_all(unread)
 
 
-@pytest.mark.serve
+@pytest.mark.own_database
 def test_5000_idle_sockets_do_not_slow_a_normal_request(server):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = IDLE_SOCKETS + 1_000  # and the test's own files
@@ -337,7 +337,7 @@ def test_5000_idle_sockets_do_not_slow_a_normal_request(server):
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-@pytest.mark.serve
+@pytest.mark.own_database
 def test_stalled_idle_and_non_reading_clients_are_dropped_after_their_timeout(server):
     timeouts = {
         "idle": seconds("client_header_timeout"),
@@ -363,7 +363,7 @@ def test_stalled_idle_and_non_reading_clients_are_dropped_after_their_timeout(se
         assert timeouts[what] - 1 <= after <= timeouts[what] + 4, f"{what}: dropped after {after:.1f} s"
 
 
-@pytest.mark.serve
+@pytest.mark.own_database
 def test_a_body_over_64_kib_gets_a_json_413_before_it_is_sent(server):
     head = f"POST /api/contacts/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n"
     with connect(server, "127.0.5.1") as sock:
@@ -374,7 +374,7 @@ def test_a_body_over_64_kib_gets_a_json_413_before_it_is_sent(server):
     assert json.loads(body) == {"errors": {"body": [f"The body may be at most {MAX_BODY_BYTES} bytes."]}}
 
 
-@pytest.mark.serve
+@pytest.mark.own_database
 def test_a_body_of_exactly_64_kib_reaches_the_app(server):
     padding = MAX_BODY_BYTES - len(json.dumps({"external_id": "full", "message": ""}))
     body = json.dumps({"external_id": "full", "message": "x" * padding}).encode()
@@ -383,7 +383,7 @@ def test_a_body_of_exactly_64_kib_reaches_the_app(server):
     assert status == 400 and list(answer["errors"]) == ["message"]  # the app's own check: too long
 
 
-@pytest.mark.serve
+@pytest.mark.own_database
 def test_an_address_over_its_rate_gets_a_json_429_and_others_do_not(server):
     connection = http_from(server, "127.0.6.1")
     try:
@@ -405,7 +405,7 @@ def test_an_address_over_its_rate_gets_a_json_429_and_others_do_not(server):
     assert post_contact(server, "flood", source="127.0.6.2")[0] == 201  # another address is not limited
 
 
-@pytest.mark.serve
+@pytest.mark.own_database
 def test_failed_token_guesses_are_throttled_across_workers(server):
     """Guesses sent at once, so both workers answer them: the app counts them in the database, per the
     client's address that nginx passes on (X-Forwarded-For)."""
@@ -433,7 +433,7 @@ def test_failed_token_guesses_are_throttled_across_workers(server):
     assert len(answered_by) == 2, answered_by
 
 
-@pytest.mark.serve
+@pytest.mark.own_database
 def test_a_malformed_request_gets_nginxs_own_400(server):
     """Documented in docs/security.md: what a request that never reaches Django gets."""
     with connect(server, "127.0.8.1") as sock:
@@ -443,7 +443,7 @@ def test_a_malformed_request_gets_nginxs_own_400(server):
     assert b"Content-Type: text/html" in answer  # nginx's page, not the API's JSON
 
 
-@pytest.mark.serve
+@pytest.mark.own_database
 def test_a_form_post_through_nginx_passes_the_csrf_origin_check(server):
     """Django compares a form's Origin with the Host, port included, so nginx must pass the port on."""
     base = f"http://127.0.0.1:{server.port}"
@@ -479,13 +479,13 @@ def run_serve(env: dict[str, str], *, unset: str = "") -> subprocess.CompletedPr
     )
 
 
-@pytest.mark.serve
+@pytest.mark.own_database
 def test_without_nginx_bin_serve_says_how_to_install_it():
     result = run_serve({"NGINX": "/nonexistent/nginx"})
     assert result.returncode == 1 and "apt-get install nginx" in result.stderr, result.stderr
 
 
-@pytest.mark.serve
+@pytest.mark.own_database
 def test_bin_serve_refuses_plain_http_with_production_https(tmp_path):
     result = run_serve({**serve_env(tmp_path), "HTTPS": "true", "NGINX": "/bin/true"})
     assert result.returncode == 1, result.stdout + result.stderr
@@ -493,7 +493,7 @@ def test_bin_serve_refuses_plain_http_with_production_https(tmp_path):
     assert not (tmp_path / "db.sqlite3").exists()  # refused before it touched anything
 
 
-@pytest.mark.serve
+@pytest.mark.own_database
 def test_bin_serve_refuses_to_start_without_a_secret_key(tmp_path):
     if re.search(r"^SECRET_KEY=.", (REPO / ".env").read_text() if (REPO / ".env").exists() else "", re.M):
         pytest.skip(".env in the checkout has a SECRET_KEY, which the app (rightly) takes")
@@ -503,7 +503,7 @@ def test_bin_serve_refuses_to_start_without_a_secret_key(tmp_path):
     assert last_line.startswith("bin/serve: SECRET_KEY is not set."), result.stderr  # the app's own words
 
 
-@pytest.mark.serve
+@pytest.mark.own_database
 def test_with_a_certificate_it_serves_https_and_ctrl_c_stops_both_and_cleans_up(tmp_path):
     tool_or_skip("nginx")
     openssl = tool_or_skip("openssl")

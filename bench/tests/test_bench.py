@@ -33,6 +33,7 @@ def test_deployments_carry_no_bench_app(client):
     assert client.post("/bench/floor/", {}).status_code == 404
 
 
+@pytest.mark.own_database
 def test_floor_answers_201_and_inserts_one_row(tmp_path: Path):
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'floor.sqlite3'}"}
     migrate = [
@@ -85,6 +86,7 @@ def test_turns_add_up_to_one_measurement():
     assert [total[key] for key in keys] == [600, 6.0, 1, 2, 6.0, 30.0]
 
 
+@pytest.mark.own_database
 def test_a_very_short_run_prints_every_case_against_the_floor(tmp_path: Path):
     require_wrk()
     command = [
