@@ -120,7 +120,10 @@ def test_route_again_in_bulk_takes_the_ticked_contacts_oldest_first(client, supe
     page = client.post(
         reverse("queue_assign"), {"action": "route_again", "contact": [newer.pk, older.pk]}, follow=True
     ).text
-    assert "1 contact routed again." in page and "1 contact stays as it was: nobody else can take it now." in page
+    assert (
+        "1 contact routed again." in page
+        and "1 contact stays as it was: nobody else can take it now." in page
+    )
     assert Contact.objects.get(pk=older.pk).operator == anna  # the older one first, as the router goes
     assert Contact.objects.get(pk=older.pk).explanation["path"] == "route_again"
     assert Contact.objects.get(pk=newer.pk).operator is None

@@ -151,7 +151,7 @@ def test_concurrent_retries_with_one_idempotency_key_store_one_contact():
 def test_no_contact_is_decided_on_a_removal_that_has_committed():
     """Posts race a supervisor removing an operator from the source: once the removal has committed, no
     contact that started after it may go to that operator (its weight is re-read under the lock)."""
-    import time
+    import threading
 
     from django.utils import timezone
 
@@ -162,16 +162,26 @@ def test_no_contact_is_decided_on_a_removal_that_has_committed():
     WeightFactory(source=source, operator=leaving, weight=50)
     WeightFactory(source=source, operator=staying, weight=1)
     stale = source_route(source.pk).candidates  # read before the removal, as a token check in flight
-    removed_at = []
+    removed_at, posting, removal_committed = [], threading.Barrier(8), threading.Event()
+
+    def before_the_removal(i: int) -> None:
+        for n in range(5):
+            store_contact(
+                source=source, external_id=f"b-{i}-{n}", candidates=stale, rng=random.Random(i * 10 + n)
+            )
 
     def work(i: int):
+        if i:
+            before_the_removal(i)
+        posting.wait(timeout=20)  # every poster has stored some contacts on the stale route
         if i == 0:
-            time.sleep(0.05)
             from crm.models import SourceOperatorWeight
 
             SourceOperatorWeight.objects.filter(source=source, operator=leaving).delete()
             removed_at.append(timezone.now())
+            removal_committed.set()
             return None
+        removal_committed.wait(timeout=20)  # then they go on, on the route read before it
         for n in range(15):
             store_contact(
                 source=source, external_id=f"c-{i}-{n}", candidates=stale, rng=random.Random(i * 100 + n)
