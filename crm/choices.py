@@ -12,6 +12,8 @@ class UnassignedReason(TextChoices):
 
     NO_OPERATORS = "no_operators", _("no operators configured for the source")
     ALL_INACTIVE = "all_inactive", _("every operator of the source is inactive")
+    NOBODY_ON_SHIFT = "nobody_on_shift", _("no active operator of the source is on shift")
+    NOBODY_AVAILABLE = "nobody_available", _("every operator on shift is away or offline")
     ALL_AT_LIMIT = "all_at_limit", _("every active operator is at the load limit")
 
 
@@ -19,6 +21,9 @@ class Exclusion(TextChoices):
     """Why one operator could not take the contact (in the explanation)."""
 
     INACTIVE = "inactive", _("switched off")
+    OFF_SHIFT = "off_shift", _("off shift")
+    AWAY = "away", _("away")  # the same codes as Presence's
+    OFFLINE = "offline", _("offline")
     NO_WEIGHT = "no_weight", _("no longer an operator of this source")
     AT_LIMIT = "at_limit", _("at the load limit")
 
@@ -45,6 +50,30 @@ class Actor(TextChoices):
 
 
 API_ACTOR_PREFIX = "api:"
+
+
+class Presence(TextChoices):
+    """Whether an operator is there to take contacts now (only `available` ones are given any)."""
+
+    AVAILABLE = "available", _("available")
+    AWAY = "away", _("away")
+    OFFLINE = "offline", _("offline")
+
+
+class AwayReason(TextChoices):
+    """Why an operator is away."""
+
+    BREAK = "break", _("break")
+    LUNCH = "lunch", _("lunch")
+    MEETING = "meeting", _("meeting")
+    OTHER = "other", _("other")
+
+
+class ScheduleExceptionKind(TextChoices):
+    """A change to the weekly schedule for some dates."""
+
+    DAY_OFF = "day_off", _("day off")
+    HOURS = "hours", _("changed hours")
 
 
 class LoadState(TextChoices):

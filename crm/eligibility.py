@@ -1,10 +1,12 @@
-"""Who can take a contact now: the load window, an operator's load, full and free, and why a contact waits.
+"""Who can take a contact now: switched on, on shift, present (available), a weight for the source, and under
+the limit over the rolling load window; full and free; and why a contact waits when nobody can.
 
 The one definition of these rules. Everything else derives from here: the intake's SQL statements
-(distribution.sql), the ORM's load annotations (OperatorQuerySet.with_load, the admin's weight inline),
-the dashboard's full / free / blocked, the load lines, the API's figures, and the draw itself
-(distribution.selection). Plain data and functions: no queries, so the pure selection code uses them too.
-A new rule (presence, shifts, offers, skills) is a field of Candidate and a line of `exclusion`.
+(distribution.sql), the ORM's annotations and filters (OperatorQuerySet.with_load, the admin's weight
+inline, the dashboard's sums), the dashboard's full / free / blocked, the load lines, the API's figures,
+and the draw itself (distribution.selection). Plain data and functions: no queries, so the pure selection
+code uses them too. A new rule is a field of Candidate and a line of `exclusion` (and of `nobody_because`
+when it can leave everyone out).
 """
 
 from collections.abc import Iterable
@@ -16,7 +18,7 @@ from django.db.models import Case, Count, Expression, F, OuterRef, Q, Subquery, 
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from crm.choices import Exclusion, LoadState, UnassignedReason
+from crm.choices import Exclusion, LoadState, Presence, UnassignedReason
 
 # A contact counts towards its operator's load while its assignment is *after* the window's start: the
 # lookup every query uses (the ORM as `assigned_at__gt`, the SQL statements as its operator).
@@ -55,9 +57,31 @@ def load_state(load: int, limit: int) -> LoadState | str:
     return LoadState.FULL if is_full(load, limit) else ""
 
 
-def free_slots(*, load: int, limit: int, active: bool) -> int:
-    """Contacts the operator can still take now (0 when switched off)."""
-    return max(0, limit - load) if active else 0
+def on_shift(*, scheduled: bool, starts: datetime | None, ends: datetime | None, now: datetime) -> bool:
+    """Whether the operator's shift holds `now`: always without a schedule; else within the cached shift
+    [starts, ends) that crm.shifts keeps on the operator's row (none in sight: off shift)."""
+    return not scheduled or (starts is not None and starts <= now < ends)
+
+
+def reachable(operator, now: datetime) -> bool:
+    """Whether an operator (a model instance) can be given contacts now, its load aside: switched on, on
+    shift and available."""
+    return (
+        operator.is_active
+        and operator.presence == Presence.AVAILABLE
+        and on_shift(
+            scheduled=operator.scheduled,
+            starts=operator.shift_starts_at,
+            ends=operator.shift_ends_at,
+            now=now,
+        )
+    )
+
+
+def free_slots(*, load: int, limit: int, reachable: bool) -> int:
+    """Contacts the operator can still take now (0 when it cannot be reached: switched off, off shift,
+    away or offline)."""
+    return max(0, limit - load) if reachable else 0
 
 
 # --- The same rules as ORM expressions, for pages that count in SQL (the dashboard, the admin) ----------
@@ -78,9 +102,28 @@ def load_of(operator: str = "pk", *, now: datetime | None = None) -> Expression:
     return Coalesce(Subquery(counted), Value(0))
 
 
-def free_slots_of(load: Expression, *, limit: str = "load_limit", active: str = "is_active") -> Expression:
-    """free_slots in SQL: limit − load where positive, for an active operator (fields named from the row)."""
-    return Case(When(**{active: True}, then=Greatest(F(limit) - load, Value(0))), default=Value(0))
+def on_shift_q(now: datetime, *, prefix: str = "") -> Q:
+    """on_shift in SQL, for the operators through `prefix` (e.g. "operator__")."""
+    return Q(**{f"{prefix}scheduled": False}) | Q(
+        **{f"{prefix}shift_starts_at__lte": now, f"{prefix}shift_ends_at__gt": now}
+    )
+
+
+def present_q(*, prefix: str = "") -> Q:
+    return Q(**{f"{prefix}presence": Presence.AVAILABLE})
+
+
+def reachable_q(now: datetime, *, prefix: str = "") -> Q:
+    """reachable in SQL: switched on, on shift and available."""
+    return Q(**{f"{prefix}is_active": True}) & on_shift_q(now, prefix=prefix) & present_q(prefix=prefix)
+
+
+def free_slots_of(load: Expression, *, now: datetime, prefix: str = "") -> Expression:
+    """free_slots in SQL: limit − load where positive, for an operator reachable now."""
+    limit = F(f"{prefix}load_limit")
+    return Case(
+        When(reachable_q(now, prefix=prefix), then=Greatest(limit - load, Value(0))), default=Value(0)
+    )
 
 
 @dataclass(frozen=True)
@@ -93,26 +136,27 @@ class Candidate:
     active: bool = True
     load: int | None = None
     name: str = ""
+    presence: str = Presence.AVAILABLE
+    on_shift: bool = True
 
-    def with_load(
-        self, load: int, *, limit: int | None = None, active: bool | None = None, weight: int | None = None
-    ) -> "Candidate":
-        """The candidate as counted: its load, and whatever was re-read with it."""
-        return replace(
-            self,
-            load=load,
-            limit=self.limit if limit is None else limit,
-            active=self.active if active is None else active,
-            weight=self.weight if weight is None else weight,
-        )
+    def with_load(self, load: int, **reread) -> "Candidate":
+        """The candidate as counted: its load, and whatever was re-read with it (limit, active, weight,
+        presence, on_shift)."""
+        return replace(self, load=load, **reread)
 
 
 def exclusion(candidate: Candidate) -> Exclusion | None:
-    """Why the candidate cannot take a contact, or None while it still may (its load may be uncounted)."""
+    """Why the candidate cannot take a contact, or None while it still may (its load may be uncounted).
+    In the order the rules apply: availability (switched on, a member of the source, on shift, present),
+    then capacity."""
     if not candidate.active:
         return Exclusion.INACTIVE
     if candidate.weight <= 0:
         return Exclusion.NO_WEIGHT
+    if not candidate.on_shift:
+        return Exclusion.OFF_SHIFT
+    if candidate.presence != Presence.AVAILABLE:
+        return Exclusion(candidate.presence)  # away or offline: the same codes
     if candidate.limit <= 0 or (candidate.load is not None and is_full(candidate.load, candidate.limit)):
         return Exclusion.AT_LIMIT
     return None
@@ -120,22 +164,35 @@ def exclusion(candidate: Candidate) -> Exclusion | None:
 
 def waiting_reason(candidates: Iterable[Candidate]) -> UnassignedReason | None:
     """Why nobody can take a contact of the source (None when someone can)."""
-    candidates = list(candidates)
+    candidates = [
+        c for c in candidates if c.weight > 0
+    ]  # removed from the source meanwhile: not its operator
+    active = [c for c in candidates if c.active]
+    on_shift_now = [c for c in active if c.on_shift]
     return nobody_because(
         operators=len(candidates),
-        active=sum(1 for c in candidates if c.active),
+        active=len(active),
+        on_shift=len(on_shift_now),
+        present=sum(1 for c in on_shift_now if c.presence == Presence.AVAILABLE),
         able=sum(1 for c in candidates if exclusion(c) is None),
     )
 
 
-def nobody_because(*, operators: int, active: int, able: int) -> UnassignedReason | None:
-    """Why nobody can take a source's contacts, from its operators counted: all of them, the active ones,
-    and those who can take one now (None when some can). The first rule that leaves everyone out, in the
-    order the rules apply; the dashboard counts the same in SQL."""
+def nobody_because(
+    *, operators: int, active: int, on_shift: int, present: int, able: int
+) -> UnassignedReason | None:
+    """Why nobody can take a source's contacts, from its operators counted: all of them, the active ones, of
+    those the ones on shift, of those the available ones, and those who can take one now (None when some
+    can). The first rule that leaves everyone out, in the order the rules apply; the dashboard counts the
+    same in SQL."""
     if not operators:
         return UnassignedReason.NO_OPERATORS
     if not active:
         return UnassignedReason.ALL_INACTIVE
+    if not on_shift:
+        return UnassignedReason.NOBODY_ON_SHIFT
+    if not present:
+        return UnassignedReason.NOBODY_AVAILABLE
     if not able:
         return UnassignedReason.ALL_AT_LIMIT
     return None

@@ -6,10 +6,21 @@ from dataclasses import dataclass
 
 from simple_history.models import HistoricalRecords
 
+# The change reason the worker records (distribution.worker): a change nobody made by hand.
+WORKER = "worker"
+
 # Per kind of record, the fields whose changes are shown; the identity (ids, a weight's source and operator)
 # is the subject of a change, not a change. Token digests are not recorded at all.
 TRACKED = {
-    "operator": ("name", "is_active", "load_limit"),
+    "operator": (
+        "name",
+        "is_active",
+        "load_limit",
+        "presence",
+        "presence_reason",
+        "presence_until",
+        "timezone",
+    ),
     "source": ("name", "keep_operator", "token_prefix"),
     "weight": ("weight",),
 }

@@ -2,17 +2,18 @@
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm import eligibility
-from crm.choices import UnassignedReason
+from crm.choices import AwayReason, Presence, ScheduleExceptionKind, UnassignedReason
 from crm.history import TrackedHistory
 from crm.secrets import PREFIX_LENGTH, Secret
-from crm.validators import multi_line, single_line
+from crm.validators import multi_line, single_line, time_zone
 
 # The largest number the integer columns (limits, weights) hold on PostgreSQL. The models' validators say
 # so on every engine, and every form and API field that stores into them reads its bounds from the model
@@ -26,6 +27,11 @@ class TimeStamped(models.Model):
 
     class Meta:
         abstract = True
+
+
+def site_time_zone() -> str:
+    """A new operator's time zone: the site's (TIME_ZONE)."""
+    return settings.TIME_ZONE
 
 
 class OperatorQuerySet(models.QuerySet):
@@ -45,17 +51,175 @@ class Operator(TimeStamped):
         validators=[MaxValueValidator(INT_MAX)],
         help_text=_("Most contacts the operator may receive within the load window; 0 means none."),
     )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="operator",
+        verbose_name=_("user account"),
+        help_text=_("The account the operator signs in with to see their work (optional)."),
+    )
+    presence = models.CharField(
+        _("presence"),
+        max_length=10,
+        choices=Presence.choices,
+        default=Presence.AVAILABLE,
+        help_text=_("Only available operators are given contacts."),
+    )
+    presence_reason = models.CharField(
+        _("away because of"), max_length=20, choices=AwayReason.choices, blank=True
+    )
+    # A deadline the worker keeps (distribution.worker): the operator is available again from this moment.
+    presence_until = models.DateTimeField(
+        _("back at"), null=True, blank=True, help_text=_("Available again by itself at this moment.")
+    )
+    timezone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default=site_time_zone,
+        validators=[time_zone],
+        help_text=_("The zone the operator's shifts are written in (an IANA name such as Europe/Moscow)."),
+    )
+    # The schedule's shift now or next, in UTC, kept by crm.shifts from the weekly intervals and the
+    # exceptions, so the intake decides "on shift" from the operator's row alone (no extra round trip).
+    # Not scheduled: always on shift. `shift_due_at`: when the worker must look again (the shift's start,
+    # to route waiting contacts; its end, to find the next one).
+    scheduled = models.BooleanField(_("works to a schedule"), default=False, editable=False)
+    shift_starts_at = models.DateTimeField(_("shift starts at"), null=True, blank=True, editable=False)
+    shift_ends_at = models.DateTimeField(_("shift ends at"), null=True, blank=True, editable=False)
+    shift_due_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = OperatorQuerySet.as_manager()
-    history = TrackedHistory(kind="operator", excluded_fields=["updated_at"])
+    # The shift's fields are a cache the worker keeps (crm.shifts), not a change anyone made.
+    history = TrackedHistory(
+        kind="operator",
+        excluded_fields=["updated_at", "scheduled", "shift_starts_at", "shift_ends_at", "shift_due_at"],
+    )
 
     class Meta:
         verbose_name = _("operator")
         verbose_name_plural = _("operators")
         ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(presence__in=Presence.values), name="operator_presence_valid"),
+            # A reason only for being away; a return time only for someone not available.
+            models.CheckConstraint(
+                condition=Q(presence=Presence.AWAY) | Q(presence_reason=""), name="operator_reason_iff_away"
+            ),
+            models.CheckConstraint(
+                condition=~Q(presence=Presence.AVAILABLE) | Q(presence_until__isnull=True),
+                name="operator_until_iff_not_available",
+            ),
+        ]
+        indexes = [
+            # The worker's deadlines: a few rows each, found without reading every operator.
+            models.Index(
+                fields=["presence_until"], condition=Q(presence_until__isnull=False), name="operator_back_at"
+            ),
+            models.Index(
+                fields=["shift_due_at"], condition=Q(shift_due_at__isnull=False), name="operator_shift_due"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class ShiftInterval(models.Model):
+    """A weekly interval of an operator's schedule, in the operator's time zone. An end at or before the
+    start crosses midnight (22:00–06:00 ends the next morning)."""
+
+    operator = models.ForeignKey(
+        Operator, on_delete=models.CASCADE, related_name="shift_intervals", verbose_name=_("operator")
+    )
+    weekday = models.PositiveSmallIntegerField(
+        _("weekday"),
+        choices=[
+            (0, _("Monday")),
+            (1, _("Tuesday")),
+            (2, _("Wednesday")),
+            (3, _("Thursday")),
+            (4, _("Friday")),
+            (5, _("Saturday")),
+            (6, _("Sunday")),
+        ],
+    )
+    starts = models.TimeField(_("from"))
+    ends = models.TimeField(_("to"), help_text=_("At or before the start: the next day."))
+
+    class Meta:
+        verbose_name = _("shift")
+        verbose_name_plural = _("weekly schedule")
+        ordering = ["weekday", "starts", "id"]
+        constraints = [models.CheckConstraint(condition=Q(weekday__lte=6), name="shift_weekday_valid")]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.starts:%H:%M}–{self.ends:%H:%M}"
+
+
+class ScheduleException(models.Model):
+    """Dates that differ from the weekly schedule: days off (a holiday, leave), or other hours. With no
+    operator it is everyone's (a company holiday; operators without a weekly schedule keep working)."""
+
+    operator = models.ForeignKey(
+        Operator,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="schedule_exceptions",
+        verbose_name=_("operator"),
+        help_text=_("Empty: everyone's (a company holiday)."),
+    )
+    start_date = models.DateField(_("from"))
+    end_date = models.DateField(_("to (inclusive)"))
+    kind = models.CharField(
+        _("kind"), max_length=10, choices=ScheduleExceptionKind.choices, default=ScheduleExceptionKind.DAY_OFF
+    )
+    starts = models.TimeField(_("hours from"), null=True, blank=True)
+    ends = models.TimeField(_("hours to"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("schedule exception")
+        verbose_name_plural = _("schedule exceptions")
+        ordering = ["start_date", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__gte=F("start_date")), name="exception_dates_in_order"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=ScheduleExceptionKind.DAY_OFF, starts__isnull=True, ends__isnull=True)
+                | Q(kind=ScheduleExceptionKind.HOURS, starts__isnull=False, ends__isnull=False),
+                name="exception_hours_iff_changed_hours",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.start_date}–{self.end_date}: {self.get_kind_display()}"
+
+
+class Holiday(ScheduleException):
+    """Everyone's exceptions (no operator): company holidays and changed hours, as the admin lists them."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("company holiday")
+        verbose_name_plural = _("company holidays")
+
+
+class WorkerBeat(models.Model):
+    """When each worker (`manage.py run_worker`) last finished a pass: the dashboard warns when none has run
+    for a minute, since nothing timed (returns, shift starts, the queue) happens without one."""
+
+    worker = models.CharField(max_length=200, primary_key=True)  # host and process
+    last_pass_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("worker")
+        verbose_name_plural = _("workers")
+
+    def __str__(self) -> str:
+        return self.worker
 
 
 class Source(TimeStamped):

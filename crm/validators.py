@@ -56,3 +56,23 @@ def bounds(model: type, field_name: str) -> tuple[int | None, int | None]:
         elif isinstance(validator, MaxValueValidator):
             high = validator.limit_value if high is None else min(high, validator.limit_value)
     return low, high
+
+
+def time_zone(name: str) -> None:
+    """An IANA time zone name this machine knows ("Europe/Moscow", "America/New_York", "UTC")."""
+    from zoneinfo import available_timezones
+
+    if name not in _known_zones(available_timezones):
+        raise ValidationError(
+            _("Unknown time zone: use an IANA name such as Europe/Moscow."), code="time_zone"
+        )
+
+
+def _known_zones(listing) -> frozenset[str]:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = frozenset(listing()) | {"UTC"}
+    return _ZONES
+
+
+_ZONES: frozenset[str] | None = None

@@ -46,7 +46,7 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
             name=payload.name,
             message=payload.message,
             idempotency_key=key,
-            candidates=route.candidates,
+            route=route if confirmed else None,
             confirm=None if confirmed else route,
         )
     except SourceGone:

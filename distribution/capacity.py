@@ -1,14 +1,16 @@
-"""Supervisors' changes that decide who can take contacts: operators switched on or off, limits, weights.
-The admin (its forms, inline weights and list actions) and the API call these, and nothing else writes them.
+"""Changes that decide who can take contacts: operators switched on or off, their limits, presence and time
+zone, and weights. The admin (its forms, inline weights and list actions), the operators' own page, the
+worker and the API call these, and nothing else writes them (schedules: distribution.schedules).
 
-A change that adds capacity (an operator switched on, a limit raised, a weight added or raised) routes the
-waiting contacts of the sources concerned once it has committed: each service calls the queue itself
-(`_drain_after_commit`), and says in its answer how many that assigned (Routed).
+A change that adds capacity (an operator switched on, back from away, on shift, a limit raised, a weight
+added or raised) routes the waiting contacts of the sources concerned once it has committed: each service
+calls the queue itself (`drain_after_commit`), and says in its answer how many that assigned (Routed).
 """
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -17,6 +19,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from simple_history.utils import bulk_update_with_history
 
+from crm import eligibility, shifts
+from crm.choices import Presence
 from crm.models import Operator, Source, SourceOperatorWeight
 from crm.validators import bounds
 from distribution import queue
@@ -27,19 +31,28 @@ log = logging.getLogger("leadflow.distribution")
 @dataclass
 class Routed:
     """What a change that added capacity did to the waiting queue: `assigned` waiting contacts were routed
-    once it committed (0 until then, and when it added none)."""
+    once it committed (0 until then, and when it added none). Several changes' add up (`add`)."""
 
-    assigned: int = 0
+    count: int = 0
+    parts: list["Routed"] = field(default_factory=list)
+
+    @property
+    def assigned(self) -> int:
+        return self.count + sum(part.assigned for part in self.parts)
+
+    def add(self, other: "Routed") -> "Routed":
+        self.parts.append(other)
+        return self
 
 
-def _drain_after_commit(source_ids: Iterable[int]) -> Routed:
+def drain_after_commit(source_ids: Iterable[int]) -> Routed:
     """Route these sources' waiting contacts once the current transaction commits (at once outside one):
     within a bound, so the save stays fast; the worker's drain does the rest."""
     routed, ids = Routed(), sorted(set(source_ids))
     if ids:
 
         def drain() -> None:
-            routed.assigned = queue.drain_sources(ids).assigned
+            routed.count = queue.drain_sources(ids).assigned
             log.info("drain after capacity change sources=%s assigned=%s", ids, routed.assigned)
 
         # robust: a drain that fails (it is logged) never fails the supervisor's committed change; the
@@ -48,7 +61,7 @@ def _drain_after_commit(source_ids: Iterable[int]) -> Routed:
     return routed
 
 
-def _sources_of(operator_ids: Iterable[int]) -> list[int]:
+def sources_of(operator_ids: Iterable[int]) -> list[int]:
     return list(
         SourceOperatorWeight.objects.filter(operator_id__in=list(operator_ids)).values_list(
             "source_id", flat=True
@@ -56,32 +69,67 @@ def _sources_of(operator_ids: Iterable[int]) -> list[int]:
     )
 
 
-def adds_capacity(before: Operator | None, after: Operator) -> bool:
-    """Whether the operator can take more now than before: switched on, or a higher limit while on."""
-    if not after.is_active:
+def adds_capacity(before: Operator | None, after: Operator, *, now: datetime) -> bool:
+    """Whether the operator can take more now than before: reachable now and not before (switched on, back,
+    on shift), or a higher limit while reachable."""
+    if not eligibility.reachable(after, now):
         return False
-    return before is None or not before.is_active or after.load_limit > before.load_limit
+    return before is None or not eligibility.reachable(before, now) or after.load_limit > before.load_limit
 
 
-def save_operator(*, operator: Operator) -> Routed:
-    """Validate and store an operator edited in memory (admin form, API patch)."""
+CHANGEABLE = {"name", "is_active", "load_limit", "presence", "presence_reason", "presence_until", "timezone"}
+
+
+def save_operator(*, operator: Operator, now: datetime | None = None) -> Routed:
+    """Validate and store an operator edited in memory (admin form, API patch, the operator's own page).
+
+    Presence is kept tidy: available has no reason and no return time, offline no reason. A return time
+    must lie ahead. A new time zone moves the shift's cache with it (crm.shifts)."""
+    now = now or timezone.now()
+    if operator.presence == Presence.AVAILABLE:
+        operator.presence_reason, operator.presence_until = "", None
+    elif operator.presence == Presence.OFFLINE:
+        operator.presence_reason = ""
     operator.full_clean()
+    if operator.presence_until is not None and operator.presence_until <= now:
+        raise ValidationError({"presence_until": gettext("The return time must lie ahead.")})
     with transaction.atomic():
         before = Operator.objects.select_for_update().filter(pk=operator.pk).first() if operator.pk else None
         operator.save()
-        if adds_capacity(before, operator):
-            return _drain_after_commit(_sources_of([operator.pk]))
+        if before is not None and before.timezone != operator.timezone:
+            shifts.store(operator, now=now)
+        if adds_capacity(before, operator, now=now):
+            return drain_after_commit(sources_of([operator.pk]))
     return Routed()
 
 
-def update_operator(*, operator: Operator, **changes) -> Routed:
-    """Change `name`, `is_active` and/or `load_limit`; see save_operator."""
-    unknown = changes.keys() - {"name", "is_active", "load_limit"}
-    if unknown:
-        raise ValidationError({field: gettext("Cannot be changed.") for field in unknown})
-    for field, value in changes.items():
-        setattr(operator, field, value)
-    return save_operator(operator=operator)
+def update_operator(*, operator: Operator, now: datetime | None = None, **changes) -> Routed:
+    """Change any of CHANGEABLE; see save_operator."""
+    if unknown := changes.keys() - CHANGEABLE:
+        raise ValidationError({name: gettext("Cannot be changed.") for name in unknown})
+    for name, value in changes.items():
+        setattr(operator, name, value)
+    return save_operator(operator=operator, now=now)
+
+
+def set_presence(
+    *, operators: QuerySet[Operator], presence: str, reason: str = "", until: datetime | None = None
+) -> tuple[int, Routed]:
+    """Set several operators' presence (a list action), each with its history; how many changed, and what
+    those who became available routed."""
+    changed, routed = 0, Routed()
+    for operator in operators:
+        if (operator.presence, operator.presence_reason, operator.presence_until) == (
+            presence,
+            reason,
+            until,
+        ):
+            continue
+        got = update_operator(
+            operator=operator, presence=presence, presence_reason=reason, presence_until=until
+        )
+        changed, routed = changed + 1, routed.add(got)
+    return changed, routed
 
 
 def set_operators_active(*, operators: QuerySet[Operator], is_active: bool) -> tuple[int, Routed]:
@@ -93,7 +141,7 @@ def set_operators_active(*, operators: QuerySet[Operator], is_active: bool) -> t
         operator.is_active, operator.updated_at = is_active, now
     with transaction.atomic():
         bulk_update_with_history(changed, Operator, ["is_active", "updated_at"])
-        routed = _drain_after_commit(_sources_of(op.pk for op in changed)) if is_active else Routed()
+        routed = drain_after_commit(sources_of(op.pk for op in changed)) if is_active else Routed()
     return len(changed), routed
 
 
@@ -154,4 +202,4 @@ def set_weights(*, source: Source, weights: Mapping[int, int]) -> Routed:
                 grew |= weight > row.weight
                 row.weight = weight
                 row.save(update_fields=["weight"])
-        return _drain_after_commit([source.pk]) if grew else Routed()
+        return drain_after_commit([source.pk]) if grew else Routed()

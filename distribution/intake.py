@@ -10,14 +10,12 @@ check reads anything else; a token met for the first time costs a round trip of 
 import hashlib
 import json
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError
 from django.utils import timezone
 
-from crm.eligibility import Candidate, window_start
 from crm.models import Contact, Source
 from distribution import sql
 from distribution.batching import one_transaction, retrying
@@ -47,7 +45,7 @@ def store_contact(
     message: str = "",
     idempotency_key: str = "",
     request_hash: str = "",
-    candidates: Sequence[Candidate] | None = None,
+    route: Route | None = None,
     confirm: Route | None = None,
     now: datetime | None = None,
     rng: random.Random | None = None,
@@ -57,22 +55,21 @@ def store_contact(
     Nobody free (no operators, all inactive, all at their limit) is not an error: the contact is stored
     with operator None and `unassigned_reason` set, and waits in the queue (distribution.queue). Everything
     is written in one transaction: the lead, the contact and its explanation exist together or not at all.
-    A non-empty `name` renames the lead. `candidates` are the source's operators if the caller has read
-    them already (the token check does); what decides eligibility is read again under the lock either way.
+    A non-empty `name` renames the lead. `route`: the source with its operators if the caller has read it
+    already (the token check does); what decides eligibility is read again under the lock either way.
     `confirm`: a route this worker read earlier for the caller's token (routes.known_route), not yet
     checked in this request: its candidates are used, its token check rides along with the first round
     trip, and RouteChanged is raised (nothing written) if the check reads anything else.
     """
     now = now or timezone.now()
-    if confirm is not None:
-        candidates = confirm.candidates
+    route = confirm or route
     with one_transaction() as trip:
         # The lead's upsert (and the token check) wait for the first lock's round trip.
         trip.lead = sql.upsert_lead(external_id=external_id, name=name, now=now)
         trip.confirm, trip.now = confirm, now
-        if candidates is None:
+        if route is None:
             route = source_route(source.pk)
-            candidates, source = (route.candidates, route.source) if route else ((), source)
+        candidates, source = (route.candidates(now), route.source) if route else ((), source)
         previous = None
         if source.keep_operator:
             trip.send([])
@@ -81,7 +78,7 @@ def store_contact(
             trip,
             source_id=source.pk,
             candidates=candidates,
-            since=window_start(now),
+            now=now,
             rng=rng or default_rng,
             previous_operator=previous,
         )
@@ -110,7 +107,7 @@ def receive_contact(
     name: str = "",
     message: str = "",
     idempotency_key: str = "",
-    candidates: Sequence[Candidate] | None = None,
+    route: Route | None = None,
     confirm: Route | None = None,
     rng: random.Random | None = None,
 ) -> Receipt:
@@ -126,13 +123,13 @@ def receive_contact(
     """
     if confirm is not None and idempotency_key:
         # A replay reads a stored contact before any statement of the contact's own: confirm first.
-        confirm = _confirmed(route_for_token_digest(confirm.digest))
-        source, candidates, confirm = confirm.source, confirm.candidates, None
+        route = _confirmed(route_for_token_digest(confirm.digest))
+        source, confirm = route.source, None
     digest = request_hash(external_id=external_id, name=name, message=message) if idempotency_key else ""
     if idempotency_key and (earlier := _earlier_contact(source, idempotency_key, digest)):
         return Receipt(earlier, replayed=True)
 
-    def attempt(source: Source, candidates: Sequence[Candidate] | None, confirm: Route | None) -> Contact:
+    def attempt(source: Source, route: Route | None, confirm: Route | None) -> Contact:
         return retrying(
             lambda: store_contact(
                 source=source,
@@ -141,7 +138,7 @@ def receive_contact(
                 message=message,
                 idempotency_key=idempotency_key,
                 request_hash=digest,
-                candidates=candidates,
+                route=route,
                 confirm=confirm,
                 rng=rng,
             )
@@ -149,10 +146,10 @@ def receive_contact(
 
     try:
         try:
-            contact = attempt(source, candidates, confirm)
+            contact = attempt(source, route, confirm)
         except RouteChanged as changed:
             route = _confirmed(changed.route)
-            contact = attempt(route.source, route.candidates, None)
+            contact = attempt(route.source, route, None)
     except IntegrityError:
         if idempotency_key and (earlier := _earlier_contact(source, idempotency_key, digest)):
             return Receipt(earlier, replayed=True)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from crm.choices import AssignmentPath, Exclusion
-from crm.eligibility import Candidate, exclusion, window_start
+from crm.eligibility import Candidate, exclusion
 from crm.models import Contact, Operator
 from distribution.batching import Trip, retrying
 from distribution.router import choose_for, default_rng, lock_and_count, store_choice
@@ -60,9 +60,7 @@ def assign_manually(
                 store_choice(locked, choice, path=AssignmentPath.ROUTE_AGAIN, now=now, by=by)
                 return locked
             pick = Candidate(operator_id=operator.pk, weight=1, limit=operator.load_limit, name=operator.name)
-            counted = lock_and_count(
-                Trip(), pick, source_id=locked.source_id, since=window_start(now), others_open=False
-            )
+            counted = lock_and_count(Trip(), pick, source_id=locked.source_id, now=now, others_open=False)
             why = exclusion(counted.with_load(counted.load, weight=1))  # a manual pick needs no weight
             if why is not None and not override:
                 raise AssignmentRefused(

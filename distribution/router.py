@@ -28,7 +28,7 @@ from crm.eligibility import Candidate, exclusion, is_full, window_start
 from crm.models import Contact
 from distribution import sql
 from distribution.batching import Trip
-from distribution.routes import memory, source_route
+from distribution.routes import memory, reachable_now, source_route
 from distribution.selection import Choice, decide, draw
 
 # SystemRandom: no shared state to duplicate when gunicorn forks workers from a preloaded app. Tests pass
@@ -37,7 +37,7 @@ default_rng = random.SystemRandom()
 
 
 def lock_and_count(
-    trip: Trip, pick: Candidate, *, source_id: int, since: datetime, others_open: bool
+    trip: Trip, pick: Candidate, *, source_id: int, now: datetime, others_open: bool
 ) -> Candidate:
     """Lock the operator and re-read what decides eligibility; the lock is kept only if it can take the
     contact (otherwise its release rides along with the next round trip)."""
@@ -48,26 +48,25 @@ def lock_and_count(
         [
             *([sql.savepoint("pick")] if savepoint else []),
             sql.lock_operator(pick.operator_id),
-            sql.weight_and_load(source_id=source_id, operator_id=pick.operator_id, since=since),
+            sql.weight_and_load(source_id=source_id, operator_id=pick.operator_id, since=window_start(now)),
         ]
     )
     locked, ((weight, load),) = rows[-2][:1], rows[-1]
-    # An operator deleted, or removed from the source, since the candidates were read drops out.
-    limit, active = locked[0] if locked else (0, False)
-    counted = pick.with_load(load, limit=limit, active=bool(active), weight=weight or 0)
+    if locked:
+        counted = pick.with_load(load, weight=weight or 0, **reachable_now(locked[0], now=now))
+    else:  # deleted since the candidates were read: it drops out (so does one removed from the source)
+        counted = pick.with_load(load, limit=0, active=False, weight=0)
     if savepoint and exclusion(counted) is not None:
         trip.waiting.append(sql.rollback_to("pick"))
     return counted
 
 
-def _skip_full(
-    trip: Trip, candidates: list[Candidate], *, source_id: int, since: datetime
-) -> list[Candidate]:
+def _skip_full(trip: Trip, candidates: list[Candidate], *, source_id: int, now: datetime) -> list[Candidate]:
     """Count every open candidate's load in one statement (no locks) and mark the full ones as counted.
 
     Loads only fall as time passes, so this can only make an operator look fuller than it is for a
     moment: whoever looks free is still locked and counted again before it is chosen."""
-    (rows,) = trip.send([sql.loads(source_id=source_id, since=since)])
+    (rows,) = trip.send([sql.loads(source_id=source_id, since=window_start(now))])
     loads = dict(rows)
     return [
         c.with_load(loads[c.operator_id])
@@ -82,7 +81,7 @@ def choose(
     *,
     source_id: int,
     candidates: Sequence[Candidate],
-    since: datetime,
+    now: datetime,
     rng: random.Random,
     previous_operator: int | None = None,
     exclude: int | None = None,
@@ -99,7 +98,7 @@ def choose(
         if pick is None or exclusion(pick) is not None:
             sticky_fallback = exclusion(pick) if pick else Exclusion.NO_WEIGHT
         else:
-            counted = lock_and_count(trip, pick, source_id=source_id, since=since, others_open=True)
+            counted = lock_and_count(trip, pick, source_id=source_id, now=now, others_open=True)
             candidates = [counted if c.operator_id == pick.operator_id else c for c in candidates]
             if (sticky_fallback := exclusion(counted)) is None:
                 chosen, path = counted, AssignmentPath.STICKY
@@ -107,18 +106,18 @@ def choose(
     if chosen is None and source_id in memory.full_sources:
         # Everyone was full at this source's last contact (a flood while everyone is busy): count all of
         # them at once before locking any, as after a full draw below.
-        candidates, skipped_full = _skip_full(trip, candidates, source_id=source_id, since=since), True
+        candidates, skipped_full = _skip_full(trip, candidates, source_id=source_id, now=now), True
     while chosen is None and (pick := draw(candidates, rng=rng)) is not None:
         draws.append(pick.operator_id)
         open_count = sum(1 for c in candidates if exclusion(c) is None)
-        counted = lock_and_count(trip, pick, source_id=source_id, since=since, others_open=open_count > 1)
+        counted = lock_and_count(trip, pick, source_id=source_id, now=now, others_open=open_count > 1)
         candidates = [counted if c.operator_id == pick.operator_id else c for c in candidates]
         if exclusion(counted) is None:
             chosen = counted
         elif not skipped_full and open_count > 2:
             # A full pick hints that others are full too (a flood while everyone is busy): one unlocked
             # count of all of them instead of one lock each.
-            candidates, skipped_full = _skip_full(trip, candidates, source_id=source_id, since=since), True
+            candidates, skipped_full = _skip_full(trip, candidates, source_id=source_id, now=now), True
     choice = decide(candidates, draws=draws, chosen=chosen)
     if previous_operator is not None:
         choice.explanation["sticky"] = {"operator_id": previous_operator, "fallback": sticky_fallback}
@@ -145,8 +144,8 @@ def choose_for(
     return choose(
         trip,
         source_id=contact.source_id,
-        candidates=route.candidates if route else (),
-        since=window_start(now),
+        candidates=route.candidates(now) if route else (),
+        now=now,
         rng=rng,
         previous_operator=previous,
         exclude=exclude,

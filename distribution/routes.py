@@ -8,11 +8,12 @@ rotated or removed, an operator added, a weight, limit, flag or name changed) ro
 run again on what was read.
 """
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 from django.utils import timezone
 
+from crm import eligibility
 from crm.eligibility import Candidate
 from crm.models import Source
 from distribution import db, sql
@@ -20,12 +21,29 @@ from distribution import db, sql
 
 @dataclass(frozen=True)
 class Route:
-    """A source with its operators, as the token check read them (`rows`) for the token `digest`."""
+    """A source with its operators, as the token check read them (`rows`) for the token `digest`.
+
+    `operators` are the candidates as if every shift held; `shifts` the scheduled ones' cached shifts
+    (index into operators, start, end), so that a route remembered across requests is read at each one's
+    own moment (`candidates`)."""
 
     source: Source
-    candidates: tuple[Candidate, ...]
+    operators: tuple[Candidate, ...]
     rows: tuple[tuple, ...] = ()
     digest: str = ""
+    shifts: tuple[tuple[int, datetime | None, datetime | None], ...] = ()
+
+    def candidates(self, now: datetime) -> tuple[Candidate, ...]:
+        """The source's operators at `now`: whether each one's shift holds it (nothing to do when no
+        operator of the source works to a schedule)."""
+        if not self.shifts:
+            return self.operators
+        found = list(self.operators)
+        for i, starts, ends in self.shifts:
+            found[i] = replace(
+                found[i], on_shift=eligibility.on_shift(scheduled=True, starts=starts, ends=ends, now=now)
+            )
+        return tuple(found)
 
 
 class RouteChanged(Exception):
@@ -92,11 +110,31 @@ def parse(rows: list[tuple], *, digest: str = "") -> Route | None:
         return None
     source_id, name, keep_operator = rows[0][:3]
     source = Source(id=source_id, name=name, keep_operator=bool(keep_operator))
-    candidates = tuple(
-        Candidate(operator_id=op_id, weight=weight, limit=limit, active=bool(active), name=op_name)
-        for row_source, _, _, op_id, weight, limit, active, op_name in rows
-        # A source without operators still comes as one row; a second source can only match by a
-        # digest collision, and is ignored.
-        if op_id is not None and row_source == source_id
-    )
-    return Route(source, candidates, tuple(rows), digest)
+    operators, shifts = [], []
+    for row_source, _, _, op_id, weight, op_name, *state in rows:
+        # A source without operators still comes as one row; a second source can only match by a digest
+        # collision, and is ignored.
+        if op_id is None or row_source != source_id:
+            continue
+        limit, active, presence, scheduled, starts, ends = state
+        if scheduled:
+            shifts.append((len(operators), moment(starts), moment(ends)))
+        candidate = Candidate(op_id, weight, limit, active=bool(active), name=op_name, presence=presence)
+        operators.append(candidate)
+    return Route(source, tuple(operators), tuple(rows), digest, tuple(shifts))
+
+
+def reachable_now(state: tuple, *, now: datetime) -> dict:
+    """What the lock re-read (sql's `reachable` columns) as a Candidate's fields at `now`."""
+    limit, active, presence, scheduled, starts, ends = state
+    shift = eligibility.on_shift(scheduled=bool(scheduled), starts=moment(starts), ends=moment(ends), now=now)
+    return {"limit": limit, "active": bool(active), "presence": presence, "on_shift": shift}
+
+
+def moment(value: datetime | str | None) -> datetime | None:
+    """A timestamp read by raw SQL as an aware datetime: PostgreSQL's are; SQLite's come naive, in UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value

@@ -62,6 +62,10 @@ def _names() -> dict[str, str]:
         ("o_limit", Operator, "load_limit"),
         ("o_active", Operator, "is_active"),
         ("o_name", Operator, "name"),
+        ("o_presence", Operator, "presence"),
+        ("o_scheduled", Operator, "scheduled"),
+        ("o_starts", Operator, "shift_starts_at"),
+        ("o_ends", Operator, "shift_ends_at"),
         ("c_operator", Contact, "operator"),
         ("c_assigned", Contact, "assigned_at"),
         ("c_created", Contact, "created_at"),
@@ -101,7 +105,14 @@ def named() -> dict[str, str]:
     with_operators = (
         "LEFT JOIN {weight} w ON w.{w_source} = s.id LEFT JOIN {operator} o ON o.id = w.{w_operator} "
     )
-    source_with_operators = "SELECT s.id, s.name, s.{s_keep}, w.{w_operator}, w.{w_weight}, o.{o_limit}, o.{o_active}, o.{o_name} "
+    # What decides whether an operator can take a contact, its load aside (crm.eligibility): read with the
+    # route, and again under the operator's lock.
+    n["reachable"] = (
+        "o.{o_limit}, o.{o_active}, o.{o_presence}, o.{o_scheduled}, o.{o_starts}, o.{o_ends}".format(**n)
+    )
+    source_with_operators = (
+        "SELECT s.id, s.name, s.{s_keep}, w.{w_operator}, w.{w_weight}, o.{o_name}, {reachable} "
+    )
     return {
         # One lookup of the token's digest (unique index) that brings the source and its operators along:
         # its cost does not depend on how many sources or tokens exist. A token works while it is the
@@ -127,7 +138,7 @@ def named() -> dict[str, str]:
             "{l_name} = CASE WHEN excluded.{l_name} = '' THEN {lead}.{l_name} ELSE excluded.{l_name} END "
             "RETURNING id"
         ).format(**n),
-        "lock_operator": "SELECT {o_limit}, {o_active} FROM {operator} WHERE id = %s{for_update}".format(**n),
+        "lock_operator": "SELECT {reachable} FROM {operator} o WHERE id = %s{for_update}".format(**n),
         # Run once the lock is granted, so its snapshot holds everything the previous holder committed:
         # the operator's weight for this source now (a removed operator has none) and its load, counted
         # over at most `limit` index entries of (operator, assigned_at).

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from crm.models import Operator, Source, SourceOperatorWeight
-from crm.selectors.loads import OperatorLoad
+from crm.selectors.loads import OPERATOR_ROW, OperatorLoad
 
 INLINE_OTHERS_MAX = 100
 
@@ -55,12 +55,12 @@ def assign_choices(*, now: datetime, source_ids: Iterable[int], inline: bool = F
     weights = SourceOperatorWeight.objects.filter(source_id__in=list(set(source_ids)))
     for source_id, operator_id in weights.values_list("source_id", "operator_id"):
         members[source_id].add(operator_id)
-    operators = Operator.objects.with_load(now).only("name", "is_active", "load_limit")
+    operators = Operator.objects.with_load(now).only(*OPERATOR_ROW)
     found = list(operators[: INLINE_OTHERS_MAX + 1] if inline else operators)
     everyone = not inline or len(found) <= INLINE_OTHERS_MAX
     if not everyone:
         found = list(operators.filter(pk__in={op for ids in members.values() for op in ids}))
-    rows = [OperatorLoad(operator=op, load=op.load) for op in found]
+    rows = [OperatorLoad.of(op, now=now) for op in found]
     order = {row.operator.pk: n for n, row in enumerate(rows)}
     return AssignChoices(
         operators=rows,

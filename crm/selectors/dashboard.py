@@ -17,9 +17,11 @@ from django.db.models import (
 )
 
 from crm import eligibility
+from crm.choices import Presence
 from crm.models import Contact, Operator, Source, SourceOperatorWeight
 from crm.selectors.charts import Bucket, LoadLine, arrivals, empty_hours, load_lines
 from crm.selectors.loads import (
+    OPERATOR_ROW,
     OperatorLoad,
     OperatorShare,
     Waiting,
@@ -39,21 +41,44 @@ class SourceSummary:
     source: Source
     operators: int  # weighted operators
     active: int  # of them, switched on
-    free: int  # free slots now: over the active operators, limit − load where positive
+    on_shift: int  # of those, on shift now
+    present: int  # of those, available
+    free: int  # free slots now: over the reachable operators, limit − load where positive
     total_weight: int
     waiting: Waiting
-    full: list[OperatorLoad] = field(default_factory=list)  # only when blocked: its active full operators
-    inactive: list[Operator] = field(default_factory=list)  # only when blocked: its switched-off ones
+    # Only when blocked: its switched-on operators who cannot take a contact now, and its switched-off ones.
+    held: list[OperatorLoad] = field(default_factory=list)
+    inactive: list[Operator] = field(default_factory=list)
 
     @property
     def blocked(self) -> str:
-        return eligibility.nobody_because(operators=self.operators, active=self.active, able=self.free) or ""
+        reason = eligibility.nobody_because(
+            operators=self.operators,
+            active=self.active,
+            on_shift=self.on_shift,
+            present=self.present,
+            able=self.free,
+        )
+        return reason or ""
+
+    @property
+    def full(self) -> list[OperatorLoad]:
+        return [row for row in self.held if row.reachable and row.is_full]
+
+    @property
+    def off_shift(self) -> list[OperatorLoad]:
+        return [row for row in self.held if not row.on_shift]
+
+    @property
+    def away(self) -> list[OperatorLoad]:
+        return [row for row in self.held if row.on_shift and row.operator.presence != Presence.AVAILABLE]
 
     @property
     def next_free(self) -> OperatorLoad | None:
-        """The full operator whose slot frees first, when nobody is free."""
-        freeing = [row for row in self.full if row.frees_at is not None]
-        return min(freeing, key=lambda row: row.frees_at) if freeing and not self.free else None
+        """When nobody can take a contact: the operator who can first, by a slot freeing, a shift starting or
+        a return from away (None when nobody's wait has an end in sight)."""
+        ready = [row for row in self.held if row.ready_at is not None]
+        return min(ready, key=lambda row: row.ready_at) if ready and not self.free else None
 
 
 @dataclass(frozen=True)
@@ -97,7 +122,7 @@ def dashboard_page(
     every source's capacity summed up in SQL, and the operators 50 a page (searched by name, or those of
     one source) with their loads over the day and their shares of the sources they work."""
     sources = source_summaries(now=now)
-    operators = Operator.objects.with_load(now).only("name", "is_active", "load_limit")
+    operators = Operator.objects.with_load(now).only(*OPERATOR_ROW)
     if operator_query:
         operators = operators.filter(name__icontains=operator_query)
     if operator_source is not None:
@@ -105,9 +130,7 @@ def dashboard_page(
     page = Paginator(operators, OPERATORS_PER_PAGE).get_page(operator_page)
     on_page = list(page.object_list)
     frees_at = freeing_times(now=now, operators=on_page)
-    page.object_list = [
-        OperatorLoad(operator=op, load=op.load, frees_at=frees_at.get(op.pk)) for op in on_page
-    ]
+    page.object_list = [OperatorLoad.of(op, now=now, frees_at=frees_at.get(op.pk)) for op in on_page]
     return DashboardPage(
         now=now,
         sources=sources,
@@ -122,7 +145,8 @@ def source_summaries(*, now: datetime) -> list[SourceSummary]:
     more when a source is blocked (its full and switched-off operators, when their slots free)."""
     load = eligibility.load_of("operator", now=now)
     active = Q(operator__is_active=True)
-    spare = eligibility.free_slots_of(load, limit="operator__load_limit", active="operator__is_active")
+    on_shift = active & eligibility.on_shift_q(now, prefix="operator__")
+    present = on_shift & eligibility.present_q(prefix="operator__")
     per_source = {
         row["source_id"]: row
         for row in SourceOperatorWeight.objects.order_by()
@@ -130,7 +154,9 @@ def source_summaries(*, now: datetime) -> list[SourceSummary]:
         .annotate(
             operators=Count("pk"),
             active=Count("pk", filter=active),
-            free=Sum(spare),
+            on_shift=Count("pk", filter=on_shift),
+            present=Count("pk", filter=present),
+            free=Sum(eligibility.free_slots_of(load, now=now, prefix="operator__")),
             total_weight=Sum("weight"),
         )
     }
@@ -140,6 +166,8 @@ def source_summaries(*, now: datetime) -> list[SourceSummary]:
             source=source,
             operators=per_source.get(source.pk, {}).get("operators", 0),
             active=per_source.get(source.pk, {}).get("active", 0),
+            on_shift=per_source.get(source.pk, {}).get("on_shift", 0),
+            present=per_source.get(source.pk, {}).get("present", 0),
             free=per_source.get(source.pk, {}).get("free") or 0,
             total_weight=per_source.get(source.pk, {}).get("total_weight") or 0,
             waiting=waiting.get(source.pk, Waiting()),
@@ -149,7 +177,7 @@ def source_summaries(*, now: datetime) -> list[SourceSummary]:
     blocked = [s for s in summaries if s.blocked and s.operators]
     if not blocked:
         return summaries
-    # Only the blocked sources' operators: their alert names who is full or switched off.
+    # Only the blocked sources' operators: their alert names who is off shift, away, full or switched off.
     weights = (
         SourceOperatorWeight.objects.filter(source_id__in=[s.source.pk for s in blocked])
         .select_related("operator")
@@ -167,10 +195,10 @@ def source_summaries(*, now: datetime) -> list[SourceSummary]:
     return [
         replace(
             s,
-            full=[
-                OperatorLoad(operator=op, load=op.load, frees_at=frees_at.get(op.pk))
+            held=[
+                OperatorLoad.of(op, now=now, frees_at=frees_at.get(op.pk))
                 for op in by_source[s.source.pk]
-                if op.is_active and eligibility.is_full(op.load, op.load_limit)
+                if op.is_active
             ],
             inactive=[op for op in by_source[s.source.pk] if not op.is_active],
         )

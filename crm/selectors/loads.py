@@ -15,9 +15,23 @@ from django.db.models import (
 from django.db.models.functions import RowNumber
 
 from crm import eligibility
+from crm.choices import Presence
 from crm.models import Contact, Operator
 
 PAGE_SIZE = 50
+# What a page reads of each operator: what it shows and what decides whether the operator can be reached.
+OPERATOR_ROW = (
+    "name",
+    "is_active",
+    "load_limit",
+    "presence",
+    "presence_reason",
+    "presence_until",
+    "timezone",
+    "scheduled",
+    "shift_starts_at",
+    "shift_ends_at",
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,37 @@ class OperatorLoad:
     # When a full operator's next slot frees (its oldest counted assignment leaves the window); None when
     # it is not full, or never frees because its limit is 0.
     frees_at: datetime | None = None
+    # At the moment the row was read: switched on, on shift and available (crm.eligibility.reachable).
+    reachable: bool = True
+    on_shift: bool = True
+
+    @classmethod
+    def of(cls, operator: Operator, *, now: datetime, frees_at: datetime | None = None) -> "OperatorLoad":
+        """The row of an operator read with its `load` annotated, as it stands at `now`."""
+        shift = eligibility.on_shift(
+            scheduled=operator.scheduled,
+            starts=operator.shift_starts_at,
+            ends=operator.shift_ends_at,
+            now=now,
+        )
+        return cls(operator, operator.load, frees_at, eligibility.reachable(operator, now), shift)
+
+    @property
+    def ready_at(self) -> datetime | None:
+        """When a switched-on operator who cannot take a contact now will be able to: the latest of its
+        shift's start, its return from away, its next free slot, whichever hold it back; None when one of
+        them has no end in sight (offline, away with no return time, no shift ahead, a limit of 0)."""
+        op = self.operator
+        if not op.is_active:
+            return None
+        waits = []
+        if not self.on_shift:
+            waits.append(op.shift_starts_at)
+        if op.presence != Presence.AVAILABLE:
+            waits.append(op.presence_until)
+        if self.is_full:
+            waits.append(self.frees_at)
+        return None if not waits or None in waits else max(waits)
 
     @property
     def percent(self) -> int:
@@ -50,9 +95,9 @@ class OperatorLoad:
 
     @property
     def free(self) -> int:
-        """Contacts the operator can still take now (0 when switched off)."""
+        """Contacts the operator can still take now (0 when switched off, off shift, away or offline)."""
         return eligibility.free_slots(
-            load=self.load, limit=self.operator.load_limit, active=self.operator.is_active
+            load=self.load, limit=self.operator.load_limit, reachable=self.reachable
         )
 
 
@@ -93,7 +138,7 @@ def operator_loads(*, now: datetime, source_id: int | None = None) -> list[Opera
         operators = operators.filter(weights__source_id=source_id)
     operators = list(operators)
     frees_at = freeing_times(now=now, operators=operators)
-    return [OperatorLoad(operator=op, load=op.load, frees_at=frees_at.get(op.pk)) for op in operators]
+    return [OperatorLoad.of(op, now=now, frees_at=frees_at.get(op.pk)) for op in operators]
 
 
 def freeing_times(*, now: datetime, operators: list[Operator]) -> dict[int, datetime]:

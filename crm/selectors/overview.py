@@ -10,6 +10,7 @@ from django.db.models import (
 )
 
 from crm import eligibility
+from crm.choices import Presence
 from crm.models import Contact, Source
 from crm.selectors.charts import Bucket, LoadLine, arrivals, empty_hours, load_lines
 from crm.selectors.loads import (
@@ -37,22 +38,26 @@ class SourceOverview:
 
     @property
     def free(self) -> int:
-        """Free slots now: the sum over the source's active operators of limit − load."""
+        """Free slots now: the sum over the source's reachable operators of limit − load."""
         return sum(row.free for row in self.operators)
 
     @property
     def blocked(self) -> str:
         """Why nobody can take this source's contacts now (an UnassignedReason), or "" when someone can."""
+        active = [row for row in self.operators if row.operator.is_active]
+        on_shift = [row for row in active if row.on_shift]
         reason = eligibility.nobody_because(
             operators=len(self.operators),
-            active=sum(1 for row in self.operators if row.operator.is_active),
+            active=len(active),
+            on_shift=len(on_shift),
+            present=sum(1 for row in on_shift if row.operator.presence == Presence.AVAILABLE),
             able=self.free,
         )
         return reason or ""
 
     @property
     def full(self) -> list[OperatorLoad]:
-        return [row for row in self.operators if row.operator.is_active and row.is_full]
+        return [row for row in self.operators if row.reachable and row.is_full]
 
     @property
     def inactive(self) -> list[OperatorLoad]:
@@ -60,11 +65,12 @@ class SourceOverview:
 
     @property
     def next_free(self) -> OperatorLoad | None:
-        """The full operator whose slot frees first, when nobody is free."""
+        """When nobody can take a contact: the operator who can first (a slot freeing, a shift starting, a
+        return from away); None when nobody's wait has an end in sight."""
         if self.free:
             return None
-        freeing = [row for row in self.full if row.frees_at is not None]
-        return min(freeing, key=lambda row: row.frees_at) if freeing else None
+        ready = [row for row in self.operators if row.ready_at is not None]
+        return min(ready, key=lambda row: row.ready_at) if ready else None
 
 
 @dataclass(frozen=True)

@@ -161,14 +161,12 @@ def test_no_contact_is_decided_on_a_removal_that_has_committed():
     source = SourceFactory()
     WeightFactory(source=source, operator=leaving, weight=50)
     WeightFactory(source=source, operator=staying, weight=1)
-    stale = source_route(source.pk).candidates  # read before the removal, as a token check in flight
+    stale = source_route(source.pk)  # read before the removal, as a token check in flight
     removed_at, posting, removal_committed = [], threading.Barrier(8), threading.Event()
 
     def before_the_removal(i: int) -> None:
         for n in range(5):
-            store_contact(
-                source=source, external_id=f"b-{i}-{n}", candidates=stale, rng=random.Random(i * 10 + n)
-            )
+            store_contact(source=source, external_id=f"b-{i}-{n}", route=stale, rng=random.Random(i * 10 + n))
 
     def work(i: int):
         if i:
@@ -184,7 +182,7 @@ def test_no_contact_is_decided_on_a_removal_that_has_committed():
         removal_committed.wait(timeout=20)  # then they go on, on the route read before it
         for n in range(15):
             store_contact(
-                source=source, external_id=f"c-{i}-{n}", candidates=stale, rng=random.Random(i * 100 + n)
+                source=source, external_id=f"c-{i}-{n}", route=stale, rng=random.Random(i * 100 + n)
             )
         return None
 

@@ -14,14 +14,21 @@ from django.db import IntegrityError
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.eligibility import Candidate, window_start
+from crm.eligibility import window_start
 from crm.models import Contact, Operator
-from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
+from crm.tests.factories import (
+    ContactFactory,
+    LeadFactory,
+    OperatorFactory,
+    SourceFactory,
+    WeightFactory,
+    operator_admin_form,
+)
 from distribution import capacity, db, intake, sql
 from distribution.intake import receive_contact, store_contact
 from distribution.manual import AssignmentRefused, assign_manually
 from distribution.queue import drain
-from distribution.routes import memory
+from distribution.routes import memory, source_route
 from distribution.tests.sent import times_run
 
 pytestmark = pytest.mark.django_db
@@ -44,14 +51,15 @@ def waiting(source, *, minutes_ago: float, lead=None) -> Contact:
 
 def test_limit_active_flag_and_weight_are_read_again_under_the_lock(rng):
     """Stale candidates (read before a supervisor's change committed) never decide: the lock re-reads."""
-    full, off, removed = OperatorFactory(load_limit=1), OperatorFactory(), OperatorFactory()
+    full, off, removed = OperatorFactory(load_limit=10), OperatorFactory(), OperatorFactory()
     source = source_with(full, off, removed)
     ContactFactory(operator=full)
-    stale = [Candidate(op.pk, 1, 10, active=True, name=op.name) for op in (full, off, removed)]
+    stale = source_route(source.pk)  # read before the supervisor's changes, as a token check in flight
+    Operator.objects.filter(pk=full.pk).update(load_limit=1)
     Operator.objects.filter(pk=off.pk).update(is_active=False)
     source.weights.filter(operator=removed).delete()
 
-    contact = store_contact(source=source, external_id="x", candidates=stale, rng=rng)
+    contact = store_contact(source=source, external_id="x", route=stale, rng=rng)
 
     assert contact.operator_id is None and contact.unassigned_reason == "all_at_limit"
     seen = {c["operator_id"]: c for c in contact.explanation["candidates"]}
@@ -409,7 +417,7 @@ def test_the_admin_and_the_api_say_how_many_waiting_contacts_a_change_routed(adm
         waiting(source, minutes_ago=minutes + 1)
     page = admin_client.post(
         reverse("admin:crm_operator_change", args=[anna.pk]),
-        {"name": "Anna", "load_limit": "5", "is_active": "on"},
+        operator_admin_form(anna, load_limit=5),
         follow=True,
     )
     assert "5 waiting contacts were assigned." in page.text
@@ -425,7 +433,7 @@ def test_the_admin_and_the_api_say_how_many_waiting_contacts_a_change_routed(adm
     # A change that adds nothing says nothing.
     page = admin_client.post(
         reverse("admin:crm_operator_change", args=[anna.pk]),
-        {"name": "Anna", "load_limit": "4", "is_active": "on"},
+        operator_admin_form(anna, load_limit=4),
         follow=True,
     )
     assert "were assigned" not in page.text and "was assigned" not in page.text

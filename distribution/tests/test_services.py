@@ -206,7 +206,7 @@ def test_an_operator_deleted_since_the_route_was_read_is_simply_not_a_candidate(
     route = source_route(source.pk)
     gone_id = gone.pk
     gone.delete()
-    contact = store_contact(source=source, external_id="x", candidates=route.candidates, rng=rng)
+    contact = store_contact(source=source, external_id="x", route=route, rng=rng)
     assert contact.operator == anna
     left_out = {c["operator_id"]: c["excluded"] for c in contact.explanation["candidates"]}
     assert left_out[gone_id] is not None and left_out[anna.pk] is None

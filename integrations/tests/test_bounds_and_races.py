@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from crm import services
 from crm.models import INT_MAX, Operator, Source, SourceOperatorWeight
-from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
+from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory, operator_admin_form
 from distribution import capacity
 from integrations.tests.conftest import client_with
 
@@ -53,7 +53,7 @@ def test_the_service_and_the_admin_refuse_the_same_numbers(admin_client):
     assert "weights" in refused.value.message_dict
     response = admin_client.post(
         reverse("admin:crm_operator_change", args=[anna.pk]),
-        {"name": "Anna", "load_limit": str(INT_MAX + 1), "is_active": "on"},
+        operator_admin_form(anna, load_limit=INT_MAX + 1),
     )
     assert response.status_code == 200 and "errornote" in response.text
     assert Operator.objects.get(pk=anna.pk).load_limit == anna.load_limit

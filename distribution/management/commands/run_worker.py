@@ -1,0 +1,53 @@
+"""python manage.py run_worker [--once] [--every SECONDS]: every timed job of Leadflow (distribution.worker).
+
+bin/run starts one next to the web server; production runs it as a service (deploy/leadflow-worker.service).
+Several at once, on several hosts, are safe. `assign_unassigned` still routes the queue alone (cron setups).
+"""
+
+import time
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import DatabaseError, close_old_connections
+from django.utils.translation import gettext
+
+from distribution import worker
+
+
+class Command(BaseCommand):
+    help = (
+        "Run Leadflow's timed jobs until stopped: operators back from away at their time, shifts that start "
+        "or end, and the waiting queue. Safe to run on several hosts at once."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--once", action="store_true", help="Do one pass and exit.")
+        parser.add_argument(
+            "--every", type=float, default=2.0, metavar="SECONDS", help="Seconds between passes (default 2)."
+        )
+
+    def handle(self, *args, once: bool, every: float, **options) -> None:
+        while True:
+            try:
+                done = worker.run_once()
+            except DatabaseError as exc:
+                if once:
+                    raise
+                # An outage (database restarting): say so and try again on the next pass.
+                self.stderr.write(
+                    gettext("worker pass failed, retrying in %(seconds)ss: %(error)s")
+                    % {"seconds": every, "error": str(exc).strip()}
+                )
+            else:
+                if once or done.returned or done.shifts or done.assigned:
+                    # key=value, like a log line: not translated, so it stays greppable.
+                    self.stdout.write(
+                        f"returned={done.returned} shifts={done.shifts} assigned={done.assigned} "
+                        f"still_waiting={done.still_waiting}"
+                    )
+            if once:
+                return
+            self.stdout.flush()
+            time.sleep(every)
+            # Django drops broken connections around requests only; a long-running command must do it
+            # itself, or after a database (or PgBouncer) restart every pass would fail on a dead one.
+            close_old_connections()
