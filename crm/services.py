@@ -1,11 +1,14 @@
 """Supervisors' changes to the configuration that decide nothing about routing: sources and their tokens,
-new operators. (Changes that add capacity route waiting contacts, so they live in distribution.capacity.)
+new operators and their sign-in accounts. (Changes that add capacity route waiting contacts, so they live in distribution.capacity.)
 The admin, the API and the commands call these."""
 
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 
 from crm import secrets
 from crm.models import Operator, Source
@@ -55,3 +58,18 @@ def create_operator(*, name: str, load_limit: int = 20, is_active: bool = True) 
     operator.full_clean()
     operator.save()
     return operator
+
+
+def create_account(*, operator: Operator, username: str, password: str):
+    """A sign-in account (no admin rights) linked to the operator, who then lands on My work. Raises
+    ValidationError when the operator has an account already (linked meanwhile, too)."""
+    with transaction.atomic():
+        locked = Operator.objects.select_for_update().get(pk=operator.pk)
+        if locked.user_id is not None:
+            raise ValidationError(
+                {"user": gettext("%(name)s already has a sign-in account.") % {"name": locked}}
+            )
+        locked.user = get_user_model().objects.create_user(username=username, password=password)
+        locked.save(update_fields=["user", "updated_at"])
+    operator.user = locked.user
+    return locked.user

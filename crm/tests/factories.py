@@ -62,3 +62,25 @@ class ContactFactory(DjangoModelFactory):
     # Assigned on arrival unless a test says otherwise; the load counts by assigned_at.
     assigned_at = factory.LazyAttribute(lambda c: c.created_at if c.operator else None)
     unassigned_reason = factory.LazyAttribute(lambda c: "" if c.operator else UnassignedReason.ALL_AT_LIMIT)
+
+
+def operator_admin_form(operator: Operator, **fields) -> dict:
+    """What the admin's operator page posts, as it stands with `fields` changed (is_active: True/False); no
+    schedule rows unless given as `shift_intervals-…` / `schedule_exceptions-…` keys with their counts."""
+    data = {
+        "name": operator.name,
+        "load_limit": str(operator.load_limit),
+        "is_active": operator.is_active,
+        "user": operator.user_id or "",
+        "presence": operator.presence,
+        "presence_reason": operator.presence_reason,
+        "presence_until_0": "",
+        "presence_until_1": "",
+        "timezone": operator.timezone,
+    }
+    for prefix in ("shift_intervals", "schedule_exceptions"):
+        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    data |= fields
+    if data.pop("is_active"):
+        data["is_active"] = "on"
+    return {key: str(value) for key, value in data.items()}

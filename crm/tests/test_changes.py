@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from crm import services
 from crm.models import Operator
-from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
+from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory, operator_admin_form
 from distribution import capacity
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ def test_an_admin_edit_shows_old_and_new_value_with_who_and_when(admin_client, s
     anna = OperatorFactory(name="Anna", load_limit=37)
     response = admin_client.post(
         reverse("admin:crm_operator_change", args=[anna.pk]),
-        {"name": "Anna", "is_active": "on", "load_limit": "91"},
+        operator_admin_form(anna, load_limit=91),
     )
     assert response.status_code == 302
     page = staff_client.get(reverse("change_list")).text
@@ -107,7 +107,7 @@ def test_a_save_that_changes_nothing_records_nothing(admin_client):
     before = (source.history.count(), anna.history.count())
     form = {"name": "Bot", "weights-TOTAL_FORMS": "0", "weights-INITIAL_FORMS": "0"}
     assert admin_client.post(reverse("admin:crm_source_change", args=[source.pk]), form).status_code == 302
-    operator_form = {"name": "Anna", "is_active": "on", "load_limit": "5"}
+    operator_form = operator_admin_form(anna)
     assert (
         admin_client.post(reverse("admin:crm_operator_change", args=[anna.pk]), operator_form).status_code
         == 302
