@@ -34,7 +34,7 @@ class AssignmentPath(TextChoices):
     DRAW = "draw", _("weighted draw on arrival")
     STICKY = "sticky", _("returning lead, back to the same operator")
     DRAIN = "drain", _("routed from the waiting queue")
-    CAPACITY_CHANGE = "capacity_change", _("routed from the queue after a supervisor added capacity")
+    CAPACITY_CHANGE = "capacity_change", _("routed from the queue as soon as capacity appeared")
     ROUTE_AGAIN = "route_again", _("routed again by a supervisor")
     MANUAL = "manual", _("assigned by a supervisor")
     MANUAL_OVERRIDE = "manual_override", _("assigned by a supervisor, overriding the limit or active flag")
@@ -46,7 +46,7 @@ class Actor(TextChoices):
 
     WEBHOOK = "webhook", _("on arrival")
     DRAIN = "drain", _("from the waiting queue")
-    CAPACITY_CHANGE = "capacity_change", _("from the queue after a supervisor added capacity")
+    CAPACITY_CHANGE = "capacity_change", _("from the queue as soon as capacity appeared")
 
 
 API_ACTOR_PREFIX = "api:"

@@ -45,14 +45,15 @@ class Routed:
         return self
 
 
-def drain_after_commit(source_ids: Iterable[int]) -> Routed:
+def drain_after_commit(source_ids: Iterable[int], *, now: datetime | None = None) -> Routed:
     """Route these sources' waiting contacts once the current transaction commits (at once outside one):
-    within a bound, so the save stays fast; the worker's drain does the rest."""
+    within a bound, so the save stays fast; the worker's drain does the rest. `now`: the moment the change
+    was decided at (the worker's injected clock), else the time of the drain."""
     routed, ids = Routed(), sorted(set(source_ids))
     if ids:
 
         def drain() -> None:
-            routed.count = queue.drain_sources(ids).assigned
+            routed.count = queue.drain_sources(ids, now=now).assigned
             log.info("drain after capacity change sources=%s assigned=%s", ids, routed.assigned)
 
         # robust: a drain that fails (it is logged) never fails the supervisor's committed change; the
@@ -99,7 +100,7 @@ def save_operator(*, operator: Operator, now: datetime | None = None) -> Routed:
         if before is not None and before.timezone != operator.timezone:
             shifts.store(operator, now=now)
         if adds_capacity(before, operator, now=now):
-            return drain_after_commit(sources_of([operator.pk]))
+            return drain_after_commit(sources_of([operator.pk]), now=now)
     return Routed()
 
 

@@ -43,7 +43,10 @@ def drain(
     is skipped for the rest of the pass. Contacts older than UNASSIGNED_MAX_AGE_HOURS are left alone and
     counted. `max_contacts`/`max_seconds` bound the work (a supervisor's save drains inline).
     """
-    now = now or timezone.now()
+    # Each contact is decided at its own moment (a long pass must not count loads at its start), unless a
+    # moment is given (the worker's injected clock in tests): then at that one.
+    clock = (lambda: now) if now is not None else timezone.now
+    now = clock()
     rng = rng or default_rng
     started = time.monotonic()
     oldest_allowed = now - timedelta(hours=settings.UNASSIGNED_MAX_AGE_HOURS)
@@ -61,7 +64,7 @@ def drain(
         if source_id in full_sources:
             report.still_waiting += 1
             continue
-        outcome = retrying(partial(_drain_one, contact_id, trigger=trigger, now=timezone.now(), rng=rng))
+        outcome = retrying(partial(_drain_one, contact_id, trigger=trigger, now=clock(), rng=rng))
         if outcome is True:
             report.assigned += 1
         elif outcome is False:
@@ -70,10 +73,18 @@ def drain(
     return report
 
 
-def drain_sources(sources: Sequence[int], *, trigger: str = AssignmentPath.CAPACITY_CHANGE) -> DrainReport:
-    """A supervisor added capacity to these sources: route their waiting contacts now, within a bound so the
-    save stays fast (DRAIN_INLINE_LIMIT contacts, about a second); the worker's drain does the rest."""
-    return drain(trigger=trigger, sources=sources, max_contacts=settings.DRAIN_INLINE_LIMIT, max_seconds=1.0)
+def drain_sources(
+    sources: Sequence[int], *, trigger: str = AssignmentPath.CAPACITY_CHANGE, now: datetime | None = None
+) -> DrainReport:
+    """Capacity appeared in these sources: route their waiting contacts now, within a bound so the change
+    stays fast (DRAIN_INLINE_LIMIT contacts, about a second); the worker's drain does the rest."""
+    return drain(
+        trigger=trigger,
+        sources=sources,
+        max_contacts=settings.DRAIN_INLINE_LIMIT,
+        max_seconds=1.0,
+        now=now,
+    )
 
 
 def _oldest_first(queue, batch: int = 200):

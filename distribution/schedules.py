@@ -91,7 +91,7 @@ def set_schedule(
             ScheduleException(operator=locked, **vars(e)) for e in exceptions
         )
         if _refresh(locked, now=now):
-            return drain_after_commit(sources_of([locked.pk]))
+            return drain_after_commit(sources_of([locked.pk]), now=now)
     return Routed()
 
 
@@ -123,5 +123,5 @@ def refresh_everyone(*, now: datetime | None = None) -> Routed:
         with transaction.atomic():
             locked = Operator.objects.select_for_update().filter(pk=operator_id).first()
             if locked is not None and _refresh(locked, now=now):
-                routed.add(drain_after_commit(sources_of([locked.pk])))
+                routed.add(drain_after_commit(sources_of([locked.pk]), now=now))
     return routed

@@ -16,7 +16,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from crm import eligibility, shifts
+from crm import shifts
 from crm.choices import Presence
 from crm.history import WORKER
 from crm.models import Operator, WorkerBeat
@@ -41,10 +41,10 @@ def run_once(*, now: datetime | None = None, name: str | None = None) -> Pass:
     now = now or timezone.now()
     done = Pass()
     routed = capacity.Routed()
-    for operator_id in _due(presence_until__lte=now):
+    for operator_id in _due("presence_until", now):
         routed.add(_return(operator_id, now=now, done=done))
-    for operator_id in _due(shift_due_at__lte=now):
-        routed.add(_shift(operator_id, now=now, done=done))
+    for operator_id in _due("shift_due_at", now):
+        _shift(operator_id, now=now, done=done)
     drained = queue.drain(now=now, max_seconds=DRAIN_SECONDS)
     done.assigned = routed.assigned + drained.assigned
     done.still_waiting = drained.still_waiting
@@ -52,8 +52,10 @@ def run_once(*, now: datetime | None = None, name: str | None = None) -> Pass:
     return done
 
 
-def _due(**deadline) -> list[int]:
-    return list(Operator.objects.filter(**deadline).order_by(*deadline).values_list("pk", flat=True)[:BATCH])
+def _due(deadline: str, now: datetime) -> list[int]:
+    """The operators whose `deadline` has come, soonest first (read without locks: _locked checks again)."""
+    due = Operator.objects.filter(**{f"{deadline}__lte": now}).order_by(deadline, "pk")
+    return list(due.values_list("pk", flat=True)[:BATCH])
 
 
 def _locked(operator_id: int, **still_due) -> Operator | None:
@@ -73,19 +75,14 @@ def _return(operator_id: int, *, now: datetime, done: Pass) -> capacity.Routed:
         return routed
 
 
-def _shift(operator_id: int, *, now: datetime, done: Pass) -> capacity.Routed:
-    """A shift's start or end has come: at its start the waiting contacts are routed; at its end the next
-    shift is worked out."""
+def _shift(operator_id: int, *, now: datetime, done: Pass) -> None:
+    """A shift's start or end has come: the next deadline is worked out (at a start, the shift's end). The
+    waiting contacts a start lets through are routed by the pass's drain, right after."""
     with transaction.atomic():
         operator = _locked(operator_id, shift_due_at__lte=now)
-        if operator is None:
-            return capacity.Routed()
-        started = operator.shift_due_at == operator.shift_starts_at
-        shifts.store(operator, now=now)
-        done.shifts += 1
-        if started and eligibility.reachable(operator, now):
-            return capacity.drain_after_commit(capacity.sources_of([operator.pk]))
-        return capacity.Routed()
+        if operator is not None:
+            shifts.store(operator, now=now)
+            done.shifts += 1
 
 
 def _name() -> str:

@@ -2,7 +2,7 @@
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.paginator import Page, Paginator
 from django.db import connection
@@ -11,6 +11,7 @@ from django.db.models import (
     Count,
     F,
     Func,
+    Max,
     Q,
     QuerySet,
     Sum,
@@ -18,7 +19,7 @@ from django.db.models import (
 
 from crm import eligibility
 from crm.choices import Presence
-from crm.models import Contact, Operator, Source, SourceOperatorWeight
+from crm.models import Contact, Operator, Source, SourceOperatorWeight, WorkerBeat
 from crm.selectors.charts import Bucket, LoadLine, arrivals, empty_hours, load_lines
 from crm.selectors.loads import (
     OPERATOR_ROW,
@@ -31,6 +32,8 @@ from crm.selectors.loads import (
 )
 
 OPERATORS_PER_PAGE = 50
+# The worker passes every few seconds (distribution.worker); silent this long, it is not running.
+WORKER_SILENT_AFTER = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,13 @@ class DashboardPage:
     operators: Page  # of OperatorLoad, by name: the search's page
     load_lines: list[LoadLine]  # of the page's operators
     shares: list[SourceShares]  # the sources of the page's operators, by name
+    worker_last_pass: datetime | None = None  # the latest pass of any worker (manage.py run_worker)
+
+    @property
+    def worker_silent(self) -> bool:
+        """No worker has finished a pass for WORKER_SILENT_AFTER: nothing timed happens (returns from away,
+        shift starts, the queue's drain)."""
+        return self.worker_last_pass is None or self.now - self.worker_last_pass > WORKER_SILENT_AFTER
 
     @property
     def waiting(self) -> Waiting:
@@ -137,6 +147,7 @@ def dashboard_page(
         operators=page,
         load_lines=load_lines(now=now, loads=page.object_list),
         shares=_shares(now=now, loads=page.object_list, sources={s.source.pk: s for s in sources}),
+        worker_last_pass=WorkerBeat.objects.aggregate(latest=Max("last_pass_at"))["latest"],
     )
 
 

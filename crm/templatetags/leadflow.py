@@ -84,7 +84,7 @@ def load_state_label(code: str | None) -> str:
 @register.filter
 def actor_label(by: str | None) -> str:
     """Who or what assigned a contact (the explanation's `by`) in words: "on arrival", "by anna", "through
-    the API key provisioning", "from the queue after a supervisor added capacity"."""
+    the API key provisioning", "from the queue as soon as capacity appeared"."""
     if not by:
         return ""
     if by.startswith(API_ACTOR_PREFIX):
@@ -221,7 +221,8 @@ def explanation_sentences(explanation: dict | None) -> list[str]:
     left_out = [
         c for c in candidates if c.get("excluded") and c is not chosen and c["operator_id"] not in named
     ]
-    for code in (Exclusion.AT_LIMIT, Exclusion.INACTIVE, Exclusion.NO_WEIGHT):
+    # Each operator left out once, by the first rule that kept them out (crm.eligibility.exclusion's order).
+    for code in Exclusion:
         names = [_name(c) for c in left_out if c["excluded"] == code]
         if names:
             sentences.append(

@@ -269,3 +269,44 @@ def test_the_summary_in_sql_agrees_with_the_operator_by_operator_overview():
         if summary.blocked:
             assert [r.operator.pk for r in summary.full] == [r.operator.pk for r in overview.full]
             assert summary.next_free == overview.next_free
+
+
+def test_the_dashboard_warns_when_no_worker_has_run_for_a_minute(staff_client):
+    from crm.models import WorkerBeat
+
+    page = staff_client.get(reverse("dashboard")).text
+    assert "No worker has run yet" in page
+    WorkerBeat.objects.create(worker="host:1", last_pass_at=timezone.now() - timedelta(seconds=61))
+    WorkerBeat.objects.create(worker="host:2", last_pass_at=timezone.now() - timedelta(hours=2))
+    page = staff_client.get(reverse("dashboard")).text
+    assert "No worker has run since" in page and "run_worker" in page
+    WorkerBeat.objects.filter(worker="host:1").update(last_pass_at=timezone.now() - timedelta(seconds=50))
+    assert 'class="alert worker-silent"' not in staff_client.get(reverse("dashboard")).text
+
+
+def test_a_source_counts_operators_on_shift_to_the_second_as_the_intake_does():
+    """The dashboard's SQL (crm.eligibility.on_shift_q) and the intake's rule agree at both boundaries."""
+    from datetime import UTC, datetime, time
+
+    from crm.choices import UnassignedReason
+    from distribution import schedules
+
+    anna = OperatorFactory(name="Anna", timezone="Europe/Berlin")
+    source = SourceFactory(name="Bot")
+    WeightFactory(source=source, operator=anna)
+    starts, ends = datetime(2026, 12, 7, 8, tzinfo=UTC), datetime(2026, 12, 7, 17, tzinfo=UTC)
+    schedules.set_schedule(
+        operator=anna, intervals=[schedules.Interval(0, time(9), time(18))], exceptions=[], now=starts
+    )
+
+    def summary(now):
+        (found,) = [s for s in selectors.source_summaries(now=now) if s.source.pk == source.pk]
+        return found
+
+    second = timedelta(seconds=1)
+    assert summary(starts - second).blocked == UnassignedReason.NOBODY_ON_SHIFT
+    assert (summary(starts).on_shift, summary(starts).blocked) == (1, "")
+    assert (summary(ends - second).on_shift, summary(ends - second).free) == (1, anna.load_limit)
+    at_end = summary(ends)
+    assert (at_end.on_shift, at_end.free, at_end.blocked) == (0, 0, UnassignedReason.NOBODY_ON_SHIFT)
+    assert [row.operator.name for row in at_end.off_shift] == ["Anna"]

@@ -108,7 +108,7 @@ def test_who_assigned_reads_in_words_through_one_lookup():
     from crm.templatetags.leadflow import actor_label
 
     assert actor_label("webhook") == "on arrival"
-    assert actor_label("capacity_change") == "from the queue after a supervisor added capacity"
+    assert actor_label("capacity_change") == "from the queue as soon as capacity appeared"
     assert actor_label("drain") == "from the waiting queue"
     assert actor_label("api:telephony") == "through the API key telephony"
     assert actor_label("anna") == "by anna"
@@ -156,4 +156,35 @@ def test_what_happened_is_said_as_it_is_known():
     assert [(r["status"], r["chance"]) for r in explanation_rows(repeated)][2:] == [
         ("chosen", "50%"),
         ("could take it", "50%"),
+    ]
+
+
+def test_operators_off_shift_away_or_offline_are_named_with_why():
+    why = {
+        "candidates": [
+            candidate(1, "Anna", p=1.0),
+            candidate(2, "Boris", excluded="away"),
+            candidate(3, "Vera", excluded="offline"),
+            candidate(4, "Gleb", excluded="off_shift"),
+            candidate(5, "Dana", excluded="away"),
+        ],
+        "draws": [1],
+        "chosen": 1,
+        "reason": "",
+        "path": "draw",
+    }
+    assert explanation_sentences(why)[1:] == [
+        "Left out: Gleb (off shift).",
+        "Left out: Boris and Dana (away).",
+        "Left out: Vera (offline).",
+    ]
+    nobody = {
+        "candidates": [candidate(1, "Anna", excluded="away")],
+        "draws": [],
+        "chosen": None,
+        "reason": "nobody_available",
+    }
+    assert explanation_sentences(nobody) == [
+        "Nobody could take it: every operator on shift is away or offline.",
+        "Left out: Anna (away).",
     ]

@@ -177,7 +177,7 @@ def test_a_lead_search_sorts_in_the_order_the_trigram_index_can_serve(staff_clie
     [
         ("draw", "webhook", "weighted draw on arrival"),
         ("sticky", "webhook", "returning lead, back to the same operator · on arrival"),
-        ("capacity_change", "capacity_change", "routed from the queue after a supervisor added capacity"),
+        ("capacity_change", "capacity_change", "routed from the queue as soon as capacity appeared"),
         ("drain", "drain", "routed from the waiting queue"),
         ("manual", "admin", "assigned by a supervisor · by admin"),
         (
