@@ -92,8 +92,7 @@ def save_operator(*, operator: Operator, now: datetime | None = None) -> Routed:
     elif operator.presence == Presence.OFFLINE:
         operator.presence_reason = ""
     operator.full_clean()
-    if operator.presence_until is not None and operator.presence_until <= now:
-        raise ValidationError({"presence_until": gettext("The return time must lie ahead.")})
+    check_presence(presence=operator.presence, until=operator.presence_until, now=now)
     with transaction.atomic():
         before = Operator.objects.select_for_update().filter(pk=operator.pk).first() if operator.pk else None
         operator.save()
@@ -102,6 +101,12 @@ def save_operator(*, operator: Operator, now: datetime | None = None) -> Routed:
         if adds_capacity(before, operator, now=now):
             return drain_after_commit(sources_of([operator.pk]), now=now)
     return Routed()
+
+
+def check_presence(*, presence: str, until: datetime | None, now: datetime) -> None:
+    """A return time ("back at") must lie ahead; available has none to check (it is cleared)."""
+    if presence != Presence.AVAILABLE and until is not None and until <= now:
+        raise ValidationError({"presence_until": gettext("The return time must lie ahead.")})
 
 
 def update_operator(*, operator: Operator, now: datetime | None = None, **changes) -> Routed:

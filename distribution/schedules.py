@@ -62,6 +62,17 @@ def validate(intervals: Iterable[Interval], exceptions: Iterable[DateRange]) -> 
         raise ValidationError(errors)
 
 
+def same_as_monday(intervals: Iterable[Interval], *, days: Iterable[int]) -> list[Interval]:
+    """The week with Monday's intervals copied onto `days` (weekday numbers), in place of their own."""
+    intervals, days = list(intervals), set(days)
+    monday = [i for i in intervals if i.weekday == 0]
+    kept = [i for i in intervals if i.weekday not in days]
+    return sorted(
+        [*kept, *(Interval(day, i.starts, i.ends) for day in days for i in monday)],
+        key=lambda i: (i.weekday, i.starts),
+    )
+
+
 def _refresh(operator: Operator, *, now: datetime) -> bool:
     """Keep the operator's shift up to date; whether that made it reachable now (it was not before)."""
     was = eligibility.reachable(operator, now)

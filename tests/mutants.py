@@ -365,8 +365,8 @@ M = [
     (
         "presence: a return time in the past",
         "distribution/capacity.py",
-        "operator.presence_until <= now:",
-        "operator.presence_until is None:",
+        "if presence != Presence.AVAILABLE and until is not None and until <= now:",
+        "if False:",
         "distribution/tests/test_presence.py",
     ),
     (

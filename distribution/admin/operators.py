@@ -2,6 +2,7 @@
 presence (list actions too), time zone and weekly schedule (inline, saved as one schedule), a sign-in
 account; never deleted once they have handled contacts."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as admin_delete_selected
 from django.contrib.auth.forms import UserCreationForm
@@ -39,9 +40,22 @@ def away_action(reason: AwayReason):
     return admin.action(description=format_lazy(_("Set selected operators away: {}"), reason.label))(action)
 
 
+class OperatorForm(forms.ModelForm):
+    def clean(self) -> dict:
+        data = super().clean()
+        try:
+            capacity.check_presence(
+                presence=data.get("presence"), until=data.get("presence_until"), now=timezone.now()
+            )
+        except ValidationError as refused:
+            self.add_error(None, refused)
+        return data
+
+
 @admin.register(Operator)
 class OperatorAdmin(ReportsRouting, TrackedHistoryAdmin):
     history_kind = "operator"
+    form = OperatorForm
     list_display = ("name", "is_active", "status", "load_limit", "load")
     list_filter = ("is_active", "presence", "scheduled")
     search_fields = ("name",)
