@@ -1,6 +1,7 @@
 """Intake benchmark: POST /api/contacts/ through gunicorn, as a ratio to a minimal Django floor.
 
-    python bench/bench_intake.py [--scenario free flood] [--sources 2 300] [--history N] [--pages]
+    python bench/bench_intake.py [--scenario free flood] [--sources 2 300] [--schedules off on] [--history N]
+                                 [--pages]
 
 It drops and re-creates the database (its name must contain "bench"; SQLite: deletes the file), migrates
 it, serves the floor project (bench/floor/) and the app side by side with the repository's gunicorn.conf.py
@@ -9,7 +10,9 @@ tokens in turn) and prints each case's requests/s and its ratio to the floor mea
 
 Scenarios: `free` (operators' limits never bind) and `flood` (every operator is full: each contact is
 stored unassigned, all_at_limit). `--sources N`: N sources with 20 operators each, the traffic spread over
-their tokens; several values are measured in rising order, adding sources as it goes.
+their tokens; several values are measured in rising order, adding sources as it goes. `--schedules off on`:
+each case also with every operator on a weekly schedule and an exception (on shift now), which the intake
+must read without another round trip.
 """
 
 import argparse
@@ -69,6 +72,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     arg = parser.add_argument
     arg("--scenario", nargs="+", choices=["free", "flood"], default=["free"])
     arg("--sources", nargs="+", type=int, default=[1], help="sources of 20 operators each (default 1)")
+    arg(
+        "--schedules",
+        nargs="+",
+        choices=["off", "on"],
+        default=["off"],
+        help="on: every operator works to a weekly schedule (two intervals a day, on shift now) with one "
+        "exception; 'off on' measures both (default off)",
+    )
     arg("--history", type=int, default=0, help="contacts over the past year, loaded before measuring")
     arg("--pages", action="store_true", help="then time the staff pages and admin lists in-process")
     arg("--duration", type=int, default=20, help="measured seconds per case, and of its floor (default 20)")
@@ -119,20 +130,23 @@ def main(argv: list[str] | None = None) -> int:
     env = {"DATABASE_URL": args.via_url or args.database_url}
     floor_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.floor.settings"}
     print(
-        f"{'':22} {'req/s':>9} {'floor':>9} {'/ floor':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}  stored"
+        f"{'':33} {'req/s':>9} {'floor':>9} {'/ floor':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}  stored"
     )
     with (
         serving("bench.floor.wsgi:application", "/api/contacts/", floor_env, args) as floor_url,
         serving("config.wsgi:application", "/healthz", env, args) as url,
     ):
-        for sources, scenario in itertools.product(sorted(set(args.sources)), args.scenario):
+        for sources, scenario, scheduled in itertools.product(
+            sorted(set(args.sources)), args.scenario, args.schedules
+        ):
             add_sources(sources, tokens)
             set_scenario(scenario)
+            set_schedules(scheduled == "on")
             refresh_statistics()
-            floor, result, mark = measure(
-                url, floor_url, prefix=f"{scenario}-{sources}-{run}", tokens=tokens[:sources], args=args
-            )
+            prefix = f"{scenario}-{sources}-{scheduled}-{run}"
+            floor, result, mark = measure(url, floor_url, prefix=prefix, tokens=tokens[:sources], args=args)
             label = f"{scenario}, {sources} source{'s' if sources > 1 else ''}"
+            label += ", schedules" if scheduled == "on" else ""
             print(row(label, result, floor_rps=rps(floor), stored=stored_since(mark)))
     if args.pages:
         for line in time_pages():
@@ -212,6 +226,43 @@ def set_scenario(scenario: str) -> None:
             for _ in range(FLOOD_LIMIT)
         ),
     )
+
+
+def set_schedules(on: bool) -> None:
+    """on: every operator on a weekly schedule of two intervals a day that keep it on shift now (00:00–13:00
+    and 12:00–24:00 in its zone), with one day off a month ahead; off: no schedule (always on shift)."""
+    from datetime import date, time
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from crm import shifts
+    from crm.models import Operator, ScheduleException, ShiftInterval
+
+    ShiftInterval.objects.all().delete()
+    ScheduleException.objects.all().delete()
+    Operator.objects.update(scheduled=False, shift_starts_at=None, shift_ends_at=None, shift_due_at=None)
+    if not on:
+        return
+    operators = list(Operator.objects.all())
+    day_off = date.today() + timedelta(days=30)
+    insert(
+        ShiftInterval,
+        (
+            ShiftInterval(operator=op, weekday=day, starts=starts, ends=ends)
+            for op in operators
+            for day in range(7)
+            for starts, ends in ((time(0), time(13)), (time(12), time(0)))
+        ),
+    )
+    insert(
+        ScheduleException,
+        (ScheduleException(operator=op, start_date=day_off, end_date=day_off) for op in operators),
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        for operator in Operator.objects.prefetch_related("shift_intervals"):
+            shifts.store(operator, now=now)
 
 
 def load_history(*, count: int, rng: random.Random) -> None:
@@ -365,7 +416,7 @@ def row(label: str, result: dict, *, floor_rps: float, stored: str = "") -> str:
     figures = (
         f"{rps(result):9,.1f} {floor_rps:9,.1f} {ratio:8.3f} {result['p50_ms']:7.1f} {result['p99_ms']:7.1f}"
     )
-    return f"{label:22} {figures} {errors:7,}  {stored}".rstrip()
+    return f"{label:33} {figures} {errors:7,}  {stored}".rstrip()
 
 
 def last_contact_id() -> int:
