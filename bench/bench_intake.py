@@ -221,7 +221,14 @@ def set_scenario(scenario: str) -> None:
     insert(
         Contact,
         (
-            Contact(lead=lead, source_id=source_id, operator_id=operator_id, created_at=at, assigned_at=at)
+            Contact(
+                lead=lead,
+                source_id=source_id,
+                operator_id=operator_id,
+                created_at=at,
+                assigned_at=at,
+                state="assigned",
+            )
             for source_id, operator_id in routes
             for _ in range(FLOOD_LIMIT)
         ),
@@ -293,12 +300,16 @@ def load_history(*, count: int, rng: random.Random) -> None:
                     unassigned_reason="all_at_limit",
                 )
             else:
+                # Most of the past is handled: closed within the hour it was given.
+                closed = rng.random() < 0.9
                 yield Contact(
                     lead_id=rng.choice(lead_ids),
                     source_id=source_id,
                     created_at=at,
                     operator_id=operator_id,
                     assigned_at=at,
+                    state="closed" if closed else "assigned",
+                    closed_at=at + timedelta(minutes=rng.uniform(1, 60)) if closed else None,
                 )
 
     insert(Contact, contacts())

@@ -15,6 +15,8 @@ class UnassignedReason(TextChoices):
     NOBODY_ON_SHIFT = "nobody_on_shift", _("no active operator of the source is on shift")
     NOBODY_AVAILABLE = "nobody_available", _("every operator on shift is away or offline")
     ALL_AT_LIMIT = "all_at_limit", _("every active operator is at the load limit")
+    # Offers (sources with accept_within_seconds): everyone who could take it declined it or let it expire.
+    NOBODY_ACCEPTED = "nobody_accepted", _("everyone who could take it declined it or let the offer expire")
 
 
 class Exclusion(TextChoices):
@@ -25,6 +27,7 @@ class Exclusion(TextChoices):
     AWAY = "away", _("away")  # the same codes as Presence's
     OFFLINE = "offline", _("offline")
     NO_WEIGHT = "no_weight", _("no longer an operator of this source")
+    PASSED = "passed", _("declined it or let the offer expire")
     AT_LIMIT = "at_limit", _("at the load limit")
 
 
@@ -38,6 +41,7 @@ class AssignmentPath(TextChoices):
     ROUTE_AGAIN = "route_again", _("routed again by a supervisor")
     MANUAL = "manual", _("assigned by a supervisor")
     MANUAL_OVERRIDE = "manual_override", _("assigned by a supervisor, overriding the limit or active flag")
+    REOFFER = "reoffer", _("offered to the next operator after an offer was declined or expired")
 
 
 class Actor(TextChoices):
@@ -67,6 +71,11 @@ class AwayReason(TextChoices):
     LUNCH = "lunch", _("lunch")
     MEETING = "meeting", _("meeting")
     OTHER = "other", _("other")
+    MISSED_OFFERS = "missed_offers", _("missed offers")  # set by the worker, never chosen by hand
+
+
+# The reasons people pick (the worker alone sets missed_offers).
+CHOSEN_AWAY_REASONS = (AwayReason.BREAK, AwayReason.LUNCH, AwayReason.MEETING, AwayReason.OTHER)
 
 
 class ScheduleExceptionKind(TextChoices):
@@ -74,6 +83,27 @@ class ScheduleExceptionKind(TextChoices):
 
     DAY_OFF = "day_off", _("day off")
     HOURS = "hours", _("changed hours")
+
+
+class ContactState(TextChoices):
+    """Where a contact is in its life: waiting → offered → accepted (or assigned directly, for sources
+    without offers) → closed."""
+
+    WAITING = "waiting", _("waiting")
+    OFFERED = "offered", _("offered")
+    ACCEPTED = "accepted", _("accepted")
+    ASSIGNED = "assigned", _("assigned")
+    CLOSED = "closed", _("closed")
+
+
+class OfferOutcome(TextChoices):
+    """How an offer ended (pending while it runs)."""
+
+    PENDING = "pending", _("pending")
+    ACCEPTED = "accepted", _("accepted")
+    DECLINED = "declined", _("declined")
+    EXPIRED = "expired", _("expired")
+    WITHDRAWN = "withdrawn", _("withdrawn by a supervisor")
 
 
 class LoadState(TextChoices):

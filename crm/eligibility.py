@@ -138,6 +138,8 @@ class Candidate:
     name: str = ""
     presence: str = Presence.AVAILABLE
     on_shift: bool = True
+    # Declined this contact or let its offer expire in the current round (distribution.offers).
+    passed: bool = False
 
     def with_load(self, load: int, **reread) -> "Candidate":
         """The candidate as counted: its load, and whatever was re-read with it (limit, active, weight,
@@ -148,7 +150,7 @@ class Candidate:
 def exclusion(candidate: Candidate) -> Exclusion | None:
     """Why the candidate cannot take a contact, or None while it still may (its load may be uncounted).
     In the order the rules apply: availability (switched on, a member of the source, on shift, present),
-    then capacity."""
+    then whether it passed on this contact already (offers), then capacity."""
     if not candidate.active:
         return Exclusion.INACTIVE
     if candidate.weight <= 0:
@@ -157,6 +159,8 @@ def exclusion(candidate: Candidate) -> Exclusion | None:
         return Exclusion.OFF_SHIFT
     if candidate.presence != Presence.AVAILABLE:
         return Exclusion(candidate.presence)  # away or offline: the same codes
+    if candidate.passed:
+        return Exclusion.PASSED
     if candidate.limit <= 0 or (candidate.load is not None and is_full(candidate.load, candidate.limit)):
         return Exclusion.AT_LIMIT
     return None
@@ -169,22 +173,25 @@ def waiting_reason(candidates: Iterable[Candidate]) -> UnassignedReason | None:
     ]  # removed from the source meanwhile: not its operator
     active = [c for c in candidates if c.active]
     on_shift_now = [c for c in active if c.on_shift]
+    present = [c for c in on_shift_now if c.presence == Presence.AVAILABLE]
     return nobody_because(
         operators=len(candidates),
         active=len(active),
         on_shift=len(on_shift_now),
-        present=sum(1 for c in on_shift_now if c.presence == Presence.AVAILABLE),
+        present=len(present),
+        fresh=sum(1 for c in present if not c.passed),
         able=sum(1 for c in candidates if exclusion(c) is None),
     )
 
 
 def nobody_because(
-    *, operators: int, active: int, on_shift: int, present: int, able: int
+    *, operators: int, active: int, on_shift: int, present: int, able: int, fresh: int | None = None
 ) -> UnassignedReason | None:
     """Why nobody can take a source's contacts, from its operators counted: all of them, the active ones, of
-    those the ones on shift, of those the available ones, and those who can take one now (None when some
-    can). The first rule that leaves everyone out, in the order the rules apply; the dashboard counts the
-    same in SQL."""
+    those the ones on shift, of those the available ones, of those the ones that have not passed on this
+    contact (`fresh`: offers; a source as a whole has none), and those who can take one now (None when
+    some can). The first rule that leaves everyone out, in the order the rules apply; the dashboard counts
+    the same in SQL."""
     if not operators:
         return UnassignedReason.NO_OPERATORS
     if not active:
@@ -193,6 +200,8 @@ def nobody_because(
         return UnassignedReason.NOBODY_ON_SHIFT
     if not present:
         return UnassignedReason.NOBODY_AVAILABLE
+    if fresh is not None and not fresh:
+        return UnassignedReason.NOBODY_ACCEPTED
     if not able:
         return UnassignedReason.ALL_AT_LIMIT
     return None

@@ -10,7 +10,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm import eligibility
-from crm.choices import AwayReason, Presence, ScheduleExceptionKind, UnassignedReason
+from crm.choices import (
+    AwayReason,
+    ContactState,
+    OfferOutcome,
+    Presence,
+    ScheduleExceptionKind,
+    UnassignedReason,
+)
 from crm.history import TrackedHistory
 from crm.secrets import PREFIX_LENGTH, Secret
 from crm.validators import multi_line, single_line, time_zone
@@ -19,6 +26,7 @@ from crm.validators import multi_line, single_line, time_zone
 # so on every engine, and every form and API field that stores into them reads its bounds from the model
 # field (crm.validators.bounds), so a number too large is a 400 naming the field, never a database error.
 INT_MAX = 2**31 - 1
+MAX_ACCEPT_SECONDS = 86_400  # an offer runs a day at most
 
 
 class TimeStamped(models.Model):
@@ -245,6 +253,27 @@ class Source(TimeStamped):
             "can take it now (active, weighted for this source, under the limit); otherwise the usual draw runs."
         ),
     )
+    # Offers (off when empty): the draw offers the contact to the operator until this many seconds have
+    # passed; declined or expired, it is offered to the next one (distribution.offers).
+    accept_within_seconds = models.PositiveIntegerField(
+        _("accept within (seconds)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_ACCEPT_SECONDS)],
+        help_text=_(
+            "Empty: contacts are assigned at once. Set: each contact is offered to the chosen operator, who "
+            "must accept it within this many seconds, or it is offered to the next one."
+        ),
+    )
+    missed_offers_before_away = models.PositiveIntegerField(
+        _("missed offers before away"),
+        default=3,
+        validators=[MaxValueValidator(1000)],
+        help_text=_(
+            "An operator who lets this many offers of this source expire in a row is set away (missed "
+            "offers); 0 never does."
+        ),
+    )
     operators = models.ManyToManyField(
         Operator, through="SourceOperatorWeight", related_name="sources", verbose_name=_("operators")
     )
@@ -292,7 +321,12 @@ class SourceOperatorWeight(models.Model):
         ),
     )
 
-    history = TrackedHistory(kind="weight")
+    # Offers of this source the operator let expire in a row (reset by an accept or a decline): at the
+    # source's missed_offers_before_away the worker sets the operator away. A counter, not a change anyone
+    # made: updated with .update(), so it writes no history.
+    missed_offers = models.PositiveIntegerField(default=0, editable=False)
+
+    history = TrackedHistory(kind="weight", excluded_fields=["missed_offers"])
 
     class Meta:
         verbose_name = _("operator weight")
@@ -345,6 +379,10 @@ class Lead(TimeStamped):
 
     def __str__(self) -> str:
         return self.name or self.external_id
+
+
+# A contact still being worked on by its operator (My work's "open"): offered, accepted or assigned.
+OPEN_STATES = (ContactState.OFFERED, ContactState.ACCEPTED, ContactState.ASSIGNED)
 
 
 class ContactQuerySet(models.QuerySet):
@@ -417,6 +455,21 @@ class Contact(models.Model):
         blank=True,
         help_text=_("What the choice saw: candidates, exclusions, probabilities, outcome."),
     )
+    state = models.CharField(
+        _("state"), max_length=10, choices=ContactState.choices, default=ContactState.WAITING
+    )
+    # A deadline the worker keeps (distribution.worker): a pending offer ends here unless accepted.
+    offer_expires_at = models.DateTimeField(_("offer expires at"), null=True, blank=True, editable=False)
+    # Offers are made in rounds: those who passed (declined, let expire) are left out of the rest of the
+    # round; when nobody is left the contact waits, and the next round, not before `route_after`, may
+    # offer it to anyone again.
+    offer_round = models.PositiveIntegerField(default=0, editable=False)
+    route_after = models.DateTimeField(_("routed again not before"), null=True, blank=True, editable=False)
+    accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True, editable=False)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
+    outcome = models.CharField(
+        _("outcome"), max_length=500, blank=True, validators=[multi_line], help_text=_("How it was handled.")
+    )
     # A webhook retry with the same Idempotency-Key gets this contact back instead of a second one.
     idempotency_key = models.CharField(_("idempotency key"), max_length=255, blank=True)
     request_hash = models.CharField(
@@ -446,6 +499,22 @@ class Contact(models.Model):
             models.Index(
                 fields=["created_at", "id"], condition=Q(operator__isnull=True), name="contact_unassigned"
             ),
+            # The worker's offer deadlines: the pending offers only.
+            models.Index(
+                fields=["offer_expires_at"],
+                condition=Q(offer_expires_at__isnull=False),
+                name="contact_offer_deadline",
+            ),
+            # My work: an operator's open contacts, newest first, without reading the closed ones.
+            models.Index(
+                fields=["operator", "created_at", "id"],
+                condition=Q(state__in=OPEN_STATES),
+                name="contact_open_by_operator",
+            ),
+            # Closed in the window, per operator (the dashboard): the closed ones only.
+            models.Index(
+                fields=["operator", "closed_at"], condition=Q(closed_at__isnull=False), name="contact_closed"
+            ),
             # The dashboard's queue per source (how many wait, since when) over the waiting contacts alone.
             models.Index(
                 fields=["source", "created_at"],
@@ -465,6 +534,18 @@ class Contact(models.Model):
                 | Q(operator__isnull=False, assigned_at__isnull=False),
                 name="contact_assigned_at_iff_operator",
             ),
+            models.CheckConstraint(condition=Q(state__in=ContactState.values), name="contact_state_valid"),
+            # Waiting is exactly "no operator"; an offer runs only while offered.
+            models.CheckConstraint(
+                condition=Q(state=ContactState.WAITING, operator__isnull=True)
+                | (~Q(state=ContactState.WAITING) & Q(operator__isnull=False)),
+                name="contact_waiting_iff_no_operator",
+            ),
+            models.CheckConstraint(
+                condition=Q(state=ContactState.OFFERED, offer_expires_at__isnull=False)
+                | (~Q(state=ContactState.OFFERED) & Q(offer_expires_at__isnull=True)),
+                name="contact_deadline_iff_offered",
+            ),
             models.UniqueConstraint(
                 fields=["source", "idempotency_key"],
                 condition=~Q(idempotency_key=""),
@@ -478,3 +559,54 @@ class Contact(models.Model):
         from crm.templatetags.leadflow import when  # the pages' one date format, defined there
 
         return f"{when(self.created_at)} · {self.lead} · {self.source}"
+
+
+class Offer(models.Model):
+    """One offer of a contact to an operator (sources with accept_within_seconds), and how it ended. The
+    lead page and the explanation list them in order; the reports count them."""
+
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="offers", db_index=False, verbose_name=_("contact")
+    )
+    # The contact's source and the operator, here too, so counts per operator or source in a window read
+    # this table alone.
+    source = models.ForeignKey(
+        Source, on_delete=models.CASCADE, related_name="+", db_index=False, verbose_name=_("source")
+    )
+    operator = models.ForeignKey(
+        Operator, on_delete=models.CASCADE, related_name="offers", db_index=False, verbose_name=_("operator")
+    )
+    round = models.PositiveIntegerField(default=0)
+    offered_at = models.DateTimeField(_("offered at"))
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=10, choices=OfferOutcome.choices, default=OfferOutcome.PENDING
+    )
+    # Who ended it, in crm.history's words: a user name, "api:<key>", "worker"; empty for the operator's
+    # own accept or decline on My work (the operator is `operator`).
+    ended_by = models.CharField(_("ended by"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("offer")
+        verbose_name_plural = _("offers")
+        ordering = ["contact_id", "id"]
+        indexes = [
+            models.Index(fields=["contact", "id"], name="offer_contact"),
+            models.Index(fields=["operator", "offered_at"], name="offer_operator_window"),
+            models.Index(fields=["source", "offered_at"], name="offer_source_window"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(outcome__in=OfferOutcome.values), name="offer_outcome_valid"),
+            models.CheckConstraint(
+                condition=Q(outcome=OfferOutcome.PENDING, ended_at__isnull=True)
+                | (~Q(outcome=OfferOutcome.PENDING) & Q(ended_at__isnull=False)),
+                name="offer_ended_iff_not_pending",
+            ),
+            # One pending offer per contact at most: two operators can never both hold it.
+            models.UniqueConstraint(
+                fields=["contact"], condition=Q(outcome=OfferOutcome.PENDING), name="offer_one_pending"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} → {self.operator}: {self.get_outcome_display()}"

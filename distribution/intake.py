@@ -11,11 +11,12 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError
 from django.utils import timezone
 
+from crm.choices import ContactState
 from crm.models import Contact, Source
 from distribution import sql
 from distribution.batching import one_transaction, retrying
@@ -83,11 +84,18 @@ def store_contact(
             previous_operator=previous,
         )
         trip.flush()
+        # A source that makes offers offers the contact until its deadline, with an Offer row written in
+        # the same round trip as the contact (sql.insert_offer); the others assign at once, as ever.
+        offer_for = source.accept_within_seconds if choice.operator_id else None
         contact = Contact(
             lead_id=trip.lead_id,
             source_id=source.pk,
             operator_id=choice.operator_id,
             assigned_at=now if choice.operator_id else None,
+            state=(ContactState.OFFERED if offer_for else ContactState.ASSIGNED)
+            if choice.operator_id
+            else ContactState.WAITING,
+            offer_expires_at=now + timedelta(seconds=offer_for) if offer_for else None,
             unassigned_reason=choice.reason,
             explanation=stamp(choice.explanation, path=path, at=now, by="webhook"),
             message=message,
@@ -95,7 +103,10 @@ def store_contact(
             request_hash=request_hash,
             created_at=now,
         )
-        [[(contact.pk,)]] = trip.send([sql.insert_contact(contact)], last=True)
+        statements = [sql.insert_contact(contact)]
+        if offer_for:
+            statements.append(sql.insert_offer(source_id=source.pk, operator_id=choice.operator_id, now=now))
+        [(contact.pk,)] = trip.send(statements, last=True)[0]
         contact.source = source
         return contact
 

@@ -9,11 +9,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from crm.choices import AssignmentPath, Exclusion
+from crm.choices import AssignmentPath, Exclusion, OfferOutcome
 from crm.eligibility import Candidate, exclusion
 from crm.models import Contact, Operator
 from distribution.batching import Trip, retrying
-from distribution.router import choose_for, default_rng, lock_and_count, store_choice
+from distribution.router import choose_for, default_rng, end_offer, lock_and_count, store_choice
 from distribution.selection import decide
 
 
@@ -57,6 +57,8 @@ def assign_manually(
                 choice, _ = choose_for(locked, now=now, rng=rng or default_rng, exclude=locked.operator_id)
                 if choice.operator_id is None:
                     raise AssignmentRefused(choice.reason, gettext("Nobody else can take this contact now."))
+                # A pending offer is withdrawn: the contact is offered (or given) to someone else.
+                end_offer(locked, OfferOutcome.WITHDRAWN, now=now, by=by)
                 store_choice(locked, choice, path=AssignmentPath.ROUTE_AGAIN, now=now, by=by)
                 return locked
             pick = Candidate(operator_id=operator.pk, weight=1, limit=operator.load_limit, name=operator.name)
@@ -72,7 +74,9 @@ def assign_manually(
             if counted.weight <= 0:  # no weight row: the operator does not work the contact's source
                 choice.explanation["outside_source"] = True
             path = AssignmentPath.MANUAL_OVERRIDE if why else AssignmentPath.MANUAL
-            store_choice(locked, choice, path=path, now=now, by=by)
+            # Where the source makes offers, the supervisor's decision is an offer accepted at once.
+            end_offer(locked, OfferOutcome.WITHDRAWN, now=now, by=by)
+            store_choice(locked, choice, path=path, now=now, by=by, accepted=True)
             return locked
 
     return retrying(work)

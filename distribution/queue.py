@@ -5,6 +5,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from functools import partial
 
 from django.conf import settings
@@ -12,7 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.choices import AssignmentPath
+from crm.choices import AssignmentPath, UnassignedReason
 from crm.models import Contact
 from distribution.batching import retrying
 from distribution.router import choose_for, default_rng, store_choice
@@ -55,7 +56,7 @@ def drain(
         waiting = waiting.filter(source_id__in=sources)
     report = DrainReport(too_old=waiting.filter(created_at__lte=oldest_allowed).count())
     full_sources: set[int] = set()
-    for contact_id, source_id in _oldest_first(waiting.filter(created_at__gt=oldest_allowed)):
+    for contact_id, source_id in _oldest_first(waiting.filter(routable(now), created_at__gt=oldest_allowed)):
         if (max_contacts is not None and report.assigned + report.still_waiting >= max_contacts) or (
             max_seconds is not None and time.monotonic() - started > max_seconds
         ):
@@ -65,11 +66,13 @@ def drain(
             report.still_waiting += 1
             continue
         outcome = retrying(partial(_drain_one, contact_id, trigger=trigger, now=clock(), rng=rng))
-        if outcome is True:
+        if outcome is Tried.ASSIGNED:
             report.assigned += 1
-        elif outcome is False:
+        elif outcome is Tried.SOURCE_FULL:
             report.still_waiting += 1
             full_sources.add(source_id)
+        elif outcome is Tried.PASSED:
+            report.still_waiting += 1
     return report
 
 
@@ -102,19 +105,35 @@ def _oldest_first(queue, batch: int = 200):
         after = rows[-1][:2]
 
 
-def _drain_one(contact_id: int, *, trigger: str, now: datetime, rng: random.Random) -> bool | None:
-    """Try one waiting contact: True assigned, False nobody free, None taken meanwhile by someone else."""
+class Tried(Enum):
+    ASSIGNED = "assigned"  # given (or offered) to an operator
+    SOURCE_FULL = "source_full"  # nobody at its source can take a contact now
+    PASSED = "passed"  # everyone who could take it passed on it: it waits for its next round
+    GONE = "gone"  # taken meanwhile by someone else (another drain, a supervisor)
+
+
+def _drain_one(contact_id: int, *, trigger: str, now: datetime, rng: random.Random) -> Tried:
+    """Try one waiting contact. Everyone having passed on it is a matter of this contact alone: the
+    source's other contacts are still tried."""
     with transaction.atomic():
         contact = (
             Contact.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("source")
-            .filter(pk=contact_id, operator__isnull=True)
+            .filter(routable(now), pk=contact_id)
             .first()
         )
         if contact is None:
-            return None
+            return Tried.GONE
         choice = choose_for(contact, now=now, rng=rng)[0]
+        if choice.reason == UnassignedReason.NOBODY_ACCEPTED:
+            store_choice(contact, choice, path=trigger, now=now, by=trigger)
+            return Tried.PASSED
         if choice.operator_id is None:
-            return False
+            return Tried.SOURCE_FULL
         store_choice(contact, choice, path=trigger, now=now, by=trigger)
-        return True
+        return Tried.ASSIGNED
+
+
+def routable(now: datetime) -> Q:
+    """Waiting contacts the queue may route now: not in the pause after a round everyone passed on."""
+    return Q(operator__isnull=True) & (Q(route_after__isnull=True) | Q(route_after__lte=now))

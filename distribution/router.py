@@ -19,13 +19,14 @@ starts with BEGIN IMMEDIATE (see settings), which serialises writers and makes t
 
 import random
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from django.db import connection
 
-from crm.choices import AssignmentPath, Exclusion, UnassignedReason
+from crm.choices import AssignmentPath, ContactState, Exclusion, OfferOutcome, UnassignedReason
 from crm.eligibility import Candidate, exclusion, is_full, window_start
-from crm.models import Contact
+from crm.models import Contact, Offer
 from distribution import sql
 from distribution.batching import Trip
 from distribution.routes import memory, reachable_now, source_route
@@ -34,6 +35,8 @@ from distribution.selection import Choice, decide, draw
 # SystemRandom: no shared state to duplicate when gunicorn forks workers from a preloaded app. Tests pass
 # their own seeded random.Random.
 default_rng = random.SystemRandom()
+# Offers that leave their operator out of the rest of the contact's round.
+PASSED_OUTCOMES = (OfferOutcome.DECLINED, OfferOutcome.EXPIRED, OfferOutcome.WITHDRAWN)
 
 
 def lock_and_count(
@@ -85,13 +88,19 @@ def choose(
     rng: random.Random,
     previous_operator: int | None = None,
     exclude: int | None = None,
+    passed: frozenset[int] = frozenset(),
 ) -> tuple[Choice, str]:
     """The operator for one contact (or nobody), with the path that found it.
 
     `previous_operator`: the lead's latest operator, offered the contact first (sources that keep
-    operators). `exclude`: an operator that must not get it (a re-route moves a contact away).
+    operators). `exclude`: an operator that must not get it (a re-route moves a contact away). `passed`:
+    operators who declined the contact or let its offer expire in this round (left out, and named).
     """
-    candidates = [c for c in candidates if c.operator_id != exclude]
+    candidates = [
+        replace(c, passed=True) if c.operator_id in passed else c
+        for c in candidates
+        if c.operator_id != exclude
+    ]
     chosen, draws, path, sticky_fallback = None, [], AssignmentPath.DRAW, None
     if previous_operator is not None:
         pick = next((c for c in candidates if c.operator_id == previous_operator), None)
@@ -137,8 +146,16 @@ def latest_operator(trip: Trip, lead_id: int) -> int | None:
 def choose_for(
     contact: Contact, *, now: datetime, rng: random.Random, exclude: int | None = None
 ) -> tuple[Choice, str]:
-    """`choose` for a stored contact (the queue, a re-route), with its source's operators read now."""
+    """`choose` for a stored contact (the queue, a re-route, the next offer), with its source's operators
+    read now and, where the source makes offers, without those who passed on it in this round."""
     route = source_route(contact.source_id)
+    passed = frozenset()
+    if route is not None and route.source.accept_within_seconds:
+        passed = frozenset(
+            Offer.objects.filter(
+                contact=contact, round=contact.offer_round, outcome__in=PASSED_OUTCOMES
+            ).values_list("operator_id", flat=True)
+        )
     trip = Trip()
     previous = latest_operator(trip, contact.lead_id) if contact.source.keep_operator else None
     return choose(
@@ -149,6 +166,7 @@ def choose_for(
         rng=rng,
         previous_operator=previous,
         exclude=exclude,
+        passed=passed,
     )
 
 
@@ -157,10 +175,63 @@ def stamp(explanation: dict, *, path: str, at: datetime, by: str) -> dict:
     return {**explanation, "path": path, "at": at.isoformat(), "by": by}
 
 
-def store_choice(contact: Contact, choice: Choice, *, path: str, now: datetime, by: str) -> None:
-    """Give a stored contact the chosen operator (the caller holds the contact's row lock)."""
-    contact.operator_id = choice.operator_id
-    contact.assigned_at = now
-    contact.unassigned_reason = ""
+def end_offer(contact: Contact, outcome: str, *, now: datetime, by: str = "") -> int:
+    """End the contact's pending offer, if any, with this outcome; how many ended (0 or 1)."""
+    return Offer.objects.filter(contact=contact, outcome=OfferOutcome.PENDING).update(
+        outcome=outcome, ended_at=now, ended_by=by
+    )
+
+
+STORED = [
+    "operator",
+    "assigned_at",
+    "unassigned_reason",
+    "explanation",
+    "state",
+    "offer_expires_at",
+    "accepted_at",
+    "offer_round",
+    "route_after",
+]
+
+
+def store_choice(
+    contact: Contact, choice: Choice, *, path: str, now: datetime, by: str, accepted: bool = False
+) -> None:
+    """Give a stored contact the chosen operator, or keep it waiting with the reason (the caller holds the
+    contact's row lock). Where the source makes offers the operator is offered it until the deadline
+    (an Offer row), unless `accepted` (a supervisor's pick: an offer accepted by that decision).
+
+    Nobody left because everyone passed on it in this round: it waits, and the next round (anyone again)
+    starts no sooner than one accept period from now."""
+    source = contact.source
     contact.explanation = stamp(choice.explanation, path=path, at=now, by=by)
-    contact.save(update_fields=["operator", "assigned_at", "unassigned_reason", "explanation"])
+    contact.offer_expires_at = contact.route_after = None
+    contact.accepted_at = None
+    if choice.operator_id is None:
+        contact.operator_id = contact.assigned_at = None
+        contact.state, contact.unassigned_reason = ContactState.WAITING, choice.reason
+        if choice.reason == UnassignedReason.NOBODY_ACCEPTED:
+            contact.route_after = now + timedelta(seconds=source.accept_within_seconds or 0)
+            contact.offer_round += 1
+        contact.save(update_fields=STORED)
+        return
+    contact.operator_id, contact.assigned_at, contact.unassigned_reason = choice.operator_id, now, ""
+    offers = bool(source.accept_within_seconds)
+    if not offers:
+        contact.state = ContactState.ASSIGNED
+    elif accepted:
+        contact.state, contact.accepted_at = ContactState.ACCEPTED, now
+    else:
+        contact.state = ContactState.OFFERED
+        contact.offer_expires_at = now + timedelta(seconds=source.accept_within_seconds)
+    contact.save(update_fields=STORED)
+    if offers:
+        Offer.objects.create(
+            contact=contact,
+            source_id=contact.source_id,
+            operator_id=choice.operator_id,
+            round=contact.offer_round,
+            offered_at=now,
+            **({"outcome": OfferOutcome.ACCEPTED, "ended_at": now, "ended_by": by} if accepted else {}),
+        )

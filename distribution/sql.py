@@ -19,7 +19,8 @@ from django.db.models import Field, JSONField, Model
 from psycopg.types.json import Jsonb
 
 from crm import eligibility
-from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, SourceToken
+from crm.choices import OfferOutcome
+from crm.models import Contact, Lead, Offer, Operator, Source, SourceOperatorWeight, SourceToken
 from throttle.models import AuthFailures
 
 
@@ -50,12 +51,14 @@ def _names() -> dict[str, str]:
         return quote(model._meta.get_field(field).column)
 
     names = {"source": table(Source), "weight": table(SourceOperatorWeight), "operator": table(Operator)}
+    names["offer"] = table(Offer)
     names |= {"contact": table(Contact), "lead": table(Lead), "token": table(SourceToken)}
     for key, model, field in [
         ("t_source", SourceToken, "source"),
         ("t_digest", SourceToken, "digest"),
         ("t_expires", SourceToken, "expires_at"),
         ("s_keep", Source, "keep_operator"),
+        ("s_accept", Source, "accept_within_seconds"),
         ("w_source", SourceOperatorWeight, "source"),
         ("w_operator", SourceOperatorWeight, "operator"),
         ("w_weight", SourceOperatorWeight, "weight"),
@@ -75,6 +78,13 @@ def _names() -> dict[str, str]:
         ("l_name", Lead, "name"),
         ("l_created", Lead, "created_at"),
         ("l_updated", Lead, "updated_at"),
+        ("f_contact", Offer, "contact"),
+        ("f_source", Offer, "source"),
+        ("f_operator", Offer, "operator"),
+        ("f_round", Offer, "round"),
+        ("f_offered", Offer, "offered_at"),
+        ("f_outcome", Offer, "outcome"),
+        ("f_ended_by", Offer, "ended_by"),
     ]:
         names[key] = column(model, field)
     return names
@@ -89,6 +99,10 @@ def named() -> dict[str, str]:
     n["for_update"] = " FOR UPDATE" if connection.features.has_select_for_update else ""
     n["contact_columns"] = ", ".join(connection.ops.quote_name(f.column) for f in _contact_fields())
     n["contact_values"] = ", ".join(["%s"] * len(_contact_fields()))
+    if connection.vendor == "postgresql":
+        n["last_contact"] = f"currval(pg_get_serial_sequence('{Contact._meta.db_table}', 'id'))"
+    else:
+        n["last_contact"] = "last_insert_rowid()"
     # The load window's comparison ("> %s"), as crm.eligibility defines it for the ORM too.
     n["in_window"] = connection.operators[eligibility.WINDOW_LOOKUP]
     in_window = (
@@ -110,9 +124,7 @@ def named() -> dict[str, str]:
     n["reachable"] = (
         "o.{o_limit}, o.{o_active}, o.{o_presence}, o.{o_scheduled}, o.{o_starts}, o.{o_ends}".format(**n)
     )
-    source_with_operators = (
-        "SELECT s.id, s.name, s.{s_keep}, w.{w_operator}, w.{w_weight}, o.{o_name}, {reachable} "
-    )
+    source_with_operators = "SELECT s.id, s.name, s.{s_keep}, s.{s_accept}, w.{w_operator}, w.{w_weight}, o.{o_name}, {reachable} "
     return {
         # One lookup of the token's digest (unique index) that brings the source and its operators along:
         # its cost does not depend on how many sources or tokens exist. A token works while it is the
@@ -165,6 +177,12 @@ def named() -> dict[str, str]:
         "insert_contact": "INSERT INTO {contact} ({contact_columns}) VALUES ({contact_values}) RETURNING id".format(
             **n
         ),
+        # The offer of the contact inserted just before, in the same round trip: its id is the session's
+        # last one for the contacts' table (PostgreSQL's currval of its sequence; SQLite's last rowid).
+        "insert_offer": (
+            "INSERT INTO {offer} ({f_contact}, {f_source}, {f_operator}, {f_round}, {f_offered}, {f_outcome}, "
+            "{f_ended_by}) VALUES ({last_contact}, %s, %s, 0, %s, %s, '')"
+        ).format(**n),
     }
 
 
@@ -205,6 +223,11 @@ def loads(*, source_id: int, since: datetime) -> Statement:
 
 def latest_operator(lead_id: int) -> Statement:
     return _named("latest_operator", (lead_id,))
+
+
+def insert_offer(*, source_id: int, operator_id: int, now: datetime) -> Statement:
+    """The pending offer of the contact that insert_contact inserted just before it."""
+    return _named("insert_offer", (source_id, operator_id, _at(now), OfferOutcome.PENDING))
 
 
 def begin() -> Statement:

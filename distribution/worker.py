@@ -1,8 +1,8 @@
 """Everything that must happen at a time, done by one worker (`manage.py run_worker`) every few seconds.
 
 Each deadline is a column on the row it belongs to, so a restart loses nothing: an operator's return from
-away (`presence_until`), the start and the end of its shift (`shift_due_at`), and the queue itself (the
-waiting contacts). A pass takes the due rows one at a time under a row lock that skips rows another
+away (`presence_until`), the start and the end of its shift (`shift_due_at`), a pending offer's end
+(`Contact.offer_expires_at`, distribution.offers), and the queue itself (the waiting contacts). A pass takes the due rows one at a time under a row lock that skips rows another
 worker holds (SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises writers anyway) and checks
 each is still due, so several workers on several hosts never do a job twice. `now` is injected in tests.
 """
@@ -20,11 +20,12 @@ from crm import shifts
 from crm.choices import Presence
 from crm.history import WORKER
 from crm.models import Operator, WorkerBeat
-from distribution import capacity, queue
+from distribution import capacity, offers, queue
 
 log = logging.getLogger("leadflow.worker")
 
 BATCH = 200  # due rows taken per job and pass; the rest wait for the next pass, seconds later
+OFFERS_PER_PASS = 5000  # offers ended per pass: a burst of expiries is done within seconds, not queued
 DRAIN_SECONDS = 10.0  # a pass's drain stops after this long, so the timed jobs stay on time
 
 
@@ -32,6 +33,7 @@ DRAIN_SECONDS = 10.0  # a pass's drain stops after this long, so the timed jobs 
 class Pass:
     returned: int = 0  # operators back from away at their time
     shifts: int = 0  # shifts that started or ended
+    expired: int = 0  # offers that expired (each contact offered to the next operator, or waiting)
     assigned: int = 0  # waiting contacts routed (by the drain and by the capacity those added)
     still_waiting: int = 0
 
@@ -45,6 +47,8 @@ def run_once(*, now: datetime | None = None, name: str | None = None) -> Pass:
         routed.add(_return(operator_id, now=now, done=done))
     for operator_id in _due("shift_due_at", now):
         _shift(operator_id, now=now, done=done)
+    expired = offers.expire_due(now=now, limit=OFFERS_PER_PASS)
+    done.expired = expired.expired
     drained = queue.drain(now=now, max_seconds=DRAIN_SECONDS)
     done.assigned = routed.assigned + drained.assigned
     done.still_waiting = drained.still_waiting

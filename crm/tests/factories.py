@@ -5,7 +5,7 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from crm import services
-from crm.choices import UnassignedReason
+from crm.choices import ContactState, UnassignedReason
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight
 
 
@@ -62,6 +62,7 @@ class ContactFactory(DjangoModelFactory):
     # Assigned on arrival unless a test says otherwise; the load counts by assigned_at.
     assigned_at = factory.LazyAttribute(lambda c: c.created_at if c.operator else None)
     unassigned_reason = factory.LazyAttribute(lambda c: "" if c.operator else UnassignedReason.ALL_AT_LIMIT)
+    state = factory.LazyAttribute(lambda c: ContactState.ASSIGNED if c.operator else ContactState.WAITING)
 
 
 def operator_admin_form(operator: Operator, **fields) -> dict:

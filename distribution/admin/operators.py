@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 
 from crm import selectors, services
 from crm.admin import TrackedHistoryAdmin
-from crm.choices import AwayReason, Presence
+from crm.choices import CHOSEN_AWAY_REASONS, AwayReason, Presence
 from crm.models import Contact, Operator
 from crm.templatetags.leadflow import when
 from distribution import capacity, schedules
@@ -73,7 +73,7 @@ class OperatorAdmin(ReportsRouting, TrackedHistoryAdmin):
         "activate",
         "deactivate",
         "make_available",
-        *(away_action(reason) for reason in AwayReason),
+        *(away_action(reason) for reason in CHOSEN_AWAY_REASONS),
         "make_offline",
     )
     list_editable = ("is_active",)

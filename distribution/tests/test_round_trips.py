@@ -227,7 +227,8 @@ def test_a_load_count_planned_while_there_were_no_contacts_still_reads_by_index(
     operator = source.weights.first().operator
     lead = Lead.objects.first()
     Contact.objects.bulk_create(
-        Contact(lead=lead, source=source, operator=operator, assigned_at=timezone.now()) for _ in range(3000)
+        Contact(lead=lead, source=source, operator=operator, assigned_at=timezone.now(), state="assigned")
+        for _ in range(3000)
     )
     statement = sql.weight_and_load(source_id=source.pk, operator_id=operator.pk, since=timezone.now())
     with connection.cursor() as cursor:  # the plan the connection holds, outside any intake's settings

@@ -16,7 +16,7 @@ from distribution import worker
 class Command(BaseCommand):
     help = (
         "Run Leadflow's timed jobs until stopped: operators back from away at their time, shifts that start "
-        "or end, and the waiting queue. Safe to run on several hosts at once."
+        "or end, offers that expire, and the waiting queue. Safe to run on several hosts at once."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -38,11 +38,11 @@ class Command(BaseCommand):
                     % {"seconds": every, "error": str(exc).strip()}
                 )
             else:
-                if once or done.returned or done.shifts or done.assigned:
+                if once or done.returned or done.shifts or done.expired or done.assigned:
                     # key=value, like a log line: not translated, so it stays greppable.
                     self.stdout.write(
-                        f"returned={done.returned} shifts={done.shifts} assigned={done.assigned} "
-                        f"still_waiting={done.still_waiting}"
+                        f"returned={done.returned} shifts={done.shifts} expired={done.expired} "
+                        f"assigned={done.assigned} still_waiting={done.still_waiting}"
                     )
             if once:
                 return
