@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from crm import services
 from crm.admin import UNTITLED_TABULAR, TrackedHistoryAdmin
 from crm.models import Contact, Source, SourceOperatorWeight, SourceToken
-from crm.secret_pages import RotatesSecrets
+from crm.secret_pages import RotatesSecrets, SecretWords
 from crm.secrets import valid_at
 from crm.templatetags.leadflow import format_share, when
 from distribution import capacity
@@ -156,7 +156,23 @@ class SourceAdmin(ReportsRouting, RotatesSecrets, TrackedHistoryAdmin):
             .annotate(operator_count=Count("weights"), total_weight=Sum("weights__weight", default=0))
         )
 
-    secret_kind = _("webhook token")
+    secret_words = SecretWords(
+        kind=_("webhook token"),
+        new=_("A new webhook token"),
+        new_for=_("A new webhook token for %(name)s"),
+        made_once=_(
+            "A new webhook token for “%(name)s” is made and shown once. Every channel that posts to this "
+            "source must then send the new token."
+        ),
+        yes=_("Yes, make a new webhook token"),
+        no=_("No, keep the current webhook token"),
+        new_of=_("The new webhook token of %(name)s"),
+        copy_now=_("Copy the webhook token now: it is shown only this once (only its digest is stored)."),
+        shown_already=_(
+            "This webhook token was shown once and cannot be shown again: only its digest is stored. If it "
+            "was not copied, make a new one."
+        ),
+    )
     rotate_url_part = "regenerate-token"
 
     @admin.display(description=_("Operators"), ordering="operator_count")
