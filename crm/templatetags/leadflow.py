@@ -5,6 +5,7 @@ Labels are read from crm.choices (never retyped in templates); sentences are bui
 translatable string, so a template only lays them out.
 """
 
+import json
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -461,3 +462,15 @@ def change_value(value: object) -> str:
     if isinstance(value, datetime):
         return when(value)
     return str(value)
+
+
+@register.filter
+def inline_formset_data(inline_admin_formset) -> str:
+    """Django's data of an admin inline for its script, with the "Add another …" link in the inline's own
+    words (its `add_another`) when it has them: Django writes "Add another %(verbose_name)s" with the name
+    capitalised, which Russian reads as "Добавить еще один Вес оператора"."""
+    data = json.loads(inline_admin_formset.inline_formset_data())
+    add_another = getattr(inline_admin_formset.opts, "add_another", None)
+    if add_another:
+        data["options"]["addText"] = str(add_another)
+    return json.dumps(data)

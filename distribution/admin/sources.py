@@ -14,9 +14,10 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from crm import services
-from crm.admin import UNTITLED_TABULAR, TrackedHistoryAdmin
+from crm.admin import UNTITLED_TABULAR, AdminWords, TrackedHistoryAdmin, WordedAdmin
 from crm.models import Contact, Source, SourceOperatorWeight, SourceToken
 from crm.secret_pages import RotatesSecrets, SecretWords
 from crm.secrets import valid_at
@@ -69,6 +70,7 @@ class WeightInline(admin.TabularInline):
     readonly_fields = ("share", "load", "active")
     template = UNTITLED_TABULAR
     extra = 1
+    add_another = _("Add another operator")  # each row is an operator with its weight
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
         """One query for the operator choices of every row (an autocomplete widget queries once per row)."""
@@ -140,7 +142,7 @@ def curl_command(url: str, token: str) -> str:
 
 
 @admin.register(Source)
-class SourceAdmin(ReportsRouting, RotatesSecrets, TrackedHistoryAdmin):
+class SourceAdmin(ReportsRouting, RotatesSecrets, WordedAdmin, TrackedHistoryAdmin):
     history_kind = "source"
     list_display = ("name", "operator_count", "total_weight", "created")
     search_fields = ("name",)
@@ -148,6 +150,15 @@ class SourceAdmin(ReportsRouting, RotatesSecrets, TrackedHistoryAdmin):
     readonly_fields = ("created", "updated")
     inlines = (WeightInline,)
     change_form_template = "admin/crm/source/change_form.html"
+    words = AdminWords(
+        count=ngettext_lazy("%(count)d source", "%(count)d sources", "count"),
+        select=_("Select source"),
+        select_to_change=_("Select source to change"),
+        select_to_view=_("Select source to view"),
+        add=_("Add source"),
+        change=_("Change source"),
+        view=_("View source"),
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Source]:
         return (
