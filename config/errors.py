@@ -14,6 +14,8 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views import csrf
 
+from config.utf8json import json_response
+
 log = logging.getLogger("leadflow.errors")
 
 RETRY_AFTER_SECONDS = 5
@@ -47,8 +49,8 @@ MESSAGES = {
 def json_error(
     status: int, field: str, message: str, *, errors: dict[str, list[str]] | None = None, **headers: str
 ) -> JsonResponse:
-    """The one shape of every API error: {"errors": {field: [message, ...], ...}}."""
-    return JsonResponse({"errors": errors or {field: [message]}}, status=status, headers=headers)
+    """The one shape of every API error: {"errors": {field: [message, ...], ...}}, in UTF-8."""
+    return json_response({"errors": errors or {field: [message]}}, status=status, headers=headers)
 
 
 def too_many_failures(wait: int) -> JsonResponse:

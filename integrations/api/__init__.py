@@ -21,11 +21,25 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.openapi.docs import Swagger
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
 
 from config.errors import json_error, too_many_failures
+from config.utf8json import UTF8, Utf8Encoding
 from distribution.throttling import TooManyFailures
 from integrations import openapi
 from integrations.auth import read_key
+
+
+class Utf8NinjaEncoder(Utf8Encoding, NinjaJSONEncoder):
+    pass
+
+
+class Utf8Renderer(JSONRenderer):
+    """ninja's JSON renderer, writing UTF-8 rather than \\u escapes (config.utf8json)."""
+
+    encoder_class = Utf8NinjaEncoder
+    json_dumps_params = UTF8
 
 
 class LeadflowAPI(NinjaAPI):
@@ -92,6 +106,7 @@ api = LeadflowAPI(
     description=openapi.DESCRIPTION,
     urls_namespace="api-v1",
     auth=read_key,
+    renderer=Utf8Renderer(),
     # No validator badge: Swagger UI would fetch it from validator.swagger.io, and machines may be offline.
     docs=Swagger(settings={"validatorUrl": None, "persistAuthorization": True, "tryItOutEnabled": False}),
 )
