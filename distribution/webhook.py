@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext
 from ninja import Field, Schema
 
+from config.errors import unreadable_json
 from crm.choices import UnassignedReason
 from crm.models import Contact, Lead
 from crm.secrets import token_digest
@@ -216,10 +217,8 @@ def _validated(data: dict) -> ContactPayload:
 def _json_object(text: str) -> dict:
     try:
         data = json.loads(text)
-    except RecursionError:
-        raise WebhookError(400, "body", gettext("The JSON is nested too deeply.")) from None
-    except ValueError as exc:
-        raise WebhookError(400, "body", gettext("Malformed JSON: %(error)s.") % {"error": exc}) from None
+    except (RecursionError, ValueError) as exc:
+        raise WebhookError(400, "body", unreadable_json(exc)) from None
     if not isinstance(data, dict):
         raise WebhookError(400, "body", gettext("The JSON body must be an object."))
     return data

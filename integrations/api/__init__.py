@@ -24,10 +24,11 @@ from ninja.openapi.docs import Swagger
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
-from config.errors import json_error, too_many_failures
+from config.errors import json_error, too_many_failures, unreadable_json
 from config.utf8json import UTF8, Utf8Encoding
 from distribution.throttling import TooManyFailures
 from integrations import openapi
+from integrations.api import validation
 from integrations.auth import read_key
 
 
@@ -122,9 +123,7 @@ def invalid_request(request: HttpRequest, exc: NinjaValidationError) -> HttpResp
         where, *path = [str(part) for part in error["loc"]]
         if where == "body" and path[:1] == ["payload"]:  # every body parameter is named `payload`
             path = path[1:]
-        # A validator's own message, without pydantic's "Value error, " in front of it.
-        message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
-        found.setdefault(".".join(path) or where, []).append(message)
+        found.setdefault(".".join(path) or where, []).append(validation.message(error))
     return json_error(400, "", "", errors=found)
 
 
@@ -149,6 +148,8 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
             **{"WWW-Authenticate": 'Bearer realm="leadflow"'},
         )
     field = {400: "body", 403: "authorization"}.get(exc.status_code, "request")
+    if isinstance(exc.__cause__, ValueError | RecursionError):  # ninja could not read the body as JSON
+        return json_error(exc.status_code, field, unreadable_json(exc.__cause__))
     return json_error(exc.status_code, field, str(exc))
 
 
