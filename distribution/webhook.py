@@ -6,6 +6,7 @@ request's language (LocaleMiddleware: Accept-Language), so they are built per re
 """
 
 import json
+import shlex
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -13,7 +14,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.http import HttpRequest
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 from ninja import Field, Schema
 
 from config.errors import unreadable_json
@@ -237,3 +238,23 @@ def _form(text: str) -> dict:
             raise WebhookError(400, key, gettext("Given more than once."))
         data[key] = value
     return data
+
+
+def example_request(url: str, token: str) -> str:
+    """A ready request for a channel's developers (the admin's source page, seed_demo's output), as the README's
+    example: curl posting one contact, its sample name and message in the active language (the body JSON in
+    UTF-8, shell-quoted)."""
+    body = {
+        "external_id": "user123",
+        "name": pgettext("a customer's name in the example request", "Ivan"),
+        "message": pgettext("a customer's message in the example request", "Please call me back"),
+    }
+    return "\n".join(
+        [
+            f"curl -sS -X POST {shlex.quote(url)} \\",
+            f'  -H "Authorization: Bearer {token}" \\',
+            "  -H 'Content-Type: application/json' \\",
+            "  -H 'Idempotency-Key: delivery-8f14e45f' \\",
+            f"  -d {shlex.quote(json.dumps(body, ensure_ascii=False))}",
+        ]
+    )

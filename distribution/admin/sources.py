@@ -1,7 +1,6 @@
 """Sources in the admin: the webhook's URL and a ready curl, the token rotated and shown once, the weights
 edited inline and saved through distribution.capacity.set_weights."""
 
-import shlex
 from datetime import timedelta
 
 from django.contrib import admin, messages
@@ -24,6 +23,7 @@ from crm.secrets import valid_at
 from crm.templatetags.leadflow import format_share, when
 from distribution import capacity
 from distribution.admin.routing import ReportsRouting, load_text
+from distribution.webhook import example_request
 
 
 class WeightFormSet(BaseInlineFormSet):
@@ -127,20 +127,6 @@ def webhook_url(request: HttpRequest) -> str:
     return request.build_absolute_uri(reverse("contacts_webhook").rstrip("/") + "/")
 
 
-def curl_command(url: str, token: str) -> str:
-    """A ready request for the channel's developers, the same as the README's example."""
-    body = '{"external_id": "user123", "name": "Ivan", "message": "Please call me back"}'
-    return "\n".join(
-        [
-            f"curl -sS -X POST {shlex.quote(url)} \\",
-            f'  -H "Authorization: Bearer {token}" \\',
-            "  -H 'Content-Type: application/json' \\",
-            "  -H 'Idempotency-Key: delivery-8f14e45f' \\",
-            f"  -d {shlex.quote(body)}",
-        ]
-    )
-
-
 @admin.register(Source)
 class SourceAdmin(ReportsRouting, RotatesSecrets, WordedAdmin, TrackedHistoryAdmin):
     history_kind = "source"
@@ -206,7 +192,7 @@ class SourceAdmin(ReportsRouting, RotatesSecrets, WordedAdmin, TrackedHistoryAdm
         now = timezone.now()
         extra = {
             "webhook_url": webhook_url(request),
-            "curl": curl_command(webhook_url(request), "$SOURCE_TOKEN"),
+            "curl": example_request(webhook_url(request), "$SOURCE_TOKEN"),
             "regenerate_url": reverse("admin:crm_source_rotate", args=[object_id]),
             # Tokens replaced by a rotation that still work, each until the end of its own grace period.
             "ending_tokens": list(
@@ -249,4 +235,4 @@ class SourceAdmin(ReportsRouting, RotatesSecrets, WordedAdmin, TrackedHistoryAdm
         return services.regenerate_token(source=source, grace=grace)
 
     def secret_example(self, request: HttpRequest, secret: str) -> str:
-        return curl_command(webhook_url(request), secret)
+        return example_request(webhook_url(request), secret)
