@@ -157,10 +157,10 @@ def declared_size_ok(request: HttpRequest) -> None:
     except ValueError:
         raise WebhookError(400, "body", gettext("Content-Length is not a number.")) from None
     if declared > MAX_BODY_BYTES:
-        raise WebhookError(413, "body", _too_large())
+        raise WebhookError(413, "body", too_large())
 
 
-def _too_large() -> str:
+def too_large() -> str:
     return gettext("The body may be at most %(bytes)d bytes.") % {"bytes": MAX_BODY_BYTES}
 
 
@@ -190,7 +190,7 @@ def parse(request: HttpRequest) -> ContactPayload:
         raise WebhookError(415, "content_type", gettext("The body must be UTF-8."))
     body = request.read(MAX_BODY_BYTES + 1)
     if len(body) > MAX_BODY_BYTES:
-        raise WebhookError(413, "body", _too_large())
+        raise WebhookError(413, "body", too_large())
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
