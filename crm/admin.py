@@ -13,7 +13,7 @@ from django.utils.translation import ngettext_lazy
 from simple_history.admin import SimpleHistoryAdmin
 
 from crm import selectors
-from crm.history import author, field_changes
+from crm.history import author, author_label, field_changes
 from crm.models import Contact, Lead
 from crm.templatetags.leadflow import when
 
@@ -94,7 +94,7 @@ class TrackedHistoryAdmin(SimpleHistoryAdmin):
         older = [*records[1:], records[-1].prev_record if records else None]
         for record, previous in zip(records, older, strict=True):
             record.history_delta_changes = field_changes(self.history_kind, record, previous)
-            record.leadflow_author = author(record)
+            record.leadflow_author = author_label(author(record))
 
 
 class ContactInline(admin.TabularInline):

@@ -17,6 +17,7 @@ from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 
 from crm.choices import API_ACTOR_PREFIX, Actor, AssignmentPath, Exclusion, LoadState, UnassignedReason
+from crm.history import author_label
 from crm.models import Source
 
 register = template.Library()
@@ -474,3 +475,6 @@ def inline_formset_data(inline_admin_formset) -> str:
     if add_another:
         data["options"]["addText"] = str(add_another)
     return json.dumps(data)
+
+
+register.filter("author_label", author_label)
