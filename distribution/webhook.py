@@ -14,8 +14,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.http import HttpRequest
-from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext, gettext_noop, pgettext
 from ninja import Field, Schema
+from pydantic import ConfigDict
 
 from config.errors import unreadable_json
 from crm.choices import UnassignedReason
@@ -80,14 +81,21 @@ class ContactForm(forms.Form):
 
 
 class WebhookReceipt(Schema):
-    """The webhook's answer (201, or 200 for a replay): the stored contact, and whom it went to or why not."""
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": gettext_noop(
+                "The webhook's answer (201, or 200 for a replay): the stored contact, and whom it went to or "
+                "why not."
+            )
+        }
+    )
 
     contact_id: int
     lead_id: int
     source_id: int
     assigned_operator: int | None
     unassigned_reason: UnassignedReason | None = Field(
-        description="Why nobody took it (the contact is stored either way)."
+        description=gettext_noop("Why nobody took it (the contact is stored either way).")
     )
 
     @classmethod

@@ -16,7 +16,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -44,11 +44,14 @@ class Utf8Renderer(JSONRenderer):
 
 
 class LeadflowAPI(NinjaAPI):
-    """NinjaAPI with the house's error shape on every answer and the webhook in its schema."""
+    """NinjaAPI with the house's error shape on every answer, and the webhook in its schema, whose texts
+    follow the request's language."""
 
     def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         openapi.add_webhook(schema)
+        schema = openapi.translated(schema)  # our texts in the request's language
+        schema["info"]["title"] = gettext(schema["info"]["title"])
         return schema
 
     @property
@@ -102,7 +105,7 @@ def only_known_query_parameters(run):
 
 
 api = LeadflowAPI(
-    title="Leadflow integration API",
+    title=gettext_noop("Leadflow integration API"),
     version="1",
     description=openapi.DESCRIPTION,
     urls_namespace="api-v1",
