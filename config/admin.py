@@ -16,6 +16,7 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop, ngettext, ngettext_lazy
 
@@ -73,6 +74,10 @@ class AccessAttemptAdmin(WordedAdmin, axes.admin.AccessAttemptAdmin):
 
     @admin.action(description=_("Clean up expired attempts"))
     def cleanup_expired_attempts(self, request: HttpRequest, queryset) -> None:
+        # axes reads the moment from the request, which its middleware sets on sign-in requests only: its own
+        # action fails with AttributeError in the admin. Now is the moment an admin action runs at.
+        if not hasattr(request, "axes_attempt_time"):
+            request.axes_attempt_time = timezone.now()
         count = self.handler.clean_expired_user_attempts(request=request)
         done = ngettext(
             "%(count)d expired access attempt cleaned up.",
