@@ -711,6 +711,18 @@ def test_the_sign_in_lockout_admin_speaks_russian(client, russian_admin, django_
     assert "Удалено 0 истёкших попыток входа." in visible(cleaned)
 
 
+def test_a_version_in_the_admin_history_has_the_admins_breadcrumbs(russian_admin, data):
+    """django-simple-history's page writes the app's code and the history table's name: "Crm › Historical
+    операторы › … › Восстановить оператор"."""
+    version = data["boris"].history.first()
+    page = russian_admin.get(
+        reverse("admin:crm_operator_simple_history", args=[data["boris"].pk, version.pk])
+    )
+    assert_russian(page, "operator version")
+    crumbs = visible_text(re.search(r'<div class="breadcrumbs">.*?</div>', page.text, re.S)[0]).strip()
+    assert crumbs == "Начало › Распределение лидов › Операторы › Борис › История › Восстановление версии"
+
+
 def test_the_dashboard_pages_its_operators_in_russian(russian_admin, db):
     OperatorFactory.create_batch(51, name=factory.Sequence(lambda n: f"Оператор {n}"))
     first = russian_admin.get(reverse("dashboard"))
