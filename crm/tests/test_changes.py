@@ -116,7 +116,7 @@ def test_a_save_that_changes_nothing_records_nothing(admin_client):
     # The admin's History of each lists only entries that say what changed.
     services.regenerate_token(source=source)
     history = admin_client.get(reverse("admin:crm_source_history", args=[source.pk])).text
-    entries = history.count(f'<td><a href="/admin/crm/source/{source.pk}/history/')
+    entries = history.count(f'<td data-label="Object"><a href="/admin/crm/source/{source.pk}/history/')
     assert entries == 2 and history.count('<ul class="history-changes">') == entries  # created, rotated
     assert "token prefix:</strong>" in history and "None" not in history
     assert "no signed-in user (a command)" in history
