@@ -4,6 +4,7 @@ Error pages are rendered without the request's context processors: the one that 
 reads the session from the database, which may be the very thing that failed.
 """
 
+import json
 import logging
 
 from django.db import InterfaceError, OperationalError
@@ -13,6 +14,8 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views import csrf
+
+from config.utf8json import json_response
 
 log = logging.getLogger("leadflow.errors")
 
@@ -47,8 +50,23 @@ MESSAGES = {
 def json_error(
     status: int, field: str, message: str, *, errors: dict[str, list[str]] | None = None, **headers: str
 ) -> JsonResponse:
-    """The one shape of every API error: {"errors": {field: [message, ...], ...}}."""
-    return JsonResponse({"errors": errors or {field: [message]}}, status=status, headers=headers)
+    """The one shape of every API error: {"errors": {field: [message, ...], ...}}, in UTF-8."""
+    return json_response({"errors": errors or {field: [message]}}, status=status, headers=headers)
+
+
+def unreadable_json(exc: ValueError | RecursionError) -> str:
+    """Why a body could not be read as JSON, in the active language (Python's own reason is English): where
+    the JSON breaks, or that it is not UTF-8, or nested too deeply."""
+    if isinstance(exc, json.JSONDecodeError):
+        return gettext("Malformed JSON at line %(line)d, column %(column)d.") % {
+            "line": exc.lineno,
+            "column": exc.colno,
+        }
+    if isinstance(exc, UnicodeDecodeError):
+        return gettext("The body is not valid UTF-8.")
+    if isinstance(exc, RecursionError):
+        return gettext("The JSON is nested too deeply.")
+    return gettext("Malformed JSON.")
 
 
 def too_many_failures(wait: int) -> JsonResponse:

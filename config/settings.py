@@ -62,8 +62,9 @@ INSTALLED_APPS = [
     "ninja",
     "crm",
     "distribution",
-    # Login lockout (django-axes, database handler: every worker and host sees the same failures).
-    "axes",
+    # Login lockout (django-axes, database handler: every worker and host sees the same failures), under a
+    # name people read (config.apps.LockoutConfig; its admin: config/admin.py).
+    "config.apps.LockoutConfig",
     # Failed webhook/API authentication per client address (throttle.services).
     "throttle",
     "integrations",
@@ -213,7 +214,7 @@ FORWARDED_ALLOW_IPS = env.list("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1
 
 # Login lockout with django-axes: after LOGIN_FAILURE_LIMIT failed logins for one user name from one
 # address, that pair is refused (even with the right password) for LOGIN_COOLOFF_MINUTES, or until a
-# supervisor unlocks it (admin: Axes > Access attempts, or `manage.py axes_reset_username <name>`).
+# supervisor unlocks it (admin: Sign-in lockout > Access attempts, or `manage.py axes_reset_username <name>`).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: it refuses a locked-out pair before the password is checked
     "django.contrib.auth.backends.ModelBackend",

@@ -1,16 +1,19 @@
 """The admin's shared pieces and the leads (operators, sources and contacts: distribution.admin, which decides
 who takes contacts)."""
 
+from dataclasses import dataclass
+
 from django.contrib import admin
-from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR
+from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR, ChangeList
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 from simple_history.admin import SimpleHistoryAdmin
 
 from crm import selectors
-from crm.history import author, field_changes
+from crm.history import author, author_label, field_changes
 from crm.models import Contact, Lead
 from crm.templatetags.leadflow import when
 
@@ -19,6 +22,65 @@ admin.site.site_title = _("Leadflow admin")
 
 # Inline rows without the object's name as a title above each row: the row's own fields say it.
 UNTITLED_TABULAR = "admin/crm/tabular_untitled.html"
+
+
+@dataclass(frozen=True)
+class AdminWords:
+    """How the admin names one model in its titles and counts, each a whole sentence translated as such.
+
+    Django builds them from the verbose name ("Select %s to change", "Add %s", "5 operators"), which reads
+    wrong where a language inflects the noun: Russian wants "Выберите оператора для изменения" (accusative)
+    and "5 операторов" (one of three plural forms), not "Выберите оператор", "5 операторы"."""
+
+    count: str  # ngettext_lazy("%(count)d operator", "%(count)d operators", "count")
+    select: str  # a popup's list: "Select operator"
+    select_to_change: str
+    select_to_view: str
+    add: str
+    change: str
+    view: str
+
+    def counted(self, count: int) -> str:
+        return self.count % {"count": count}
+
+
+class WordedChangeList(ChangeList):
+    """The changelist of a WordedAdmin: its title and its count (templates/admin/pagination.html) in the
+    model admin's words."""
+
+    def __init__(self, request: HttpRequest, *args, **kwargs) -> None:
+        super().__init__(request, *args, **kwargs)
+        words = self.model_admin.words
+        if self.is_popup:
+            self.title = str(words.select)
+        elif self.model_admin.has_change_permission(request):
+            self.title = str(words.select_to_change)
+        else:
+            self.title = str(words.select_to_view)
+
+    @property
+    def counted(self) -> str:
+        return self.model_admin.words.counted(self.result_count)
+
+
+class WordedAdmin(admin.ModelAdmin):
+    """A model admin whose titles and counts are its `words` (AdminWords), not Django's sentences with the
+    verbose name put in."""
+
+    words: AdminWords
+
+    def get_changelist(self, request: HttpRequest, **kwargs) -> type[ChangeList]:
+        return WordedChangeList
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        if object_id is None:
+            title = self.words.add
+        else:
+            title = self.words.change if self.has_change_permission(request) else self.words.view
+        extra_context = {"title": str(title), **(extra_context or {})}
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
 
 class TrackedHistoryAdmin(SimpleHistoryAdmin):
@@ -32,7 +94,7 @@ class TrackedHistoryAdmin(SimpleHistoryAdmin):
         older = [*records[1:], records[-1].prev_record if records else None]
         for record, previous in zip(records, older, strict=True):
             record.history_delta_changes = field_changes(self.history_kind, record, previous)
-            record.leadflow_author = author(record)
+            record.leadflow_author = author_label(author(record))
 
 
 class ContactInline(admin.TabularInline):
@@ -64,13 +126,22 @@ class ContactInline(admin.TabularInline):
 
 
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin):
+class LeadAdmin(WordedAdmin):
     list_display = ("external_id", "name", "created", "updated")
     search_fields = ("external_id", "name")
     show_full_result_count = False  # no second count of every lead on each search
     list_per_page = 50  # as on the staff pages
     readonly_fields = ("created", "updated")
     inlines = (ContactInline,)
+    words = AdminWords(
+        count=ngettext_lazy("%(count)d lead", "%(count)d leads", "count"),
+        select=_("Select lead"),
+        select_to_change=_("Select lead to change"),
+        select_to_view=_("Select lead to view"),
+        add=_("Add lead"),
+        change=_("Change lead"),
+        view=_("View lead"),
+    )
 
     def get_ordering(self, request: HttpRequest) -> tuple:
         # A search with no column chosen to sort by: the order that lets PostgreSQL use the trigram index.

@@ -10,6 +10,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.days import EARLIEST, LATEST
+from crm.history import author_label
 from crm.models import Operator, Source
 
 ISO_DATE = "%Y-%m-%d"
@@ -105,7 +106,7 @@ class ChangeFilterForm(_DateRange, _SourceOperatorChoices):
 
     def __init__(self, data, *, authors: Iterable[str], **choices) -> None:
         super().__init__(data, **choices)
-        self.fields["who"].choices = [("", _("Anyone")), *((a, a) for a in authors)]
+        self.fields["who"].choices = [("", _("Anyone")), *((a, author_label(a)) for a in authors)]
         self.order_fields(["operator", "source", "who", "from", "to"])
 
 

@@ -4,7 +4,10 @@ History)."""
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext
 from simple_history.models import HistoricalRecords
+
+from crm.choices import API_ACTOR_PREFIX
 
 # The change reason the worker records (distribution.worker): a change nobody made by hand.
 WORKER = "worker"
@@ -74,3 +77,13 @@ def author(record) -> str:
     """Who made a change: the signed-in user's name, else what made it if it says ("api:<key name>"), else
     "" (a command)."""
     return record.history_user.get_username() if record.history_user else record.history_change_reason or ""
+
+
+def author_label(made_by: str | None) -> str:
+    """Who made a change in words: a user's name as it is, a change through the API as its key ("API key
+    “provisioning”", never the stored "api:provisioning"), the worker's as such; "" for none."""
+    if made_by and made_by.startswith(API_ACTOR_PREFIX):
+        return gettext("API key “%(name)s”") % {"name": made_by.removeprefix(API_ACTOR_PREFIX)}
+    if made_by == WORKER:
+        return gettext("the worker (a timed job)")
+    return made_by or ""

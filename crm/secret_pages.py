@@ -7,6 +7,7 @@ this one again: it says the secret was shown. The page is never cached.
 """
 
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django import forms
@@ -51,13 +52,34 @@ def take_for_showing(request: HttpRequest, ident: str) -> dict | None:
     return shown
 
 
+@dataclass(frozen=True)
+class SecretWords:
+    """What the rotate and show-once pages say about one kind of secret, as whole sentences (lazy, with
+    %(name)s for the owner where it says so). Not one sentence with the kind's name put in: languages
+    inflect that noun, and the words agreeing with it, each their own way."""
+
+    kind: str  # the noun as a label: "webhook token"
+    new: str  # the rotate page's breadcrumb: "A new webhook token"
+    new_for: str  # its title: "A new webhook token for %(name)s"
+    made_once: str  # what a rotation does, with %(name)s
+    yes: str  # "Yes, make a new webhook token"
+    no: str  # "No, keep the current webhook token"
+    new_of: str  # the show-once page's title: "The new webhook token of %(name)s"
+    copy_now: str  # "Copy the webhook token now: …"
+    shown_already: str  # the page shown again: "This webhook token was shown once …"
+
+    def said(self, name: object) -> dict[str, str]:
+        """Every sentence in the active language, with the owner's name in."""
+        return {field: str(getattr(self, field)) % {"name": name} for field in self.__dataclass_fields__}
+
+
 class RotatesSecrets(ModelAdmin):
     """A model admin whose objects own secrets (crm.secrets): a rotate page and a show-once page.
 
-    Subclasses say what the secret is called (`secret_kind`), make the rotation (`rotate_secret`), and may
-    add a ready request using the secret (`secret_example`)."""
+    Subclasses say what the pages call the secret (`secret_words`), make the rotation (`rotate_secret`),
+    and may add a ready request using the secret (`secret_example`)."""
 
-    secret_kind = _("secret")
+    secret_words: SecretWords
     rotate_url_part = "rotate"
 
     def rotate_secret(self, request: HttpRequest, obj, *, grace: timedelta) -> str:
@@ -84,7 +106,6 @@ class RotatesSecrets(ModelAdmin):
         """Redirect to the page that shows `secret` once; `replaced` says what became of the one before."""
         shown = {
             "secret": secret,
-            "kind": str(self.secret_kind),
             "replaced": replaced,
             "example": self.secret_example(request, secret),
         }
@@ -98,7 +119,7 @@ class RotatesSecrets(ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "original": obj,
-            "kind": self.secret_kind,
+            "words": self.secret_words.said(obj),
             "change_url": reverse(f"admin:{self._name('change')}", args=[obj.pk]),
             **context,
         }
@@ -113,7 +134,7 @@ class RotatesSecrets(ModelAdmin):
             raise PermissionDenied
         form = RotateForm(request.POST if request.method == "POST" else None)
         if not form.is_valid():
-            title = gettext("A new %(kind)s for %(name)s") % {"kind": self.secret_kind, "name": obj}
+            title = self.secret_words.new_for % {"name": obj}
             return self._page(request, obj, "admin/secret_rotate.html", form=form, title=title)
         grace = timedelta(hours=form.cleaned_data["grace"])
         try:
@@ -131,7 +152,7 @@ class RotatesSecrets(ModelAdmin):
         if obj is None or not self.has_view_or_change_permission(request, obj):
             raise Http404(gettext("Nothing is here."))
         shown = take_for_showing(request, ident)
-        title = gettext("The new %(kind)s of %(name)s") % {"kind": self.secret_kind, "name": obj}
+        title = self.secret_words.new_of % {"name": obj}
         response = self._page(
             request, obj, "admin/secret_shown.html", status=200 if shown else 410, shown=shown, title=title
         )

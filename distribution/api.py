@@ -9,6 +9,7 @@ from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
 from config.errors import RETRY_AFTER_SECONDS, json_error, too_many_failures
+from config.utf8json import json_response
 from distribution import webhook
 from distribution.intake import IdempotencyConflict, SourceGone, receive_contact
 from distribution.throttling import TooManyFailures, record_failure
@@ -64,7 +65,7 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
         return response
 
     contact = receipt.contact
-    response = JsonResponse(webhook.WebhookReceipt.of(contact), status=200 if receipt.replayed else 201)
+    response = json_response(webhook.WebhookReceipt.of(contact), status=200 if receipt.replayed else 201)
     if receipt.replayed:
         response["Idempotent-Replay"] = "true"
     log.info(
@@ -113,9 +114,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError:
-        return JsonResponse(
+        return json_response(
             {"status": "unavailable", "database": "unreachable"},
             status=503,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
-    return JsonResponse({"status": "ok", "database": "ok"})
+    return json_response({"status": "ok", "database": "ok"})

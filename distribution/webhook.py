@@ -6,6 +6,7 @@ request's language (LocaleMiddleware: Accept-Language), so they are built per re
 """
 
 import json
+import shlex
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -13,9 +14,11 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.http import HttpRequest
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop, pgettext
 from ninja import Field, Schema
+from pydantic import ConfigDict
 
+from config.errors import unreadable_json
 from crm.choices import UnassignedReason
 from crm.models import Contact, Lead
 from crm.secrets import token_digest
@@ -78,14 +81,21 @@ class ContactForm(forms.Form):
 
 
 class WebhookReceipt(Schema):
-    """The webhook's answer (201, or 200 for a replay): the stored contact, and whom it went to or why not."""
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": gettext_noop(
+                "The webhook's answer (201, or 200 for a replay): the stored contact, and whom it went to or "
+                "why not."
+            )
+        }
+    )
 
     contact_id: int
     lead_id: int
     source_id: int
     assigned_operator: int | None
     unassigned_reason: UnassignedReason | None = Field(
-        description="Why nobody took it (the contact is stored either way)."
+        description=gettext_noop("Why nobody took it (the contact is stored either way).")
     )
 
     @classmethod
@@ -155,10 +165,10 @@ def declared_size_ok(request: HttpRequest) -> None:
     except ValueError:
         raise WebhookError(400, "body", gettext("Content-Length is not a number.")) from None
     if declared > MAX_BODY_BYTES:
-        raise WebhookError(413, "body", _too_large())
+        raise WebhookError(413, "body", too_large())
 
 
-def _too_large() -> str:
+def too_large() -> str:
     return gettext("The body may be at most %(bytes)d bytes.") % {"bytes": MAX_BODY_BYTES}
 
 
@@ -188,7 +198,7 @@ def parse(request: HttpRequest) -> ContactPayload:
         raise WebhookError(415, "content_type", gettext("The body must be UTF-8."))
     body = request.read(MAX_BODY_BYTES + 1)
     if len(body) > MAX_BODY_BYTES:
-        raise WebhookError(413, "body", _too_large())
+        raise WebhookError(413, "body", too_large())
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -216,10 +226,8 @@ def _validated(data: dict) -> ContactPayload:
 def _json_object(text: str) -> dict:
     try:
         data = json.loads(text)
-    except RecursionError:
-        raise WebhookError(400, "body", gettext("The JSON is nested too deeply.")) from None
-    except ValueError as exc:
-        raise WebhookError(400, "body", gettext("Malformed JSON: %(error)s.") % {"error": exc}) from None
+    except (RecursionError, ValueError) as exc:
+        raise WebhookError(400, "body", unreadable_json(exc)) from None
     if not isinstance(data, dict):
         raise WebhookError(400, "body", gettext("The JSON body must be an object."))
     return data
@@ -238,3 +246,23 @@ def _form(text: str) -> dict:
             raise WebhookError(400, key, gettext("Given more than once."))
         data[key] = value
     return data
+
+
+def example_request(url: str, token: str) -> str:
+    """A ready request for a channel's developers (the admin's source page, seed_demo's output), as the README's
+    example: curl posting one contact, its sample name and message in the active language (the body JSON in
+    UTF-8, shell-quoted)."""
+    body = {
+        "external_id": "user123",
+        "name": pgettext("a customer's name in the example request", "Ivan"),
+        "message": pgettext("a customer's message in the example request", "Please call me back"),
+    }
+    return "\n".join(
+        [
+            f"curl -sS -X POST {shlex.quote(url)} \\",
+            f'  -H "Authorization: Bearer {token}" \\',
+            "  -H 'Content-Type: application/json' \\",
+            "  -H 'Idempotency-Key: delivery-8f14e45f' \\",
+            f"  -d {shlex.quote(json.dumps(body, ensure_ascii=False))}",
+        ]
+    )

@@ -8,10 +8,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from crm.secret_pages import RotatesSecrets
+from crm.admin import AdminWords, WordedAdmin
+from crm.secret_pages import RotatesSecrets, SecretWords
 from integrations import services
 from integrations.models import ApiKey
 
@@ -29,7 +30,7 @@ class ApiKeyForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(RotatesSecrets):
+class ApiKeyAdmin(RotatesSecrets, WordedAdmin):
     form = ApiKeyForm
     list_display = ["name", "scope", "key_prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["scope", ("revoked_at", admin.EmptyFieldListFilter)]
@@ -38,7 +39,32 @@ class ApiKeyAdmin(RotatesSecrets):
     actions = ["revoke"]
     list_select_related = ["created_by"]
     change_form_template = "admin/integrations/apikey/change_form.html"
-    secret_kind = _("API key")
+    words = AdminWords(
+        count=ngettext_lazy("%(count)d API key", "%(count)d API keys", "count"),
+        select=_("Select API key"),
+        select_to_change=_("Select API key to change"),
+        select_to_view=_("Select API key to view"),
+        add=_("Add API key"),
+        change=_("Change API key"),
+        view=_("View API key"),
+    )
+    secret_words = SecretWords(
+        kind=_("API key"),
+        new=_("A new API key"),
+        new_for=_("A new API key for %(name)s"),
+        made_once=_(
+            "A new API key for “%(name)s” is made and shown once. Every system that uses this key must then "
+            "send the new one."
+        ),
+        yes=_("Yes, make a new API key"),
+        no=_("No, keep the current API key"),
+        new_of=_("The new API key of %(name)s"),
+        copy_now=_("Copy the API key now: it is shown only this once (only its digest is stored)."),
+        shown_already=_(
+            "This API key was shown once and cannot be shown again: only its digest is stored. If it was not "
+            "copied, make a new one."
+        ),
+    )
 
     def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
         # Revoking keeps the record of who had access and when it was last used; deleting would lose it.

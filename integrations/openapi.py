@@ -7,10 +7,12 @@ while the webhook stays served exactly as before. Its limits are read from its f
 
 from typing import Any
 
+from django.utils.translation import gettext, gettext_noop
+
 from distribution.webhook import MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY, PATH, ContactForm, WebhookReceipt
 from integrations.api.common import ErrorOut
 
-DESCRIPTION = """\
+DESCRIPTION = gettext_noop("""\
 JSON API for the systems around the contact centre: telephony switching operators on and off, BI jobs
 pulling assignments, provisioning scripts.
 
@@ -28,7 +30,7 @@ method the path does not take, 409 for an assignment the rules refuse.
 
 **Channel webhook.** `POST /api/contacts/` is where channels post new contacts, authenticated by their
 source's token (not an API key); it is listed here too.
-"""
+""")
 
 REF = "#/components/schemas/{model}"
 
@@ -59,33 +61,43 @@ CONTACT_IN = {
     "properties": {
         "external_id": {
             "anyOf": [_text("external_id", "", required=True), {"type": "integer"}],
-            "description": "The customer's id in the channel, after trimming; a JSON integer is taken as its "
-            "decimal string. No control characters.",
+            "description": gettext_noop(
+                "The customer's id in the channel, after trimming; a JSON integer is taken as its "
+                "decimal string. No control characters."
+            ),
         },
         "source_id": {
             "type": "integer",
             "minimum": 1,
-            "description": "Optional; if given, must be the token's source (the token alone decides it).",
+            "description": gettext_noop(
+                "Optional; if given, must be the token's source (the token alone decides it)."
+            ),
         },
-        "name": _text("name", "The lead's display name; a non-empty name renames the lead."),
-        "message": _text("message", "The customer's message (line breaks and tabs allowed)."),
+        "name": _text("name", gettext_noop("The lead's display name; a non-empty name renames the lead.")),
+        "message": _text("message", gettext_noop("The customer's message (line breaks and tabs allowed).")),
     },
     "additionalProperties": True,
-    "description": "Other fields are ignored.",
+    "description": gettext_noop("Other fields are ignored."),
 }
 
 RECEIPT = WebhookReceipt.model_json_schema(ref_template=REF)
 RECEIPT_PARTS = RECEIPT.pop("$defs", {})  # the reason codes' enum, as a component of its own
+# Its description is the enum's docstring (crm.choices.UnassignedReason), said here to be translated.
+RECEIPT_PARTS["UnassignedReason"]["description"] = gettext_noop(
+    "Why a contact has no operator (stored on the contact)."
+)
 
 WEBHOOK = {
     "post": {
         "operationId": "channel_webhook_post_contact",
-        "summary": "Post a new contact (channels)",
-        "description": "Stores the contact, assigns it to one of the source's operators (weighted draw, hard "
-        "load limit) or keeps it unassigned with a reason, and says which. Authenticated by the source's "
-        "webhook token, not an API key. The body is JSON or a URL-encoded form, UTF-8, at most "
-        f"{MAX_BODY_BYTES // 1024} KiB. With an `Idempotency-Key`, a repeat returns the original answer with "
-        "200 and stores nothing.",
+        "summary": gettext_noop("Post a new contact (channels)"),
+        "description": gettext_noop(
+            "Stores the contact, assigns it to one of the source's operators (weighted draw, hard "
+            "load limit) or keeps it unassigned with a reason, and says which. Authenticated by the source's "
+            "webhook token, not an API key. The body is JSON or a URL-encoded form, UTF-8, at most "
+            "%(kib)d KiB. With an `Idempotency-Key`, a repeat returns the original answer with "
+            "200 and stores nothing."
+        ),
         "tags": ["channel webhook"],
         "security": [{"SourceToken": []}],
         "parameters": [
@@ -93,7 +105,9 @@ WEBHOOK = {
                 "in": "header",
                 "name": "Idempotency-Key",
                 "required": False,
-                "description": "Unique per delivery (e.g. the channel's message id), printable characters.",
+                "description": gettext_noop(
+                    "Unique per delivery (e.g. the channel's message id), printable characters."
+                ),
                 "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
             }
         ],
@@ -106,23 +120,28 @@ WEBHOOK = {
         },
         "responses": {
             "201": {
-                "description": "Stored (assigned, or kept unassigned with a reason).",
+                "description": gettext_noop("Stored (assigned, or kept unassigned with a reason)."),
                 "content": {"application/json": {"schema": {"$ref": REF.format(model="WebhookReceipt")}}},
             },
             "200": {
-                "description": "A repeat of an earlier request with this Idempotency-Key: its answer again.",
+                "description": gettext_noop(
+                    "A repeat of an earlier request with this Idempotency-Key: its answer again."
+                ),
                 "headers": {"Idempotent-Replay": {"schema": {"type": "string", "enum": ["true"]}}},
                 "content": {"application/json": {"schema": {"$ref": REF.format(model="WebhookReceipt")}}},
             },
-            "400": _error("A field or the body is invalid; do not retry it unchanged."),
-            "401": _error("The token is missing or unknown.", **{"WWW-Authenticate": "Bearer realm"}),
-            "403": _error("`source_id` is not the token's source."),
-            "405": _error("Not a POST.", Allow="POST"),
-            "413": _error(f"Body over {MAX_BODY_BYTES // 1024} KiB."),
-            "415": _error("Not JSON or a URL-encoded form, or not UTF-8."),
-            "422": _error("The Idempotency-Key was used before with different fields."),
+            "400": _error(gettext_noop("A field or the body is invalid; do not retry it unchanged.")),
+            "401": _error(
+                gettext_noop("The token is missing or unknown."), **{"WWW-Authenticate": "Bearer realm"}
+            ),
+            "403": _error(gettext_noop("`source_id` is not the token's source.")),
+            "405": _error(gettext_noop("Not a POST."), Allow="POST"),
+            "413": _error(gettext_noop("Body over %(kib)d KiB.")),
+            "415": _error(gettext_noop("Not JSON or a URL-encoded form, or not UTF-8.")),
+            "422": _error(gettext_noop("The Idempotency-Key was used before with different fields.")),
             "503": _error(
-                "The database is unavailable; nothing was stored.", **{"Retry-After": "Seconds to wait."}
+                gettext_noop("The database is unavailable; nothing was stored."),
+                **{"Retry-After": gettext_noop("Seconds to wait.")},
             ),
         },
     }
@@ -142,5 +161,34 @@ def add_webhook(schema: dict[str, Any]) -> None:
     components.setdefault("securitySchemes", {})["SourceToken"] = {
         "type": "http",
         "scheme": "bearer",
-        "description": "The source's webhook token (admin → Sources; shown once, when made).",
+        "description": gettext_noop("The source's webhook token (admin → Sources; shown once, when made)."),
     }
+
+
+# Values the texts above name as %(kib)d and such: filled in as the schema is served, after translating.
+VALUES = {"kib": MAX_BODY_BYTES // 1024}
+SAID = ("description", "summary")
+
+
+def translated(schema: Any) -> Any:
+    """The schema with its texts (every description and summary, and the title) in the active language.
+
+    The texts are written in English where they are defined, marked for the catalogue (gettext_noop), and
+    translated here, per request, so that Swagger UI shows our descriptions in the reader's language (its
+    own buttons and labels stay as Swagger writes them). A copy: the definitions are shared by every request.
+    """
+    if isinstance(schema, list):
+        return [translated(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {
+        key: _said(value) if key in SAID and isinstance(value, str) else translated(value)
+        for key, value in schema.items()
+    }
+
+
+def _said(text: str) -> str:
+    if not text:
+        return text  # gettext("") is the catalogue's header
+    said = gettext(text)
+    return said % VALUES if "%(" in said else said

@@ -375,6 +375,21 @@ def test_a_body_over_64_kib_gets_a_json_413_before_it_is_sent(server):
 
 
 @pytest.mark.own_database
+def test_nginx_refuses_in_the_language_the_client_asks_for_first(server):
+    """nginx's own answers follow Accept-Language as the app's do (config/nginx.py writes them)."""
+    head = (
+        f"POST /api/contacts/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Language: ru-RU,ru;q=0.9,en;q=0.8\r\n"
+        f"Content-Length: {MAX_BODY_BYTES + 1}\r\n\r\n"
+    )
+    with connect(server, "127.0.5.3") as sock:
+        sock.sendall(head.encode())
+        answer = sock.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 ") and b"Content-Type: application/json" in head, answer
+    assert json.loads(body) == {"errors": {"body": [f"Тело запроса — не больше {MAX_BODY_BYTES} байт."]}}
+
+
+@pytest.mark.own_database
 def test_a_body_of_exactly_64_kib_reaches_the_app(server):
     padding = MAX_BODY_BYTES - len(json.dumps({"external_id": "full", "message": ""}))
     body = json.dumps({"external_id": "full", "message": "x" * padding}).encode()

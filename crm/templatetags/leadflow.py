@@ -5,6 +5,7 @@ Labels are read from crm.choices (never retyped in templates); sentences are bui
 translatable string, so a template only lays them out.
 """
 
+import json
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -16,6 +17,7 @@ from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 
 from crm.choices import API_ACTOR_PREFIX, Actor, AssignmentPath, Exclusion, LoadState, UnassignedReason
+from crm.history import author_label
 from crm.models import Source
 
 register = template.Library()
@@ -462,3 +464,18 @@ def change_value(value: object) -> str:
     if isinstance(value, datetime):
         return when(value)
     return str(value)
+
+
+@register.filter
+def inline_formset_data(inline_admin_formset) -> str:
+    """Django's data of an admin inline for its script, with the "Add another …" link in the inline's own
+    words (its `add_another`) when it has them: Django writes "Add another %(verbose_name)s" with the name
+    capitalised, which Russian reads as "Добавить еще один Вес оператора"."""
+    data = json.loads(inline_admin_formset.inline_formset_data())
+    add_another = getattr(inline_admin_formset.opts, "add_another", None)
+    if add_another:
+        data["options"]["addText"] = str(add_another)
+    return json.dumps(data)
+
+
+register.filter("author_label", author_label)

@@ -10,9 +10,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from crm.admin import AdminWords, WordedAdmin
 from crm.models import Contact
 from distribution.forms import AssignForm
 from distribution.manual import assign_each
@@ -39,7 +40,7 @@ def can_assign(request: HttpRequest) -> bool:
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(WordedAdmin):
     """Contacts are written only by the distribution services; supervisors with the "can assign contacts"
     permission may route them again or hand them to an operator."""
 
@@ -67,6 +68,15 @@ class ContactAdmin(admin.ModelAdmin):
     list_select_related = ["lead", "source", "operator"]
     date_hierarchy = "created_at"
     actions = ["route_again", "assign_to_operator"]
+    words = AdminWords(
+        count=ngettext_lazy("%(count)d contact", "%(count)d contacts", "count"),
+        select=_("Select contact"),
+        select_to_change=_("Select contact to change"),
+        select_to_view=_("Select contact to view"),
+        add=_("Add contact"),
+        change=_("Change contact"),
+        view=_("View contact"),
+    )
 
     @admin.display(description=_("Why this operator"))
     def why(self, contact: Contact) -> str:

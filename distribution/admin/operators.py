@@ -15,10 +15,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, ngettext_lazy, npgettext, pgettext
 
 from crm import selectors, services
-from crm.admin import TrackedHistoryAdmin
+from crm.admin import AdminWords, TrackedHistoryAdmin, WordedAdmin
 from crm.choices import CHOSEN_AWAY_REASONS, AwayReason, Presence
 from crm.models import Contact, Operator
 from crm.templatetags.leadflow import when
@@ -53,7 +53,7 @@ class OperatorForm(forms.ModelForm):
 
 
 @admin.register(Operator)
-class OperatorAdmin(ReportsRouting, TrackedHistoryAdmin):
+class OperatorAdmin(ReportsRouting, WordedAdmin, TrackedHistoryAdmin):
     history_kind = "operator"
     form = OperatorForm
     list_display = ("name", "is_active", "status", "load_limit", "load")
@@ -77,6 +77,15 @@ class OperatorAdmin(ReportsRouting, TrackedHistoryAdmin):
         "make_offline",
     )
     list_editable = ("is_active",)
+    words = AdminWords(
+        count=ngettext_lazy("%(count)d operator", "%(count)d operators", "count"),
+        select=_("Select operator"),
+        select_to_change=_("Select operator to change"),
+        select_to_view=_("Select operator to view"),
+        add=_("Add operator"),
+        change=_("Change operator"),
+        view=_("View operator"),
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Operator]:
         return super().get_queryset(request).with_load().select_related("user")
@@ -192,11 +201,13 @@ class OperatorAdmin(ReportsRouting, TrackedHistoryAdmin):
     def get_actions(self, request: HttpRequest) -> dict:
         actions = super().get_actions(request)
         if "delete_selected" in actions:
-            # Django's bulk delete would list every protected contact; refuse in plain words instead.
+            # Django's bulk delete would list every protected contact; refuse in plain words instead. Its
+            # name in our words: Django's "Delete selected %(verbose_name_plural)s" reads "Удалить выбранные
+            # операторы" (operators are people: "выбранных операторов").
             actions["delete_selected"] = (
                 OperatorAdmin.delete_operators,
                 "delete_selected",
-                actions["delete_selected"][2],
+                _("Delete selected operators"),
             )
         return actions
 
@@ -214,7 +225,12 @@ class OperatorAdmin(ReportsRouting, TrackedHistoryAdmin):
                 messages.ERROR,
             )
             return None
-        return admin_delete_selected(self, request, queryset)
+        response = admin_delete_selected(self, request, queryset)
+        if isinstance(response, TemplateResponse):  # the confirmation: "delete the selected <operators>?"
+            response.context_data["objects_name"] = npgettext(
+                "what a deletion deletes: “delete the selected …”", "operator", "operators", queryset.count()
+            )
+        return response
 
     @admin.action(description=_("Activate selected operators"))
     def activate(self, request: HttpRequest, queryset: QuerySet[Operator]) -> None:
@@ -249,6 +265,10 @@ class OperatorAdmin(ReportsRouting, TrackedHistoryAdmin):
         """An operator who has received contacts cannot be deleted (the contacts would lose who handled them):
         say so in plain words and offer deactivation, instead of Django's list of protected contacts."""
         operator = self.get_object(request, object_id)
+        # Django's page asks to "delete the <verbose name> “Anna”": the noun as such a sentence needs it.
+        extra_context = {"object_name": pgettext("what a deletion deletes: “delete the …”", "operator")} | (
+            extra_context or {}
+        )
         if operator is None or not self.has_delete_permission(request, operator):
             return super().delete_view(request, object_id, extra_context)
         contacts = Contact.objects.filter(operator=operator).count()

@@ -4,8 +4,10 @@ schedule through distribution.schedules.set_schedule (never row by row), and eve
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
-from crm.admin import UNTITLED_TABULAR
+from crm.admin import UNTITLED_TABULAR, AdminWords, WordedAdmin
 from crm.models import Holiday, ScheduleException, ShiftInterval
 from distribution import schedules
 
@@ -89,8 +91,18 @@ class ScheduleExceptionInline(admin.TabularInline):
 
 
 @admin.register(Holiday)
-class HolidayAdmin(admin.ModelAdmin):
+class HolidayAdmin(WordedAdmin):
     """Everyone's days off (company holidays) and changed hours: the exceptions with no operator."""
+
+    words = AdminWords(
+        count=ngettext_lazy("%(count)d company holiday", "%(count)d company holidays", "count"),
+        select=_("Select company holiday"),
+        select_to_change=_("Select company holiday to change"),
+        select_to_view=_("Select company holiday to view"),
+        add=_("Add company holiday"),
+        change=_("Change company holiday"),
+        view=_("View company holiday"),
+    )
 
     list_display = ("start_date", "end_date", "kind", "starts", "ends")
     fields = ("start_date", "end_date", "kind", "starts", "ends")

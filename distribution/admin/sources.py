@@ -1,7 +1,6 @@
 """Sources in the admin: the webhook's URL and a ready curl, the token rotated and shown once, the weights
 edited inline and saved through distribution.capacity.set_weights."""
 
-import shlex
 from datetime import timedelta
 
 from django.contrib import admin, messages
@@ -13,15 +12,17 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from crm import eligibility, services
-from crm.admin import UNTITLED_TABULAR, TrackedHistoryAdmin
+from crm.admin import UNTITLED_TABULAR, AdminWords, TrackedHistoryAdmin, WordedAdmin
 from crm.models import Source, SourceOperatorWeight, SourceToken
-from crm.secret_pages import RotatesSecrets
+from crm.secret_pages import RotatesSecrets, SecretWords
 from crm.secrets import valid_at
 from crm.templatetags.leadflow import format_share, when
 from distribution import capacity
 from distribution.admin.routing import ReportsRouting, load_text
+from distribution.webhook import example_request
 
 
 class WeightFormSet(BaseInlineFormSet):
@@ -68,6 +69,7 @@ class WeightInline(admin.TabularInline):
     readonly_fields = ("share", "load", "active")
     template = UNTITLED_TABULAR
     extra = 1
+    add_another = _("Add another operator")  # each row is an operator with its weight
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
         """One query for the operator choices of every row (an autocomplete widget queries once per row)."""
@@ -116,22 +118,8 @@ def webhook_url(request: HttpRequest) -> str:
     return request.build_absolute_uri(reverse("contacts_webhook").rstrip("/") + "/")
 
 
-def curl_command(url: str, token: str) -> str:
-    """A ready request for the channel's developers, the same as the README's example."""
-    body = '{"external_id": "user123", "name": "Ivan", "message": "Please call me back"}'
-    return "\n".join(
-        [
-            f"curl -sS -X POST {shlex.quote(url)} \\",
-            f'  -H "Authorization: Bearer {token}" \\',
-            "  -H 'Content-Type: application/json' \\",
-            "  -H 'Idempotency-Key: delivery-8f14e45f' \\",
-            f"  -d {shlex.quote(body)}",
-        ]
-    )
-
-
 @admin.register(Source)
-class SourceAdmin(ReportsRouting, RotatesSecrets, TrackedHistoryAdmin):
+class SourceAdmin(ReportsRouting, RotatesSecrets, WordedAdmin, TrackedHistoryAdmin):
     history_kind = "source"
     list_display = ("name", "operator_count", "total_weight", "created")
     search_fields = ("name",)
@@ -139,6 +127,15 @@ class SourceAdmin(ReportsRouting, RotatesSecrets, TrackedHistoryAdmin):
     readonly_fields = ("created", "updated")
     inlines = (WeightInline,)
     change_form_template = "admin/crm/source/change_form.html"
+    words = AdminWords(
+        count=ngettext_lazy("%(count)d source", "%(count)d sources", "count"),
+        select=_("Select source"),
+        select_to_change=_("Select source to change"),
+        select_to_view=_("Select source to view"),
+        add=_("Add source"),
+        change=_("Change source"),
+        view=_("View source"),
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Source]:
         return (
@@ -147,7 +144,23 @@ class SourceAdmin(ReportsRouting, RotatesSecrets, TrackedHistoryAdmin):
             .annotate(operator_count=Count("weights"), total_weight=Sum("weights__weight", default=0))
         )
 
-    secret_kind = _("webhook token")
+    secret_words = SecretWords(
+        kind=_("webhook token"),
+        new=_("A new webhook token"),
+        new_for=_("A new webhook token for %(name)s"),
+        made_once=_(
+            "A new webhook token for “%(name)s” is made and shown once. Every channel that posts to this "
+            "source must then send the new token."
+        ),
+        yes=_("Yes, make a new webhook token"),
+        no=_("No, keep the current webhook token"),
+        new_of=_("The new webhook token of %(name)s"),
+        copy_now=_("Copy the webhook token now: it is shown only this once (only its digest is stored)."),
+        shown_already=_(
+            "This webhook token was shown once and cannot be shown again: only its digest is stored. If it "
+            "was not copied, make a new one."
+        ),
+    )
     rotate_url_part = "regenerate-token"
 
     @admin.display(description=_("Operators"), ordering="operator_count")
@@ -170,7 +183,7 @@ class SourceAdmin(ReportsRouting, RotatesSecrets, TrackedHistoryAdmin):
         now = timezone.now()
         extra = {
             "webhook_url": webhook_url(request),
-            "curl": curl_command(webhook_url(request), "$SOURCE_TOKEN"),
+            "curl": example_request(webhook_url(request), "$SOURCE_TOKEN"),
             "regenerate_url": reverse("admin:crm_source_rotate", args=[object_id]),
             # Tokens replaced by a rotation that still work, each until the end of its own grace period.
             "ending_tokens": list(
@@ -213,4 +226,4 @@ class SourceAdmin(ReportsRouting, RotatesSecrets, TrackedHistoryAdmin):
         return services.regenerate_token(source=source, grace=grace)
 
     def secret_example(self, request: HttpRequest, secret: str) -> str:
-        return curl_command(webhook_url(request), secret)
+        return example_request(webhook_url(request), secret)

@@ -16,24 +16,42 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.openapi.docs import Swagger
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
 
-from config.errors import json_error, too_many_failures
+from config.errors import json_error, too_many_failures, unreadable_json
+from config.utf8json import UTF8, Utf8Encoding
 from distribution.throttling import TooManyFailures
 from integrations import openapi
+from integrations.api import validation
 from integrations.auth import read_key
 
 
+class Utf8NinjaEncoder(Utf8Encoding, NinjaJSONEncoder):
+    pass
+
+
+class Utf8Renderer(JSONRenderer):
+    """ninja's JSON renderer, writing UTF-8 rather than \\u escapes (config.utf8json)."""
+
+    encoder_class = Utf8NinjaEncoder
+    json_dumps_params = UTF8
+
+
 class LeadflowAPI(NinjaAPI):
-    """NinjaAPI with the house's error shape on every answer and the webhook in its schema."""
+    """NinjaAPI with the house's error shape on every answer, and the webhook in its schema, whose texts
+    follow the request's language."""
 
     def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         openapi.add_webhook(schema)
+        schema = openapi.translated(schema)  # our texts in the request's language
+        schema["info"]["title"] = gettext(schema["info"]["title"])
         return schema
 
     @property
@@ -87,11 +105,12 @@ def only_known_query_parameters(run):
 
 
 api = LeadflowAPI(
-    title="Leadflow integration API",
+    title=gettext_noop("Leadflow integration API"),
     version="1",
     description=openapi.DESCRIPTION,
     urls_namespace="api-v1",
     auth=read_key,
+    renderer=Utf8Renderer(),
     # No validator badge: Swagger UI would fetch it from validator.swagger.io, and machines may be offline.
     docs=Swagger(settings={"validatorUrl": None, "persistAuthorization": True, "tryItOutEnabled": False}),
 )
@@ -107,9 +126,7 @@ def invalid_request(request: HttpRequest, exc: NinjaValidationError) -> HttpResp
         where, *path = [str(part) for part in error["loc"]]
         if where == "body" and path[:1] == ["payload"]:  # every body parameter is named `payload`
             path = path[1:]
-        # A validator's own message, without pydantic's "Value error, " in front of it.
-        message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
-        found.setdefault(".".join(path) or where, []).append(message)
+        found.setdefault(".".join(path) or where, []).append(validation.message(error))
     return json_error(400, "", "", errors=found)
 
 
@@ -134,6 +151,8 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
             **{"WWW-Authenticate": 'Bearer realm="leadflow"'},
         )
     field = {400: "body", 403: "authorization"}.get(exc.status_code, "request")
+    if isinstance(exc.__cause__, ValueError | RecursionError):  # ninja could not read the body as JSON
+        return json_error(exc.status_code, field, unreadable_json(exc.__cause__))
     return json_error(exc.status_code, field, str(exc))
 
 

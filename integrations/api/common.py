@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from ninja import Field, Schema
 from ninja.pagination import LimitOffsetPagination
 from pydantic import AfterValidator, ConfigDict, StrictInt, StrictStr
@@ -48,7 +49,13 @@ class Body(Schema):
 
 
 class ErrorOut(Schema):
-    """Every error: each field (or `request`, `body`, `authorization`, `id`) with its messages."""
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": gettext_noop(
+                "Every error: each field (or `request`, `body`, `authorization`, `id`) with its messages."
+            )
+        }
+    )
 
     errors: dict[str, list[str]] = Field(examples=[{"name": ["This field cannot be blank."]}])
 
@@ -60,13 +67,13 @@ class LimitOffset(LimitOffsetPagination):
     """`limit` (1–500, default 50) and `offset`; the answer carries the total `count` and echoes both."""
 
     class Input(Schema):
-        limit: int = Field(50, ge=1, le=500, description="Items per page (at most 500).")
+        limit: int = Field(50, ge=1, le=500, description=gettext_noop("Items per page (at most 500)."))
         # Bounded so that no database is asked for an offset beyond its integer range.
-        offset: int = Field(0, ge=0, le=2**31 - 1, description="Items to skip.")
+        offset: int = Field(0, ge=0, le=2**31 - 1, description=gettext_noop("Items to skip."))
 
     class Output(Schema):
         items: list[Any]
-        count: int = Field(description="How many items match, on every page.")
+        count: int = Field(description=gettext_noop("How many items match, on every page."))
         limit: int
         offset: int
 
@@ -81,7 +88,9 @@ class LimitOffset(LimitOffsetPagination):
 
 
 WAITING_ASSIGNED = Field(
-    description="Waiting contacts this change routed at once, because it added capacity (0 if it added none)."
+    description=gettext_noop(
+        "Waiting contacts this change routed at once, because it added capacity (0 if it added none)."
+    )
 )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from ninja import Field, FilterLookup, FilterSchema, Query, Router, Schema
 from ninja.pagination import paginate
 from pydantic import StrictBool, field_validator
@@ -27,7 +27,7 @@ class ContactOut(Schema):
     created_at: datetime
     assigned_at: datetime | None
     unassigned_reason: str | None = Field(
-        description="Why nobody took it: no_operators, all_inactive, all_at_limit."
+        description=gettext_noop("Why nobody took it: no_operators, all_inactive, all_at_limit.")
     )
     message: str
 
@@ -38,7 +38,7 @@ class ContactOut(Schema):
 
 class ContactDetail(ContactOut):
     explanation: dict[str, Any] = Field(
-        description="What the choice saw: candidates, exclusions, draws, path."
+        description=gettext_noop("What the choice saw: candidates, exclusions, draws, path.")
     )
 
 
@@ -47,10 +47,14 @@ class ContactFilter(FilterSchema):
     operator: Annotated[Id | None, FilterLookup("operator_id")] = None
     lead: Annotated[Id | None, FilterLookup("lead_id")] = None
     unassigned: bool | None = Field(
-        None, description="true: only contacts without an operator; false: only assigned."
+        None, description=gettext_noop("true: only contacts without an operator; false: only assigned.")
     )
-    from_: Day | None = Field(None, alias="from", description="From this day on (YYYY-MM-DD, in TIME_ZONE).")
-    to: Day | None = Field(None, description="Up to and including this day (YYYY-MM-DD, in TIME_ZONE).")
+    from_: Day | None = Field(
+        None, alias="from", description=gettext_noop("From this day on (YYYY-MM-DD, in TIME_ZONE).")
+    )
+    to: Day | None = Field(
+        None, description=gettext_noop("Up to and including this day (YYYY-MM-DD, in TIME_ZONE).")
+    )
 
     @field_validator("to")
     @classmethod
@@ -71,11 +75,17 @@ class ContactFilter(FilterSchema):
 
 
 class AssignIn(Body):
-    operator_id: StrictId | None = Field(None, description="Give the contact to this operator …")
-    route_again: StrictBool = Field(False, description="… or route it again through the weighted draw.")
+    operator_id: StrictId | None = Field(
+        None, description=gettext_noop("Give the contact to this operator …")
+    )
+    route_again: StrictBool = Field(
+        False, description=gettext_noop("… or route it again through the weighted draw.")
+    )
     override: StrictBool = Field(
         False,
-        description="Assign even if the operator is inactive or at the limit (recorded as an override).",
+        description=gettext_noop(
+            "Assign even if the operator is inactive or at the limit (recorded as an override)."
+        ),
     )
 
 
@@ -83,7 +93,10 @@ router = Router(tags=["contacts"])
 
 
 @router.get(
-    "", response={200: list[ContactOut], **errors(400)}, summary="List contacts", description="Newest first."
+    "",
+    response={200: list[ContactOut], **errors(400)},
+    summary=gettext_noop("List contacts"),
+    description=gettext_noop("Newest first."),
 )
 @paginate(LimitOffset)
 def list_contacts(request: HttpRequest, filters: Query[ContactFilter]) -> QuerySet[Contact]:
@@ -93,7 +106,7 @@ def list_contacts(request: HttpRequest, filters: Query[ContactFilter]) -> QueryS
 @router.get(
     "/{int:contact_id}",
     response={200: ContactDetail, **errors(404)},
-    summary="Get a contact with the explanation of its assignment",
+    summary=gettext_noop("Get a contact with the explanation of its assignment"),
 )
 def get_contact(request: HttpRequest, contact_id: int) -> Contact:
     return get_or_404(Contact.objects.all(), contact_id, "contact")
@@ -103,10 +116,12 @@ def get_contact(request: HttpRequest, contact_id: int) -> Contact:
     "/{int:contact_id}/assign",
     auth=write_key,
     response={200: ContactDetail, **errors(400, 403, 404, 409)},
-    summary="Assign a contact by hand, or route it again",
-    description='`{"operator_id": 3}` gives it to that operator (refused with 409 if the operator is '
-    'inactive or at the limit, unless `"override": true`); `{"route_again": true}` draws again among the '
-    "source's other operators (409 when nobody else is free).",
+    summary=gettext_noop("Assign a contact by hand, or route it again"),
+    description=gettext_noop(
+        '`{"operator_id": 3}` gives it to that operator (refused with 409 if the operator is '
+        'inactive or at the limit, unless `"override": true`); `{"route_again": true}` draws again among the '
+        "source's other operators (409 when nobody else is free)."
+    ),
 )
 def assign_by_hand(request: HttpRequest, contact_id: int, payload: AssignIn) -> Contact:
     contact = get_or_404(Contact.objects.all(), contact_id, "contact")

@@ -4,8 +4,10 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_noop
 from ninja import Field, FilterSchema, Query, Router, Schema
 from ninja.pagination import paginate
+from pydantic import ConfigDict
 
 from crm.models import Contact, Lead, LeadQuerySet
 from integrations.api.common import Id, LimitOffset, errors, get_or_404
@@ -21,12 +23,22 @@ class LeadOut(Schema):
 
 
 class LeadFilter(FilterSchema):
-    """As the staff lead list filters (crm.models.LeadQuerySet)."""
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": gettext_noop("As the staff lead list filters (crm.models.LeadQuerySet).")
+        }
+    )
 
-    q: str | None = Field(None, min_length=1, description="Part of the external id or the name (any case).")
-    source: Id | None = Field(None, description="Leads with a contact from this source.")
-    operator: Id | None = Field(None, description="Leads with a contact handled by this operator.")
-    waiting: bool | None = Field(None, description="true: leads with a contact waiting for an operator.")
+    q: str | None = Field(
+        None, min_length=1, description=gettext_noop("Part of the external id or the name (any case).")
+    )
+    source: Id | None = Field(None, description=gettext_noop("Leads with a contact from this source."))
+    operator: Id | None = Field(
+        None, description=gettext_noop("Leads with a contact handled by this operator.")
+    )
+    waiting: bool | None = Field(
+        None, description=gettext_noop("true: leads with a contact waiting for an operator.")
+    )
 
     def filter_q(self, value: str | None) -> Q:
         return Q(external_id__icontains=value) | Q(name__icontains=value) if value else Q()
@@ -44,7 +56,9 @@ class LeadFilter(FilterSchema):
 
 class LeadDetail(LeadOut):
     contact_count: int
-    contacts: list[ContactOut] = Field(description="The newest contacts (see `/contacts?lead=` for all).")
+    contacts: list[ContactOut] = Field(
+        description=gettext_noop("The newest contacts (see `/contacts?lead=` for all).")
+    )
 
 
 # A lead read alone shows this many of its newest contacts (all of them: /contacts?lead=).
@@ -54,7 +68,10 @@ router = Router(tags=["leads"])
 
 
 @router.get(
-    "", response={200: list[LeadOut], **errors(400)}, summary="List leads", description="Newest first."
+    "",
+    response={200: list[LeadOut], **errors(400)},
+    summary=gettext_noop("List leads"),
+    description=gettext_noop("Newest first."),
 )
 @paginate(LimitOffset)
 def list_leads(request: HttpRequest, filters: Query[LeadFilter]) -> QuerySet[Lead]:
@@ -62,7 +79,9 @@ def list_leads(request: HttpRequest, filters: Query[LeadFilter]) -> QuerySet[Lea
 
 
 @router.get(
-    "/{int:lead_id}", response={200: LeadDetail, **errors(404)}, summary="Get a lead with its newest contacts"
+    "/{int:lead_id}",
+    response={200: LeadDetail, **errors(404)},
+    summary=gettext_noop("Get a lead with its newest contacts"),
 )
 def get_lead(request: HttpRequest, lead_id: int) -> dict:
     lead = get_or_404(Lead.objects.all(), lead_id, "lead")

@@ -6,10 +6,10 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
-from pydantic import StrictBool, StrictInt, field_validator
+from pydantic import ConfigDict, StrictBool, StrictInt, field_validator
 
 from crm import selectors
 from crm import services as crm_services
@@ -34,7 +34,7 @@ from integrations.auth import write_key
 class SourceIn(Body):
     name: Name = Field(min_length=1, max_length=SOURCE_NAME_MAX)
     keep_operator: StrictBool = Field(
-        False, description="Returning leads go back to their operator if possible."
+        False, description=gettext_noop("Returning leads go back to their operator if possible.")
     )
 
 
@@ -43,7 +43,7 @@ class SourceOut(Schema):
     name: str
     keep_operator: bool
     token_prefix: str = Field(
-        description="The webhook token's first characters (the token itself is not stored)."
+        description=gettext_noop("The webhook token's first characters (the token itself is not stored).")
     )
     created_at: datetime
     updated_at: datetime
@@ -51,7 +51,9 @@ class SourceOut(Schema):
 
 class SourceCreated(SourceOut):
     token: str = Field(
-        description="The webhook token, shown only this once: channels send it as a Bearer token."
+        description=gettext_noop(
+            "The webhook token, shown only this once: channels send it as a Bearer token."
+        )
     )
 
 
@@ -61,7 +63,9 @@ class WeightIn(Body):
 
 
 class WeightsIn(Body):
-    weights: list[WeightIn] = Field(description="The whole new set; operators left out are removed.")
+    weights: list[WeightIn] = Field(
+        description=gettext_noop("The whole new set; operators left out are removed.")
+    )
 
     @field_validator("weights")
     @classmethod
@@ -81,36 +85,56 @@ class WeightOut(Schema):
 
 
 class OperatorShareOut(Schema):
-    """One operator of a source: configured share of the weight against actual share in the window."""
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": gettext_noop(
+                "One operator of a source: configured share of the weight against actual share in the window."
+            )
+        }
+    )
 
     operator_id: int
     name: str
-    weight: int = Field(description="0 when the operator got contacts but is no longer one of the source's.")
-    weight_share: float = Field(description="Percent of the source's total weight.")
-    contacts: int = Field(description="Contacts of the source assigned to the operator in the window.")
-    actual_share: float = Field(description="Percent of the source's assigned contacts in the window.")
+    weight: int = Field(
+        description=gettext_noop("0 when the operator got contacts but is no longer one of the source's.")
+    )
+    weight_share: float = Field(description=gettext_noop("Percent of the source's total weight."))
+    contacts: int = Field(
+        description=gettext_noop("Contacts of the source assigned to the operator in the window.")
+    )
+    actual_share: float = Field(
+        description=gettext_noop("Percent of the source's assigned contacts in the window.")
+    )
 
 
 class WaitingOut(Schema):
-    count: int = Field(description="Contacts waiting for an operator.")
-    oldest: datetime | None = Field(description="When the longest-waiting one arrived.")
-    past_max_age: int = Field(description="Waiting longer than UNASSIGNED_MAX_AGE_HOURS: left for a person.")
+    count: int = Field(description=gettext_noop("Contacts waiting for an operator."))
+    oldest: datetime | None = Field(description=gettext_noop("When the longest-waiting one arrived."))
+    past_max_age: int = Field(
+        description=gettext_noop("Waiting longer than UNASSIGNED_MAX_AGE_HOURS: left for a person.")
+    )
 
 
 class SourceFigures(Schema):
     """The dashboard's figures for one source, now."""
 
-    assigned: int = Field(description="The source's contacts assigned within the load window.")
-    free: int = Field(description="Free slots now: over the source's active operators, limit minus load.")
+    assigned: int = Field(description=gettext_noop("The source's contacts assigned within the load window."))
+    free: int = Field(
+        description=gettext_noop("Free slots now: over the source's active operators, limit minus load.")
+    )
     blocked: str | None = Field(
-        description="Why nobody can take the source's contacts now: no_operators, all_inactive, all_at_limit."
+        description=gettext_noop(
+            "Why nobody can take the source's contacts now: no_operators, all_inactive, all_at_limit."
+        )
     )
     waiting: WaitingOut
     operators: list[OperatorShareOut]
 
 
 class SourceDetail(SourceFigures, SourceOut):  # SourceOut's fields first
-    weights: list[WeightOut] = Field(description="The configured set, as PUT .../weights takes it.")
+    weights: list[WeightOut] = Field(
+        description=gettext_noop("The configured set, as PUT .../weights takes it.")
+    )
 
 
 class SourceChanged(SourceDetail):
@@ -120,13 +144,15 @@ class SourceChanged(SourceDetail):
 router = Router(tags=["sources"])
 
 
-@router.get("", response={200: list[SourceOut], **errors(400)}, summary="List sources")
+@router.get("", response={200: list[SourceOut], **errors(400)}, summary=gettext_noop("List sources"))
 @paginate(LimitOffset)
 def list_sources(request: HttpRequest) -> QuerySet[Source]:
     return Source.objects.all()
 
 
-@router.get("/{int:source_id}", response={200: SourceDetail, **errors(404)}, summary="Get a source")
+@router.get(
+    "/{int:source_id}", response={200: SourceDetail, **errors(404)}, summary=gettext_noop("Get a source")
+)
 def get_source(request: HttpRequest, source_id: int) -> dict:
     return source_detail(get_or_404(Source.objects.all(), source_id, "source"))
 
@@ -135,8 +161,10 @@ def get_source(request: HttpRequest, source_id: int) -> dict:
     "",
     auth=write_key,
     response={201: SourceCreated, **errors(400, 403)},
-    summary="Create a source",
-    description="Answers with the webhook `token`, shown only this once (only its digest is stored).",
+    summary=gettext_noop("Create a source"),
+    description=gettext_noop(
+        "Answers with the webhook `token`, shown only this once (only its digest is stored)."
+    ),
 )
 def create_source(request: HttpRequest, payload: SourceIn) -> Status[Source]:
     source, _token = crm_services.create_source(**payload.dict())
@@ -147,9 +175,11 @@ def create_source(request: HttpRequest, payload: SourceIn) -> Status[Source]:
     "/{int:source_id}/weights",
     auth=write_key,
     response={200: SourceChanged, **errors(400, 403, 404)},
-    summary="Replace a source's weights",
-    description="The whole set at once, atomically: every operator must exist, each once, with a weight of "
-    "at least 1; operators left out stop receiving the source's contacts. An empty list removes them all.",
+    summary=gettext_noop("Replace a source's weights"),
+    description=gettext_noop(
+        "The whole set at once, atomically: every operator must exist, each once, with a weight of "
+        "at least 1; operators left out stop receiving the source's contacts. An empty list removes them all."
+    ),
 )
 def set_weights(request: HttpRequest, source_id: int, payload: WeightsIn) -> dict:
     source = get_or_404(Source.objects.all(), source_id, "source")

@@ -5,6 +5,7 @@ from datetime import datetime
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 from ninja import Field, Router, Schema
 
 from crm import selectors
@@ -19,11 +20,13 @@ class OperatorStat(Schema):
     load: int
     load_limit: int
     load_percent: int = Field(
-        description="Load against the limit, 0–100 (the dashboard's bar; limit 0 is full)."
+        description=gettext_noop("Load against the limit, 0–100 (the dashboard's bar; limit 0 is full).")
     )
     is_full: bool
-    frees_at: datetime | None = Field(description="For a full operator: when its next slot frees.")
-    share: float = Field(description="Percent of all contacts assigned in the window.")
+    frees_at: datetime | None = Field(
+        description=gettext_noop("For a full operator: when its next slot frees.")
+    )
+    share: float = Field(description=gettext_noop("Percent of all contacts assigned in the window."))
 
 
 class SourceName(Schema):
@@ -40,7 +43,7 @@ class UnassignedStat(WaitingOut):
 
 
 class StatsOut(Schema):
-    at: datetime = Field(description="The moment every number was taken at.")
+    at: datetime = Field(description=gettext_noop("The moment every number was taken at."))
     window_hours: int
     operators: list[OperatorStat]
     sources: list[SourceStat]
@@ -53,10 +56,12 @@ router = Router(tags=["stats"])
 @router.get(
     "",
     response={200: StatsOut, **errors()},
-    summary="The dashboard's numbers",
-    description="Per operator load against limit; per source configured weight share against actual share in "
-    "the load window; the queue of unassigned contacts. All taken at one moment (`at`), by the same code as "
-    "the staff dashboard.",
+    summary=gettext_noop("The dashboard's numbers"),
+    description=gettext_noop(
+        "Per operator load against limit; per source configured weight share against actual share in "
+        "the load window; the queue of unassigned contacts. All taken at one moment (`at`), by the same code as "
+        "the staff dashboard."
+    ),
 )
 def get_stats(request: HttpRequest) -> dict:
     board = selectors.dashboard(now=timezone.now())

@@ -169,11 +169,11 @@ def test_a_change_through_the_api_is_recorded_with_its_key(writer, write_key, ad
     assert writer.patch(f"/api/v1/operators/{anna.pk}", {"load_limit": 91}).status_code == 200
     latest = anna.history.latest()
     assert latest.history_change_reason == f"api:{write_key[0].name}" and latest.history_user is None
-    # Shown as who made it, on the Changes page and in the admin's history of the operator.
+    # Shown as who made it, by the key's name in words, on the Changes page and in the admin's history.
     changes = admin_client.get(reverse("change_list")).text
-    assert f"api:{write_key[0].name}" in changes and "37" in changes and "91" in changes
+    assert f"API key “{write_key[0].name}”" in changes and "37" in changes and "91" in changes
     history = admin_client.get(reverse("admin:crm_operator_history", args=[anna.pk])).text
-    assert f"api:{write_key[0].name}" in history
+    assert f"API key “{write_key[0].name}”" in history and f"api:{write_key[0].name}<" not in history
 
 
 def test_a_change_in_the_admin_names_no_key(admin_client):

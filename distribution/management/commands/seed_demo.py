@@ -6,7 +6,7 @@ changed a limit, a weight, a token or the admin's password since), so it writes 
 
 import re
 import secrets
-import shlex
+import textwrap
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -18,7 +18,8 @@ from django.utils.translation import gettext, ngettext
 from crm import services
 from crm.models import Operator, Source
 from crm.secrets import token_digest, valid_at
-from distribution import capacity
+from distribution import capacity, webhook
+from distribution.webhook import example_request
 
 OPERATORS = {"Anna": 20, "Boris": 20, "Vera": 10, "Gleb": 5}
 SOURCES = {
@@ -89,13 +90,9 @@ class Command(BaseCommand):
                 gettext("Source #%(id)s %(name)s token: %(token)s")
                 % {"id": source.pk, "name": repr(source.name), "token": token}
             )
-        body = shlex.quote('{"external_id": "demo-customer-1", "name": "Demo customer", "message": "Hello"}')
         token = tokens.get(sources[0].pk) or "$SOURCE_TOKEN"
-        self.stdout.write(
-            gettext("First webhook call:") + "\n"
-            f"  curl -sS -X POST {base_url.rstrip('/')}/api/contacts/ "
-            f"-H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d {body}"
-        )
+        curl = example_request(base_url.rstrip("/") + webhook.PATH, token)
+        self.stdout.write(gettext("First webhook call:") + "\n" + textwrap.indent(curl, "  "))
 
     def _tokens(self, sources: list[Source], made: dict[str, str], path: Path | None) -> dict[int, str]:
         """Each demo source's plain token while it still works: the one just made, or the one kept in `path`
