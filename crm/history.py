@@ -24,7 +24,7 @@ TRACKED = {
         "presence_until",
         "timezone",
     ),
-    "source": ("name", "keep_operator", "token_prefix"),
+    "source": ("name", "keep_operator", "accept_within_seconds", "missed_offers_before_away", "token_prefix"),
     "weight": ("weight",),
 }
 

@@ -14,10 +14,30 @@ from crm import secrets
 from crm.models import Operator, Source
 
 
-def create_source(*, name: str, keep_operator: bool = False) -> tuple[Source, str]:
+def create_source(*, name: str, keep_operator: bool = False, **fields) -> tuple[Source, str]:
     """A new source and its webhook token (the only time the token is seen: only its digest is stored)."""
-    source = Source(name=name, keep_operator=keep_operator)
+    source = Source(name=name, keep_operator=keep_operator, **fields)
     return source, add_source(source=source)
+
+
+SOURCE_CHANGEABLE = {"name", "keep_operator", "accept_within_seconds", "missed_offers_before_away"}
+
+
+def update_source(*, source: Source, **changes) -> Source:
+    """Change any of SOURCE_CHANGEABLE, validated as the admin's form would (ValidationError naming the
+    field), with history; Source.DoesNotExist when it was deleted meanwhile. Routes nothing: none of these
+    adds capacity (offers already running keep their deadline)."""
+    if unknown := changes.keys() - SOURCE_CHANGEABLE:
+        raise ValidationError({name: gettext("Cannot be changed.") for name in unknown})
+    with transaction.atomic():
+        locked = Source.objects.select_for_update().get(pk=source.pk)
+        for name, value in changes.items():
+            setattr(locked, name, value)
+        locked.full_clean()
+        locked.save()
+    for name in changes:
+        setattr(source, name, getattr(locked, name))
+    return source
 
 
 def add_source(*, source: Source) -> str:

@@ -8,6 +8,7 @@ request's language (LocaleMiddleware: Accept-Language), so they are built per re
 import json
 import shlex
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import parse_qsl
 
 from django import forms
@@ -19,7 +20,7 @@ from ninja import Field, Schema
 from pydantic import ConfigDict
 
 from config.errors import unreadable_json
-from crm.choices import UnassignedReason
+from crm.choices import ContactState, UnassignedReason
 from crm.models import Contact, Lead
 from crm.secrets import token_digest
 from distribution.routes import Route, known_route, route_for_token_digest
@@ -93,7 +94,18 @@ class WebhookReceipt(Schema):
     contact_id: int
     lead_id: int
     source_id: int
-    assigned_operator: int | None
+    assigned_operator: int | None = Field(
+        description=gettext_noop(
+            "The operator it went to: assigned (state `assigned`) or offered until `offer_expires_at` "
+            "(state `offered`, sources that make offers); null when it waits."
+        )
+    )
+    state: ContactState = Field(
+        description=gettext_noop("`assigned`, `offered` or `waiting` (later: `accepted`, `closed`).")
+    )
+    offer_expires_at: datetime | None = Field(
+        description=gettext_noop("While offered: when the offer passes to the next operator unless accepted.")
+    )
     unassigned_reason: UnassignedReason | None = Field(
         description=gettext_noop("Why nobody took it (the contact is stored either way).")
     )
@@ -105,6 +117,8 @@ class WebhookReceipt(Schema):
             lead_id=contact.lead_id,
             source_id=contact.source_id,
             assigned_operator=contact.operator_id,
+            state=contact.state,
+            offer_expires_at=contact.offer_expires_at,
             unassigned_reason=contact.unassigned_reason or None,
         ).model_dump(mode="json")
 

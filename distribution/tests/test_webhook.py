@@ -8,7 +8,7 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from crm.models import Contact, Lead
+from crm.models import Contact, Lead, Source
 from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
 
 pytestmark = pytest.mark.django_db
@@ -51,9 +51,19 @@ def test_seed_example_request_gives_the_seed_response_shape(client, source):
         "lead_id": contact.lead_id,
         "source_id": source.pk,
         "assigned_operator": contact.operator_id,
+        "state": "assigned",
+        "offer_expires_at": None,
         "unassigned_reason": None,
     }
     assert contact.operator_id is not None and contact.lead.external_id == "user123"
+
+
+def test_a_source_that_makes_offers_answers_offered_to_whom_and_until_when(client, source):
+    Source.objects.filter(pk=source.pk).update(accept_within_seconds=45)
+    body = post(client, source, {"external_id": "user123"}).json()
+    contact = Contact.objects.get()
+    assert (body["state"], body["assigned_operator"]) == ("offered", contact.operator_id)
+    assert body["offer_expires_at"] == contact.offer_expires_at.isoformat().replace("+00:00", "Z")
 
 
 def test_name_and_message_are_stored(client, source):

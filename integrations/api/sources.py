@@ -2,7 +2,9 @@
 
 from collections import Counter
 from datetime import datetime
+from typing import Annotated
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
@@ -14,6 +16,7 @@ from pydantic import ConfigDict, StrictBool, StrictInt, field_validator
 from crm import selectors
 from crm import services as crm_services
 from crm.models import Source, SourceOperatorWeight
+from crm.validators import bounds
 from distribution import capacity
 from integrations.api.common import (
     NOT_FOUND,
@@ -30,18 +33,48 @@ from integrations.api.common import (
 )
 from integrations.auth import write_key
 
+ACCEPT_MIN, ACCEPT_MAX = bounds(Source, "accept_within_seconds")
+MISSED_MIN, MISSED_MAX = bounds(Source, "missed_offers_before_away")
+DEFAULT_MISSED = Source._meta.get_field("missed_offers_before_away").default
+
+
+AcceptWithin = Annotated[StrictInt, Field(ge=ACCEPT_MIN, le=ACCEPT_MAX)]
+MissedOffers = Annotated[StrictInt, Field(ge=MISSED_MIN, le=MISSED_MAX)]
+
 
 class SourceIn(Body):
     name: Name = Field(min_length=1, max_length=SOURCE_NAME_MAX)
     keep_operator: StrictBool = Field(
         False, description=gettext_noop("Returning leads go back to their operator if possible.")
     )
+    accept_within_seconds: AcceptWithin | None = Field(
+        None,
+        description=gettext_noop(
+            "null: contacts are assigned at once. Seconds: each contact is offered to the drawn operator, "
+            "who must accept it in time, or it is offered to the next one."
+        ),
+    )
+    missed_offers_before_away: MissedOffers = Field(
+        DEFAULT_MISSED,
+        description=gettext_noop("Offers let expire in a row before the operator is set away; 0: never."),
+    )
+
+
+class SourcePatch(Body):
+    """Any subset of the fields. `accept_within_seconds` may be null (no offers); the others may not."""
+
+    name: Name = Field(None, min_length=1, max_length=SOURCE_NAME_MAX)
+    keep_operator: StrictBool = Field(None)
+    accept_within_seconds: AcceptWithin | None = Field(None)
+    missed_offers_before_away: MissedOffers = Field(None)
 
 
 class SourceOut(Schema):
     id: int
     name: str
     keep_operator: bool
+    accept_within_seconds: int | None = Field(description=gettext_noop("null: no offers."))
+    missed_offers_before_away: int
     token_prefix: str = Field(
         description=gettext_noop("The webhook token's first characters (the token itself is not stored).")
     )
@@ -169,6 +202,29 @@ def get_source(request: HttpRequest, source_id: int) -> dict:
 def create_source(request: HttpRequest, payload: SourceIn) -> Status[Source]:
     source, _token = crm_services.create_source(**payload.dict())
     return Status(201, source)  # source.token holds the new token
+
+
+@router.patch(
+    "/{int:source_id}",
+    auth=write_key,
+    response={200: SourceDetail, **errors(400, 403, 404)},
+    summary=gettext_noop("Change a source"),
+    description=gettext_noop(
+        "Any subset of `name`, `keep_operator`, `accept_within_seconds` (null: no offers) and "
+        "`missed_offers_before_away`. Offers already running keep their deadline."
+    ),
+)
+def update_source(request: HttpRequest, source_id: int, payload: SourcePatch) -> dict:
+    source = get_or_404(Source.objects.all(), source_id, "source")
+    changes = payload.dict(exclude_unset=True)
+    for name in ("name", "keep_operator", "missed_offers_before_away"):
+        if name in changes and changes[name] is None:
+            raise DjangoValidationError({name: gettext("This field cannot be null.")})
+    try:
+        crm_services.update_source(source=source, **changes)
+    except Source.DoesNotExist:  # deleted since it was found
+        raise Http404(NOT_FOUND["source"] % {"id": source_id}) from None
+    return source_detail(source)
 
 
 @router.put(

@@ -22,6 +22,8 @@ def test_list_is_paged_by_name(reader):
         "id",
         "name",
         "keep_operator",
+        "accept_within_seconds",
+        "missed_offers_before_away",
         "token_prefix",
         "created_at",
         "updated_at",
