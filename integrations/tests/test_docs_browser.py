@@ -14,7 +14,7 @@ from integrations.services import create_api_key
 from tests.browser import ARTIFACTS, chromium
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-OPERATIONS = 15  # 14 of /api/v1/ and the channel webhook
+OPERATIONS = 20  # 19 of /api/v1/ and the channel webhook
 
 
 @pytest.mark.browser

@@ -15,6 +15,9 @@ pytestmark = pytest.mark.django_db
 API_PATHS = {
     "/api/v1/operators": {"get", "post"},
     "/api/v1/operators/{operator_id}": {"get", "patch"},
+    "/api/v1/operators/{operator_id}/schedule": {"get", "put"},
+    "/api/v1/holidays": {"get", "post"},
+    "/api/v1/holidays/{holiday_id}": {"delete"},
     "/api/v1/sources": {"get", "post"},
     "/api/v1/sources/{source_id}": {"get"},
     "/api/v1/sources/{source_id}/weights": {"put"},
@@ -90,7 +93,13 @@ def test_every_api_operation_needs_a_key_and_documents_its_errors(schema):
 
 
 def test_lists_document_paging(schema):
-    for path in ["/api/v1/operators", "/api/v1/sources", "/api/v1/leads", "/api/v1/contacts"]:
+    for path in [
+        "/api/v1/operators",
+        "/api/v1/sources",
+        "/api/v1/leads",
+        "/api/v1/contacts",
+        "/api/v1/holidays",
+    ]:
         op = schema["paths"][path]["get"]
         assert {"limit", "offset"} <= {p["name"] for p in op["parameters"]}
         page = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
