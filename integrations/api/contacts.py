@@ -12,6 +12,7 @@ from ninja.pagination import paginate
 from pydantic import StrictBool, field_validator
 
 from config.errors import json_error
+from crm.choices import UnassignedReason
 from crm.days import within_days
 from crm.models import Contact, Operator
 from distribution.manual import AssignmentRefused, assign_manually
@@ -26,9 +27,7 @@ class ContactOut(Schema):
     operator_id: int | None
     created_at: datetime
     assigned_at: datetime | None
-    unassigned_reason: str | None = Field(
-        description="Why nobody took it: no_operators, all_inactive, all_at_limit."
-    )
+    unassigned_reason: UnassignedReason | None = Field(description="Why nobody took it (null once assigned).")
     message: str
 
     @staticmethod

@@ -13,6 +13,7 @@ from pydantic import StrictBool, StrictInt, field_validator
 
 from crm import selectors
 from crm import services as crm_services
+from crm.choices import UnassignedReason
 from crm.models import Source, SourceOperatorWeight
 from distribution import capacity
 from integrations.api.common import (
@@ -101,9 +102,12 @@ class SourceFigures(Schema):
     """The dashboard's figures for one source, now."""
 
     assigned: int = Field(description="The source's contacts assigned within the load window.")
-    free: int = Field(description="Free slots now: over the source's active operators, limit minus load.")
-    blocked: str | None = Field(
-        description="Why nobody can take the source's contacts now: no_operators, all_inactive, all_at_limit."
+    free: int = Field(
+        description="Free slots now: limit minus load, over the source's operators who can take contacts now "
+        "(switched on, on shift, available)."
+    )
+    blocked: UnassignedReason | None = Field(
+        description="Why nobody can take the source's contacts now (null when someone can)."
     )
     waiting: WaitingOut
     operators: list[OperatorShareOut]

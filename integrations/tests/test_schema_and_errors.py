@@ -8,6 +8,7 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.db import IntegrityError, OperationalError
 
+from crm.choices import Presence, UnassignedReason
 from integrations.tests.conftest import ApiClient, client_with
 
 pytestmark = pytest.mark.django_db
@@ -199,3 +200,21 @@ def test_a_bug_is_a_logged_500_in_the_error_shape(read_key):
     with mock.patch("integrations.api.stats.selectors.dashboard", side_effect=RuntimeError("bug")):
         response = client.get("/api/v1/stats")
     assert response.status_code == 500 and list(response.json()) == ["errors"]
+
+
+def test_every_reason_a_contact_waits_is_listed_wherever_one_is_answered(schema):
+    """Integrations switch on these codes: the webhook's receipt, a contact and a source's `blocked` list
+    them all, the shift's and presence's reasons included."""
+    components = schema["components"]["schemas"]
+    assert components["UnassignedReason"]["enum"] == list(UnassignedReason.values)
+    assert {"nobody_on_shift", "nobody_available"} <= set(UnassignedReason.values)
+    reason = {"$ref": "#/components/schemas/UnassignedReason"}
+    for model, field in [
+        ("WebhookReceipt", "unassigned_reason"),
+        ("ContactOut", "unassigned_reason"),
+        ("SourceDetail", "blocked"),
+        ("SourceStat", "blocked"),
+    ]:
+        assert reason in components[model]["properties"][field]["anyOf"], model
+    presence = components["OperatorOut"]["properties"]["presence"]["$ref"].rsplit("/", 1)[1]
+    assert components[presence]["enum"] == list(Presence.values)
