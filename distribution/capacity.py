@@ -110,9 +110,24 @@ def check_presence(*, presence: str, until: datetime | None, now: datetime) -> N
 
 
 def update_operator(*, operator: Operator, now: datetime | None = None, **changes) -> Routed:
-    """Change any of CHANGEABLE; see save_operator."""
+    """Change any of CHANGEABLE; see save_operator.
+
+    A reason given with a presence other than away, or a return time given with available, is refused
+    (ValidationError naming it) rather than tidied away as save_operator tidies a form's leftovers: a
+    caller who names both asked for two things that cannot hold together, and dropping one silently would
+    answer "done" to a request that was not done."""
     if unknown := changes.keys() - CHANGEABLE:
         raise ValidationError({name: gettext("Cannot be changed.") for name in unknown})
+    presence = changes.get("presence", operator.presence)
+    contradictions = {}
+    if changes.get("presence_reason") and presence != Presence.AWAY:
+        contradictions["presence_reason"] = gettext("A reason is given only with the presence away.")
+    if changes.get("presence_until") is not None and presence == Presence.AVAILABLE:
+        contradictions["presence_until"] = gettext(
+            "A return time is given only with the presence away or offline."
+        )
+    if contradictions:
+        raise ValidationError(contradictions)
     for name, value in changes.items():
         setattr(operator, name, value)
     return save_operator(operator=operator, now=now)

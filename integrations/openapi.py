@@ -24,6 +24,10 @@ the GET operations, a `write` key everything. Unknown or revoked key: 401; a `re
 **Lists** take `limit` (1–500, default 50) and `offset` and answer
 `{"items": [...], "count": N, "limit": L, "offset": O}`; `count` is the total of matching items.
 
+**Times** are answered in UTC. A moment sent (`presence_until`) must carry its offset
+(`2026-11-23T14:30:00+03:00`); one without is refused. A schedule's dates and `HH:MM` times are wall-clock
+values in the operator's own `timezone`.
+
 **Errors** always have the shape `{"errors": {"<field>": ["<message>", ...]}}`: 400 for a malformed body
 or an invalid field (nothing is changed), 401/403 as above, 404 for an unknown id in the path, 405 for a
 method the path does not take, 409 for an assignment the rules refuse.

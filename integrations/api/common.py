@@ -1,17 +1,26 @@
 """What every resource of the integration API shares: ids, names and days as the models bound them, the error
 shape and its declaration, paging, and finding an object or answering 404."""
 
-from datetime import date
+import re
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import gettext_noop
 from ninja import Field, Schema
 from ninja.pagination import LimitOffsetPagination
-from pydantic import AfterValidator, ConfigDict, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    PlainValidator,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+)
 
 from crm.days import EARLIEST, LATEST
 from crm.models import Operator, Source, SourceOperatorWeight
@@ -42,6 +51,64 @@ def _name(value: str) -> str:
 
 
 Name = Annotated[StrictStr, AfterValidator(_name)]
+
+
+# --- Moments, days and wall-clock times in bodies ---------------------------------------------------------
+# Each only as JSON text in its ISO 8601 form: pydantic's lax parsing would also take a number (as seconds
+# since 1970) or, for a time, an offset, and a body that means something else should be refused instead.
+
+CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+DAY_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def _text(value: object, pattern: str, message: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        raise ValueError(message)
+    return value
+
+
+def _clock(value: object) -> time:
+    """A local wall-clock time, "HH:MM" or "HH:MM:SS": no offset, the operator's time zone says which."""
+    return time.fromisoformat(_text(value, CLOCK_PATTERN, gettext("Use HH:MM or HH:MM:SS, 00:00 to 23:59.")))
+
+
+def _day(value: object) -> str:
+    return _text(value, DAY_PATTERN, gettext("Use a date as YYYY-MM-DD."))
+
+
+def _moment_text(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError(
+            gettext("Use an ISO 8601 date and time with an offset, such as 2026-11-23T17:30:00+03:00.")
+        )
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    """In UTC; a moment without an offset is refused rather than read in some zone the client did not mean."""
+    if value.utcoffset() is None:
+        raise ValueError(gettext("Include a time zone offset, such as +03:00 or Z for UTC."))
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last moment a datetime holds
+        raise ValueError(gettext("Out of range.")) from None
+
+
+Clock = Annotated[
+    time,
+    PlainValidator(_clock),
+    WithJsonSchema({"type": "string", "pattern": CLOCK_PATTERN, "examples": ["09:00"]}),
+]
+BodyDay = Annotated[date, BeforeValidator(_day), Field(ge=EARLIEST, le=LATEST)]
+Moment = Annotated[datetime, BeforeValidator(_moment_text), AfterValidator(_aware)]
+
+
+def clock_text(at: time | None) -> str | None:
+    """A stored time as the API writes it: "09:00", or "09:00:30" when it has seconds (a fraction of a second,
+    which only the admin's form could store, is left out)."""
+    if at is None:
+        return None
+    return at.strftime("%H:%M:%S" if at.second else "%H:%M")
 
 
 class Body(Schema):
@@ -105,6 +172,7 @@ NOT_FOUND = {
     "source": _("No source with id %(id)s."),
     "lead": _("No lead with id %(id)s."),
     "contact": _("No contact with id %(id)s."),
+    "holiday": _("No company holiday with id %(id)s."),
 }
 
 

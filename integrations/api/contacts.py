@@ -13,7 +13,7 @@ from ninja.pagination import paginate
 from pydantic import StrictBool, field_validator
 
 from config.errors import json_error
-from crm.choices import ContactState, OfferOutcome
+from crm.choices import ContactState, OfferOutcome, UnassignedReason
 from crm.days import within_days
 from crm.models import Contact, Operator
 from distribution import offers
@@ -31,11 +31,8 @@ class ContactOut(Schema):
     operator_id: int | None
     created_at: datetime
     assigned_at: datetime | None
-    unassigned_reason: str | None = Field(
-        description=gettext_noop(
-            "Why nobody took it: no_operators, all_inactive, nobody_on_shift, nobody_available, "
-            "nobody_accepted, all_at_limit."
-        )
+    unassigned_reason: UnassignedReason | None = Field(
+        description=gettext_noop("Why nobody took it (null once assigned).")
     )
     state: ContactState = Field(
         description=gettext_noop("waiting, offered, accepted, assigned (directly, no offer) or closed.")

@@ -15,6 +15,7 @@ from pydantic import ConfigDict, StrictBool, StrictInt, field_validator
 
 from crm import selectors
 from crm import services as crm_services
+from crm.choices import UnassignedReason
 from crm.models import Source, SourceOperatorWeight
 from crm.validators import bounds
 from distribution import capacity
@@ -153,12 +154,13 @@ class SourceFigures(Schema):
 
     assigned: int = Field(description=gettext_noop("The source's contacts assigned within the load window."))
     free: int = Field(
-        description=gettext_noop("Free slots now: over the source's active operators, limit minus load.")
-    )
-    blocked: str | None = Field(
         description=gettext_noop(
-            "Why nobody can take the source's contacts now: no_operators, all_inactive, all_at_limit."
+            "Free slots now: limit minus load, over the source's operators who can take contacts now "
+            "(switched on, on shift, available)."
         )
+    )
+    blocked: UnassignedReason | None = Field(
+        description=gettext_noop("Why nobody can take the source's contacts now (null when someone can).")
     )
     waiting: WaitingOut
     operators: list[OperatorShareOut]

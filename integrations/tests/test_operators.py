@@ -44,7 +44,11 @@ def test_get_shows_the_current_load_and_limit(reader, django_assert_max_num_quer
     with django_assert_max_num_queries(3):  # the key (and its first-use stamp), the operator with its load
         body = reader.get(f"/api/v1/operators/{anna.pk}").json()
     assert body["load"] == 3 and body["load_limit"] == 5 and body["is_active"] is True
-    assert set(body) == {"id", "name", "is_active", "load_limit", "load", "created_at", "updated_at"}
+    assert set(body) == {
+        *("id", "name", "is_active", "load_limit", "load", "created_at", "updated_at"),
+        *("presence", "presence_reason", "presence_until", "timezone"),
+        *("on_shift", "shift_starts_at", "shift_ends_at"),
+    }
     listed = reader.get("/api/v1/operators").json()["items"]
     assert [(o["id"], o["load"]) for o in listed] == [(anna.pk, 3)]
 

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.db import IntegrityError, OperationalError
 
+from crm.choices import Presence, UnassignedReason
 from integrations.tests.conftest import ApiClient, client_with
 
 pytestmark = pytest.mark.django_db
@@ -15,6 +16,9 @@ pytestmark = pytest.mark.django_db
 API_PATHS = {
     "/api/v1/operators": {"get", "post"},
     "/api/v1/operators/{operator_id}": {"get", "patch"},
+    "/api/v1/operators/{operator_id}/schedule": {"get", "put"},
+    "/api/v1/holidays": {"get", "post"},
+    "/api/v1/holidays/{holiday_id}": {"delete"},
     "/api/v1/sources": {"get", "post"},
     "/api/v1/sources/{source_id}": {"get", "patch"},
     "/api/v1/sources/{source_id}/weights": {"put"},
@@ -95,7 +99,13 @@ def test_every_api_operation_needs_a_key_and_documents_its_errors(schema):
 
 
 def test_lists_document_paging(schema):
-    for path in ["/api/v1/operators", "/api/v1/sources", "/api/v1/leads", "/api/v1/contacts"]:
+    for path in [
+        "/api/v1/operators",
+        "/api/v1/sources",
+        "/api/v1/leads",
+        "/api/v1/contacts",
+        "/api/v1/holidays",
+    ]:
         op = schema["paths"][path]["get"]
         assert {"limit", "offset"} <= {p["name"] for p in op["parameters"]}
         page = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
@@ -195,3 +205,21 @@ def test_a_bug_is_a_logged_500_in_the_error_shape(read_key):
     with mock.patch("integrations.api.stats.selectors.dashboard", side_effect=RuntimeError("bug")):
         response = client.get("/api/v1/stats")
     assert response.status_code == 500 and list(response.json()) == ["errors"]
+
+
+def test_every_reason_a_contact_waits_is_listed_wherever_one_is_answered(schema):
+    """Integrations switch on these codes: the webhook's receipt, a contact and a source's `blocked` list
+    them all, the shift's and presence's reasons included."""
+    components = schema["components"]["schemas"]
+    assert components["UnassignedReason"]["enum"] == list(UnassignedReason.values)
+    assert {"nobody_on_shift", "nobody_available"} <= set(UnassignedReason.values)
+    reason = {"$ref": "#/components/schemas/UnassignedReason"}
+    for model, field in [
+        ("WebhookReceipt", "unassigned_reason"),
+        ("ContactOut", "unassigned_reason"),
+        ("SourceDetail", "blocked"),
+        ("SourceStat", "blocked"),
+    ]:
+        assert reason in components[model]["properties"][field]["anyOf"], model
+    presence = components["OperatorOut"]["properties"]["presence"]["$ref"].rsplit("/", 1)[1]
+    assert components[presence]["enum"] == list(Presence.values)
