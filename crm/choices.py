@@ -69,6 +69,10 @@ class AwayReason(TextChoices):
     OTHER = "other", _("other")
 
 
+# My work's choices of when an operator going away is back, in minutes from now.
+BACK_IN_MINUTES = (15, 30, 60)
+
+
 class ScheduleExceptionKind(TextChoices):
     """A change to the weekly schedule for some dates."""
 
