@@ -42,6 +42,11 @@ UNASSIGNED_MAX_AGE_HOURS = env.int("UNASSIGNED_MAX_AGE_HOURS", default=72)
 # How much a supervisor's save may drain inline after adding capacity; the periodic drain does the rest.
 DRAIN_INLINE_LIMIT = env.int("DRAIN_INLINE_LIMIT", default=200)
 
+# How often My work's page asks for new contacts (each open page: one small request per period).
+MY_WORK_POLL_SECONDS = env.int("MY_WORK_POLL_SECONDS", default=10)
+if MY_WORK_POLL_SECONDS < 1:
+    raise ImproperlyConfigured("MY_WORK_POLL_SECONDS must be a whole number of seconds, at least 1.")
+
 # Rolling window over which an operator's load is counted.
 LOAD_WINDOW_HOURS = env.int("LOAD_WINDOW_HOURS", default=24)
 if LOAD_WINDOW_HOURS < 1:
@@ -118,6 +123,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "crm.context_processors.queue",
+                "crm.context_processors.my_operator",
             ],
         },
     },
@@ -202,6 +208,7 @@ LOGGING = {
 }
 
 LOGIN_URL = "login"
+# Where a login lands without a `next`; an operator's account lands on My work instead (crm.views.LoginView).
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 

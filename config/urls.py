@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from crm import views as crm_views
+from distribution import views as distribution_views
 from integrations.api import api as integration_api
 
 urlpatterns = [
@@ -12,8 +12,9 @@ urlpatterns = [
     path("", include("distribution.urls")),
     # Only log in and out: password resets would need an email backend, and supervisors reset passwords
     # in the admin.
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", crm_views.LogoutView.as_view(), name="logout"),
+    path("accounts/login/", crm_views.LoginView.as_view(), name="login"),
+    # Distribution's: logging out may set the user's operator offline (distribution.capacity).
+    path("accounts/logout/", distribution_views.LogoutView.as_view(), name="logout"),
     # The language switcher posts to set_language (name "set_language"), which keeps the choice in a cookie.
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("crm.urls")),

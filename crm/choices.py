@@ -78,6 +78,10 @@ class AwayReason(TextChoices):
 CHOSEN_AWAY_REASONS = (AwayReason.BREAK, AwayReason.LUNCH, AwayReason.MEETING, AwayReason.OTHER)
 
 
+# My work's choices of when an operator going away is back, in minutes from now.
+BACK_IN_MINUTES = (15, 30, 60)
+
+
 class ScheduleExceptionKind(TextChoices):
     """A change to the weekly schedule for some dates."""
 

@@ -4,6 +4,7 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
 from crm.models import Contact
+from crm.selectors import operator_of
 
 
 def queue(request: HttpRequest) -> dict:
@@ -11,3 +12,9 @@ def queue(request: HttpRequest) -> dict:
     index-only count over the partial index of waiting contacts, never on the admin's pages or an
     anonymous one. The queue page passes its own paginator's count instead, which wins over this."""
     return {"queue_count": SimpleLazyObject(lambda: Contact.objects.unassigned().count())}
+
+
+def my_operator(request: HttpRequest) -> dict:
+    """`my_operator`, the signed-in user's operator or None, looked up only if a template asks (the header
+    does for signed-in users: one query by the unique user column). My work's pages pass their own."""
+    return {"my_operator": SimpleLazyObject(lambda: operator_of(request.user))}

@@ -12,9 +12,10 @@ The rules, exact to the second in the operator's zone:
   (02:30 on the spring day) is read with the offset before the change; a local time the clock repeats
   (02:30 on the autumn day) is its first occurrence (Python's zoneinfo, fold 0).
 
-Nothing here queries: `current_or_next` takes the schedule as plain data and a moment, and answers the
-shift that holds that moment or the next one, in UTC, with adjacent intervals (the night shift's two
-halves, two days' whole days) merged into one.
+Nothing here queries but `schedule_of` and `store`: `current_or_next` takes the schedule as plain data and
+a moment, and answers the shift that holds that moment or the next one, in UTC, with adjacent intervals (the
+night shift's two halves, two days' whole days) merged into one; `day_of` answers one local date as a person
+reads it (My work's "today").
 """
 
 from collections.abc import Iterable
@@ -62,19 +63,54 @@ class Shift:
         return self.starts is not None and self.starts <= moment < self.ends
 
 
+@dataclass(frozen=True)
+class Day:
+    """One local date of a schedule as a person reads it: its intervals (local times; an end at or before
+    the start is the next day's, 00:00–00:00 the whole day), the exception that replaced the weekly schedule
+    that date (None: the week's), and whether the operator works to a schedule at all (not: always on
+    shift)."""
+
+    day: date
+    intervals: tuple[tuple[time, time], ...]
+    exception: DateException | None
+    scheduled: bool
+
+
+def _applying(exceptions: Iterable[DateException], weekly: list[Weekly]) -> list[DateException]:
+    """A company holiday stops the operators who work to a weekly schedule only."""
+    return [e for e in exceptions if e.own or weekly]
+
+
+def _deciding(day: date, exceptions: list[DateException]) -> DateException | None:
+    """The exception that decides the date: the operator's own before everyone's."""
+    covering = [e for e in exceptions if e.covers(day)]
+    return min(covering, key=lambda e: not e.own) if covering else None
+
+
 def _local_intervals(
     day: date, weekly: list[Weekly], exceptions: list[DateException]
 ) -> list[tuple[time, time]]:
     """The day's intervals as local (start, end) times, an end at or before the start meaning the next day."""
-    covering = [e for e in exceptions if e.covers(day)]
-    if covering:
-        chosen = min(covering, key=lambda e: not e.own)  # the operator's own before everyone's
+    chosen = _deciding(day, exceptions)
+    if chosen is not None:
         if chosen.kind == ScheduleExceptionKind.DAY_OFF:
             return []
         return [(chosen.starts, chosen.ends)]
     if not weekly:
         return [(time.min, time.min)]  # the whole day
     return [(w.starts, w.ends) for w in weekly if w.weekday == day.weekday()]
+
+
+def day_of(*, weekly: Iterable[Weekly], exceptions: Iterable[DateException], on: date) -> Day:
+    """The local date `on` of this schedule, by the same rules as current_or_next."""
+    weekly = list(weekly)
+    exceptions = _applying(exceptions, weekly)
+    return Day(
+        day=on,
+        intervals=tuple(_local_intervals(on, weekly, exceptions)),
+        exception=_deciding(on, exceptions),
+        scheduled=bool(weekly) or any(e.own for e in exceptions),
+    )
 
 
 def _instant(day: date, at: time, zone: ZoneInfo) -> datetime:
@@ -88,8 +124,7 @@ def current_or_next(
     """The shift holding `now`, or the next one; Shift(None, None) when none starts within HORIZON_DAYS."""
     tz = ZoneInfo(zone)
     weekly = list(weekly)
-    # A company holiday stops the operators who work to a weekly schedule only.
-    exceptions = [e for e in exceptions if e.own or weekly]
+    exceptions = _applying(exceptions, weekly)
     today = now.astimezone(tz).date()
     merged: list[list[datetime]] = []  # sorted, disjoint, not touching
     for offset in range(-1, HORIZON_DAYS):  # from yesterday: a night shift begun then may hold now
@@ -116,10 +151,9 @@ def _add(merged: list[list[datetime]], begin: datetime, finish: datetime) -> Non
     merged[:] = sorted([*kept, [begin, finish]])
 
 
-def store(operator, *, now: datetime) -> Shift:
-    """Work the operator's shift now or next out from its schedule as stored (its weekly intervals, its own
-    exceptions and everyone's) and keep it on the operator's row, with when the worker must look again
-    (the shift's start, or its end). Saves those fields only; the caller holds the operator's lock."""
+def schedule_of(operator) -> tuple[list[Weekly], list[DateException]]:
+    """The operator's schedule as stored, as plain data: its weekly intervals, its own exceptions and
+    everyone's. Two queries."""
     from crm.models import ScheduleException
 
     weekly = [Weekly(i.weekday, i.starts, i.ends) for i in operator.shift_intervals.all()]
@@ -127,6 +161,14 @@ def store(operator, *, now: datetime) -> Shift:
         DateException(e.start_date, e.end_date, e.kind, e.starts, e.ends, own=e.operator_id is not None)
         for e in ScheduleException.objects.filter(Q(operator=operator) | Q(operator__isnull=True))
     ]
+    return weekly, exceptions
+
+
+def store(operator, *, now: datetime) -> Shift:
+    """Work the operator's shift now or next out from its schedule as stored (schedule_of) and keep it on
+    the operator's row, with when the worker must look again (the shift's start, or its end). Saves those
+    fields only; the caller holds the operator's lock."""
+    weekly, exceptions = schedule_of(operator)
     operator.scheduled = bool(weekly) or any(e.own for e in exceptions)
     shift = (
         current_or_next(zone=operator.timezone, weekly=weekly, exceptions=exceptions, now=now)

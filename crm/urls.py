@@ -10,4 +10,8 @@ urlpatterns = [
     path("contacts/", views.contact_list, name="contact_list"),
     path("queue/", views.queue, name="queue"),
     path("changes/", views.change_list, name="change_list"),
+    # An operator's own work (the landing page of operators' accounts); its presence buttons post to
+    # distribution's my_presence.
+    path("me/", views.my_work, name="my_work"),
+    path("me/poll/", views.my_work_poll, name="my_work_poll"),
 ]

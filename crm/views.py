@@ -1,4 +1,5 @@
-"""Staff pages: what the router did (reads only; assigning by hand is distribution.views').
+"""Staff pages: what the router did, and an operator's own My work (reads only; assigning by hand and an
+operator's presence are distribution.views').
 
 Each view parses the request, calls selectors, renders.
 """
@@ -7,17 +8,22 @@ from collections.abc import Callable, Iterable
 from functools import wraps
 
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
 
+from config.errors import json_error
 from crm import selectors
+from crm.choices import BACK_IN_MINUTES, CHOSEN_AWAY_REASONS
 from crm.forms import (
     ChangeFilterForm,
     ContactFilterForm,
@@ -41,6 +47,37 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     return login_required(staff_only)
 
 
+def operator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """My work's pages: anonymous users go to the login page; a signed-in user whose account is linked to
+    no operator gets a 403 page that says so. The view gets the operator as `operator`."""
+
+    @wraps(view)
+    def own_only(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        operator = selectors.operator_of(request.user)
+        if operator is None:
+            return render(request, "crm/not_an_operator.html", status=403)
+        return view(request, *args, operator=operator, **kwargs)
+
+    return login_required(own_only)
+
+
+def operators_to_my_work(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The dashboard is the site's landing page ("/"): an operator's account that is not staff goes to My
+    work there instead of a refusal."""
+
+    @wraps(view)
+    def landing(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if (
+            request.user.is_authenticated
+            and not request.user.is_staff
+            and selectors.operator_of(request.user) is not None
+        ):
+            return redirect("my_work")
+        return view(request, *args, **kwargs)
+
+    return landing
+
+
 def _choices() -> dict:
     """The filters' sources and operators: two small queries, so forms validate and render without more."""
     return {"sources": list(Source.objects.only("name")), "operators": list(Operator.objects.only("name"))}
@@ -57,6 +94,7 @@ def assign_context(request: HttpRequest, contacts: Iterable[Contact], *, inline:
     return {"can_assign": True, "assign_choices": choices, "here": request.get_full_path()}
 
 
+@operators_to_my_work
 @staff_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     now = timezone.now()  # one moment for every number on the page
@@ -166,14 +204,69 @@ def change_list(request: HttpRequest) -> HttpResponse:
     return render(request, "crm/change_list.html", {"form": form, "page_obj": page, "names": names})
 
 
-class LogoutView(auth_views.LogoutView):
-    """Django's log out (a POST), after which the login page says it happened."""
+class LoginView(auth_views.LoginView):
+    """Django's log in, after which an operator's account lands on My work and any other on the dashboard
+    (LOGIN_REDIRECT_URL), unless the form's `next` names a page."""
 
-    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        response = super().post(request, *args, **kwargs)
-        # Added after the session is flushed: the message travels in its cookie (the default storage).
-        messages.info(request, _("You are logged out."))
-        return response
+    def get_default_redirect_url(self) -> str:
+        if selectors.operator_of(self.request.user) is not None:
+            return reverse("my_work")
+        return super().get_default_redirect_url()
+
+
+@operator_required
+def my_work(request: HttpRequest, operator: Operator) -> HttpResponse:
+    """The operator's own page: open contacts newest first, load, presence with its buttons, shift today;
+    every time in the operator's own zone. Its script (static/js/my_work.js) polls my_work_poll."""
+    now = timezone.now()
+    work = selectors.my_work(operator=operator, now=now, page=request.GET.get("page"))
+    context = {
+        "work": work,
+        "now": now,
+        "my_operator": operator,  # the header's; no second query (crm.context_processors)
+        "away_reasons": [(reason.value, reason.label) for reason in CHOSEN_AWAY_REASONS],
+        "back_in_minutes": BACK_IN_MINUTES,
+        "poll_seconds": settings.MY_WORK_POLL_SECONDS,
+        "window_hours": settings.LOAD_WINDOW_HOURS,
+    }
+    with timezone.override(operator.timezone):
+        return render(request, "crm/my_work.html", context)
+
+
+@never_cache
+@operator_required
+def my_work_poll(request: HttpRequest, operator: Operator) -> HttpResponse:
+    """What changed on My work since the page showed the contact `?after=<id>` (0: none shown): the new
+    contacts' rows (from the page's own partial), how many, how many are open, the load and the presence.
+    400 naming `after` when it is not a number or not one of the operator's contacts."""
+    try:
+        after = int(request.GET.get("after", ""))
+    except ValueError:
+        after = -1
+    found = selectors.new_contacts(operator=operator, now=timezone.now(), after=after) if after >= 0 else None
+    if found is None:
+        return json_error(400, "after", _("Give the id of the newest contact shown, one of yours, or 0."))
+    with timezone.override(operator.timezone):
+        body = {
+            "count": len(found.contacts),
+            "more": found.more,
+            "newest": found.contacts[0].pk if found.contacts else after,
+            "open": found.open,
+            "html": render_to_string("crm/_my_contacts.html", {"contacts": found.contacts}),
+            "load": render_to_string("crm/_my_load.html", {"row": found.row}),
+            "status": render_to_string("crm/_presence_status.html", {"operator": found.row.operator}),
+            "shift": render_to_string(
+                "crm/_shift_status.html", {"operator": found.row.operator, "on_shift": found.row.on_shift}
+            )
+            if found.row.operator.scheduled
+            else "",
+            "presence": found.row.operator.presence,
+            "reason": found.row.operator.presence_reason,
+            # For screen readers (the page's live region): the script has no words of its own to translate.
+            "announce": ngettext("%(count)d new contact.", "%(count)d new contacts.", len(found.contacts))
+            % {"count": len(found.contacts)},
+        }
+    return JsonResponse(body)
 
 
 def back_url(request: HttpRequest, *, default: str) -> str:

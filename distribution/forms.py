@@ -1,11 +1,15 @@
 """The supervisors' hand assignment, as forms: one contact to an operator or again through the draw (the staff
-pages and the admin's action), and the queue page's bulk actions."""
+pages and the admin's action), and the queue page's bulk actions; an operator's own presence (My work)."""
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm import selectors
+from crm.choices import BACK_IN_MINUTES, CHOSEN_AWAY_REASONS, Presence
 from crm.models import Contact, Operator
 from crm.templatetags.leadflow import assign_menu
 
@@ -79,4 +83,47 @@ class QueueActionForm(forms.Form):
         cleaned["ids"] = ids
         if cleaned.get("action") == self.ASSIGN and cleaned.get("operator") is None:
             raise forms.ValidationError(_("Choose an operator to assign the contacts to."))
+        return cleaned
+
+
+class PresenceForm(forms.Form):
+    """My work's presence buttons: available, away for a reason (back in some minutes, or at a time of the
+    operator's own day, or with no set time), offline. `changes` is what capacity.update_operator takes; a
+    return time that is not ahead is the service's to refuse."""
+
+    presence = forms.ChoiceField(choices=Presence.choices)
+    reason = forms.ChoiceField(
+        choices=[(reason.value, reason.label) for reason in CHOSEN_AWAY_REASONS], required=False
+    )
+    back_in = forms.TypedChoiceField(
+        choices=[(m, m) for m in BACK_IN_MINUTES], coerce=int, empty_value=None, required=False
+    )
+    back_at = forms.TimeField(required=False)
+
+    def __init__(self, data, *, zone: str, now: datetime) -> None:
+        super().__init__(data)
+        self.zone, self.now = ZoneInfo(zone), now
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if self.errors:  # a value no button sends: the view says so in general
+            return cleaned
+        presence, until = cleaned.get("presence"), None
+        if presence == Presence.AWAY:
+            if not cleaned.get("reason"):
+                raise forms.ValidationError(_("Say why you are away."))
+            back_in, back_at = cleaned.get("back_in"), cleaned.get("back_at")
+            if back_in and back_at:
+                raise forms.ValidationError(_("Choose when you are back in minutes or as a time, not both."))
+            if back_in:
+                until = self.now + timedelta(minutes=back_in)
+            elif back_at:
+                # A time of the operator's own day today (one before now is refused, not moved to tomorrow).
+                today = self.now.astimezone(self.zone).date()
+                until = datetime.combine(today, back_at, tzinfo=self.zone)
+        cleaned["changes"] = {
+            "presence": presence,
+            "presence_reason": (cleaned.get("reason") or "") if presence == Presence.AWAY else "",
+            "presence_until": until,
+        }
         return cleaned

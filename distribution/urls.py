@@ -11,4 +11,6 @@ urlpatterns = [
     # Assigning by hand (staff pages); the pages that offer it are crm's.
     path("contacts/<int:pk>/assign/", views.contact_assign, name="contact_assign"),
     path("queue/assign/", views.queue_assign, name="queue_assign"),
+    # My work's presence buttons (the page itself is crm's).
+    path("me/presence/", views.my_presence, name="my_presence"),
 ]

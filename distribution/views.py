@@ -1,22 +1,33 @@
-"""Staff pages that assign by hand (supervisors with the permission): one contact, or the queue's ticked ones.
+"""Pages that write: staff assigning by hand (supervisors with the permission: one contact, or the queue's
+ticked ones), and an operator's own presence (My work's buttons, and going offline when logging out).
 
-Each view parses the request, calls distribution.manual.assign_manually per contact, and says what happened.
+Each view parses the request, calls a service (distribution.manual, distribution.capacity), and says what
+happened.
 """
 
+import logging
+
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth import views as auth_views
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
+from crm.choices import Presence
 from crm.models import Contact, Operator
-from crm.templatetags.leadflow import outside_source_warning
-from crm.views import ASSIGN_PERMISSION, assign_context, back_url, staff_required
-from distribution.forms import AssignForm, QueueActionForm
+from crm.selectors import operator_of
+from crm.templatetags.leadflow import outside_source_warning, when
+from crm.views import ASSIGN_PERMISSION, assign_context, back_url, operator_required, staff_required
+from distribution import capacity
+from distribution.forms import AssignForm, PresenceForm, QueueActionForm
 from distribution.manual import AssignmentRefused, Bulk, assign_each, assign_manually
+
+log = logging.getLogger("leadflow.distribution")
 
 
 @require_http_methods(["GET", "POST"])
@@ -134,3 +145,76 @@ def report_bulk(request: HttpRequest, *, operator: Operator | None, bulk: Bulk) 
             bulk.gone,
         )
         messages.info(request, left % {"count": bulk.gone})
+
+
+@require_POST
+@operator_required
+def my_presence(request: HttpRequest, operator: Operator) -> HttpResponse:
+    """My work's presence buttons: the operator's own presence through capacity.update_operator (so the
+    change history names the signed-in user, and becoming available routes waiting contacts), then back to
+    My work with what it did or why not."""
+    now = timezone.now()
+    form = PresenceForm(request.POST, zone=operator.timezone, now=now)
+    with timezone.override(operator.timezone):  # a return time in a message reads in the operator's zone
+        if not form.is_valid():
+            for error in form.non_field_errors() or [_("Choose one of the presence buttons.")]:
+                messages.error(request, error)
+            return HttpResponseRedirect(reverse("my_work"))
+        try:
+            capacity.update_operator(operator=operator, now=now, **form.cleaned_data["changes"])
+        except ValidationError as refused:
+            messages.error(request, " ".join(refused.messages))
+        else:
+            messages.success(request, presence_sentence(operator))
+    return HttpResponseRedirect(reverse("my_work"))
+
+
+def presence_sentence(operator: Operator) -> str:
+    """The operator's presence as a sentence to them, in the current time zone."""
+    if operator.presence == Presence.AVAILABLE:
+        return _("You are available: new contacts can come to you.")
+    if operator.presence == Presence.OFFLINE:
+        return _("You are offline: no new contacts come to you.")
+    reason = operator.get_presence_reason_display()
+    if operator.presence_until:
+        return _("You are away (%(reason)s) until %(at)s.") % {
+            "reason": reason,
+            "at": when(operator.presence_until),
+        }
+    return _("You are away (%(reason)s).") % {"reason": reason}
+
+
+class LogoutView(auth_views.LogoutView):
+    """Django's log out (a POST), after which the login page says it happened. An operator who leaves the
+    header's "Go offline" ticked (it is, by default) is set offline first, with any return time dropped
+    (the worker would otherwise make them available again at it): before the session ends, so that the
+    change history names the user."""
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        offline = self._go_offline(request) if request.POST.get("go_offline") else None
+        response = super().post(request, *args, **kwargs)
+        # Added after the session is flushed: the message travels in its cookie (the default storage).
+        if offline is None:
+            messages.info(request, _("You are logged out."))
+        elif offline:
+            messages.warning(request, _("You are logged out, but not offline: %(why)s") % {"why": offline})
+        else:
+            messages.info(request, _("You are logged out and offline: no new contacts come to you."))
+        return response
+
+    @staticmethod
+    def _go_offline(request: HttpRequest) -> str | None:
+        """Set the user's operator offline: None when there is none, "" when done, else why it failed."""
+        operator = operator_of(request.user)
+        if operator is None:
+            return None
+        if operator.presence == Presence.OFFLINE and operator.presence_until is None:
+            return ""
+        try:
+            capacity.update_operator(
+                operator=operator, presence=Presence.OFFLINE, presence_reason="", presence_until=None
+            )
+        except ValidationError as error:
+            log.warning("logout: operator %s not set offline: %s", operator.pk, error.messages)
+            return " ".join(error.messages)
+        return ""

@@ -23,6 +23,16 @@ from crm.selectors.lists import (
     queue_page,
 )
 from crm.selectors.loads import PAGE_SIZE, OperatorLoad, Waiting, operator_loads, waiting_by_source
+from crm.selectors.my_work import (
+    MyWork,
+    NewContacts,
+    my_load,
+    my_work,
+    new_contacts,
+    open_contacts,
+    operator_of,
+    shift_today,
+)
 from crm.selectors.overview import Dashboard, SourceOverview, dashboard, source_overview, source_overviews
 
 __all__ = [
@@ -38,6 +48,8 @@ __all__ = [
     "DashboardPage",
     "LeadRow",
     "LoadLine",
+    "MyWork",
+    "NewContacts",
     "OperatorLoad",
     "SourceOverview",
     "SourceSummary",
@@ -52,8 +64,14 @@ __all__ = [
     "lead_contacts_page",
     "lead_page",
     "load_lines",
+    "my_load",
+    "my_work",
+    "new_contacts",
+    "open_contacts",
+    "operator_of",
     "operator_loads",
     "queue_page",
+    "shift_today",
     "source_overview",
     "source_overviews",
     "source_summaries",

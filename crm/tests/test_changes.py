@@ -12,10 +12,10 @@ from distribution import capacity
 
 pytestmark = pytest.mark.django_db
 
-# Session and user, the menu's queue count, sources and operators for the filters, who made changes (users
+# Session and user, the menu's queue count, the user's operator (the menu's My work), sources and operators for the filters, who made changes (users
 # and API keys), a count and a page over the three history tables, and per kind on the page its records
 # (with users) and their predecessors.
-CHANGES_QUERIES = 13
+CHANGES_QUERIES = 14
 
 
 @pytest.fixture

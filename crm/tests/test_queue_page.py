@@ -103,8 +103,9 @@ def test_the_queue_page_runs_a_fixed_number_of_queries(
     for i in range(contacts):
         waiting(sources[i % 3], ago=timedelta(minutes=i), external_id=f"w{i}")
     client.force_login(supervisor)
-    # session, user, user's permissions (two), count, page, its sources, the menu's operators and weights
-    with django_assert_max_num_queries(9):
+    # session, user, the user's operator (the menu's My work), user's permissions (two), count, page, its
+    # sources, the menu's operators and weights
+    with django_assert_max_num_queries(10):
         page = client.get(reverse("queue")).text
     assert page.count('name="contact"') == min(contacts, 50)
 

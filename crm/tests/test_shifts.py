@@ -108,3 +108,32 @@ def test_no_shift_in_sight_is_off_shift():
     forever = DateException(date(2026, 1, 1), date(2030, 1, 1), ScheduleExceptionKind.DAY_OFF)
     found = shift(utc(2026, 12, 7, 12), exceptions=[forever])
     assert found == Shift(None, None) and not found.holds(utc(2026, 12, 7, 12))
+
+
+def test_a_day_reads_as_the_week_says_or_as_its_exception_says():
+    from crm.shifts import day_of
+
+    split = [Weekly(0, time(9), time(13)), Weekly(0, time(14), time(18)), Weekly(1, time(22), time(6))]
+    monday, tuesday, wednesday = date(2026, 12, 7), date(2026, 12, 8), date(2026, 12, 9)
+    plain = day_of(weekly=split, exceptions=[], on=monday)
+    assert plain.intervals == ((time(9), time(13)), (time(14), time(18)))
+    assert plain.exception is None and plain.scheduled
+    assert day_of(weekly=split, exceptions=[], on=tuesday).intervals == ((time(22), time(6)),)
+    assert day_of(weekly=split, exceptions=[], on=wednesday).intervals == ()
+    holiday = DateException(monday, monday, ScheduleExceptionKind.DAY_OFF, own=False)
+    off = day_of(weekly=split, exceptions=[holiday], on=monday)
+    assert off.intervals == () and off.exception == holiday
+    # The operator's own changed hours win over everyone's holiday, as for the shift itself.
+    hours = DateException(monday, monday, ScheduleExceptionKind.HOURS, time(10), time(12))
+    assert day_of(weekly=split, exceptions=[holiday, hours], on=monday).intervals == ((time(10), time(12)),)
+
+
+def test_a_day_without_a_schedule_is_whole_and_ignores_everyones_holidays():
+    from crm.shifts import day_of
+
+    monday = date(2026, 12, 7)
+    holiday = DateException(monday, monday, ScheduleExceptionKind.DAY_OFF, own=False)
+    free = day_of(weekly=[], exceptions=[holiday], on=monday)
+    assert free == type(free)(monday, ((time.min, time.min),), None, scheduled=False)
+    leave = DateException(monday, monday, ScheduleExceptionKind.DAY_OFF)
+    assert day_of(weekly=[], exceptions=[leave], on=monday).scheduled

@@ -16,23 +16,24 @@ pytestmark = pytest.mark.django_db
 PAGES = ["dashboard", "lead_list", "lead_detail", "contact_list"]
 PASSWORD = "correct horse battery staple"
 
-# Queries per page, whatever the number of rows: 2 of them load the session and the user, and 1 counts the
+# Queries per page, whatever the number of rows: 2 of them load the session and the user, 1 counts the
 # waiting contacts for the header's "Queue (N)" (crm.context_processors: one count over the partial index
-# of waiting contacts, run only where the staff header shows it).
+# of waiting contacts, run only where the staff header shows it), and 1 looks up the user's operator for
+# the header's "My work" and "Go offline" (crm.context_processors.my_operator, by the unique user column).
 # Sources: their operators, active ones, free slots and weights summed up per source, the waiting queue by
 # source, the sources, and for sources nobody can take contacts from their operators and when the full
 # ones free a slot. Operators: count and page (with load), when the page's full ones free a slot, their
 # loads over the day. Shares: the page's operators' weights and window contacts, their sources' window
 # contacts, their arrivals by hour. The workers' latest pass. However many operators and sources there are.
-DASHBOARD_QUERIES = 17
+DASHBOARD_QUERIES = 18
 # sources and operators for the filters, count of leads, the page, contacts count and last time for the
 # page's leads, their latest contacts
-LEAD_LIST_QUERIES = 9
+LEAD_LIST_QUERIES = 10
 # the lead, count of its contacts, the page of contacts with source and operator, the user's permissions
 # (user and group) to decide on the assign buttons
-LEAD_DETAIL_QUERIES = 8
+LEAD_DETAIL_QUERIES = 9
 # sources and operators for the filters, the user's permissions, count of contacts, the page, its sources
-CONTACT_LIST_QUERIES = 10
+CONTACT_LIST_QUERIES = 11
 
 
 @pytest.fixture
