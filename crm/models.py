@@ -507,7 +507,7 @@ class Contact(models.Model):
             ),
             # My work: an operator's open contacts, newest first, without reading the closed ones.
             models.Index(
-                fields=["operator", "created_at", "id"],
+                fields=["operator", "assigned_at", "id"],
                 condition=Q(state__in=OPEN_STATES),
                 name="contact_open_by_operator",
             ),

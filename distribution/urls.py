@@ -13,4 +13,8 @@ urlpatterns = [
     path("queue/assign/", views.queue_assign, name="queue_assign"),
     # My work's presence buttons (the page itself is crm's).
     path("me/presence/", views.my_presence, name="my_presence"),
+    # An operator's own contact: accept or decline its offer, close it.
+    re_path(
+        r"^me/contacts/(?P<pk>[0-9]+)/(?P<action>accept|decline|close)/$", views.my_contact, name="my_contact"
+    ),
 ]

@@ -23,7 +23,7 @@ from crm.models import Contact, Operator
 from crm.selectors import operator_of
 from crm.templatetags.leadflow import outside_source_warning, when
 from crm.views import ASSIGN_PERMISSION, assign_context, back_url, operator_required, staff_required
-from distribution import capacity
+from distribution import capacity, offers
 from distribution.forms import AssignForm, PresenceForm, QueueActionForm
 from distribution.manual import AssignmentRefused, Bulk, assign_each, assign_manually
 
@@ -218,3 +218,31 @@ class LogoutView(auth_views.LogoutView):
             log.warning("logout: operator %s not set offline: %s", operator.pk, error.messages)
             return " ".join(error.messages)
         return ""
+
+
+@require_POST
+@operator_required
+def my_contact(request: HttpRequest, operator: Operator, pk: int, action: str) -> HttpResponse:
+    """My work's buttons on a contact: accept or decline an offer, close a contact handled (with an optional
+    note). A late or foreign one says so; nothing else changes."""
+    now = timezone.now()
+    by = request.user.get_username()
+    try:
+        if action == "accept":
+            offers.accept(contact_id=pk, operator_id=operator.pk, now=now, by=by)
+            messages.success(request, _("Accepted: the contact is yours."))
+        elif action == "decline":
+            offers.decline(contact_id=pk, operator_id=operator.pk, now=now, by=by)
+            messages.info(request, _("Declined: the contact goes to someone else."))
+        else:
+            offers.close(
+                contact_id=pk, operator_id=operator.pk, outcome=request.POST.get("outcome", ""), now=now
+            )
+            messages.success(request, _("Closed."))
+    except (offers.OfferExpired, offers.NotAllowed) as refused:
+        messages.error(request, str(refused))
+    except ValidationError as refused:
+        messages.error(request, " ".join(refused.messages))
+    except Contact.DoesNotExist:
+        messages.error(request, _("That contact no longer exists."))
+    return HttpResponseRedirect(reverse("my_work"))

@@ -120,7 +120,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='contact',
-            index=models.Index(condition=models.Q(('state__in', ('offered', 'accepted', 'assigned'))), fields=['operator', 'created_at', 'id'], name='contact_open_by_operator'),
+            index=models.Index(condition=models.Q(('state__in', ('offered', 'accepted', 'assigned'))), fields=['operator', 'assigned_at', 'id'], name='contact_open_by_operator'),
         ),
         migrations.AddIndex(
             model_name='contact',

@@ -8,6 +8,7 @@ from django.db.models import (
     Count,
     F,
     Max,
+    Prefetch,
     Q,
     QuerySet,
     Window,
@@ -16,7 +17,7 @@ from django.db.models.functions import RowNumber
 from django.utils.functional import cached_property
 
 from crm.days import within_days
-from crm.models import Contact, Lead
+from crm.models import Contact, Lead, Offer
 from crm.selectors.loads import PAGE_SIZE
 
 
@@ -114,8 +115,14 @@ def _latest_contacts(lead_ids: list[int]) -> QuerySet[Contact]:
 
 
 def lead_contacts_page(*, lead: Lead, page: str | int | None = 1) -> Page:
-    """The lead's contacts, newest first, with source and operator; two queries (count, page)."""
-    contacts = Contact.objects.filter(lead=lead).select_related("source", "operator")
+    """The lead's contacts, newest first, with source and operator, and each one's offers in order with
+    their operators; three queries (count, page, offers)."""
+    offers = Offer.objects.select_related("operator").order_by("id")
+    contacts = (
+        Contact.objects.filter(lead=lead)
+        .select_related("source", "operator")
+        .prefetch_related(Prefetch("offers", queryset=offers))
+    )
     return Paginator(contacts, PAGE_SIZE).get_page(page)
 
 

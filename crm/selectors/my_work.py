@@ -12,7 +12,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
 
 from crm import shifts
-from crm.models import Contact, Operator
+from crm.models import OPEN_STATES, Contact, Operator
 from crm.selectors.loads import OPERATOR_ROW, PAGE_SIZE, OperatorLoad, freeing_times
 
 
@@ -27,12 +27,11 @@ def open_contacts(*, operator_id: int, now: datetime) -> QuerySet[Contact]:
     """The operator's open contacts, newest given first (by assignment time, so a contact that waited in
     the queue and was routed just now is new too), with lead and source.
 
-    The one definition of "open": today the contacts assigned within the load window, i.e. those that
-    count towards the load (crm.eligibility). When contacts get states, "open" changes here and only here.
+    The one definition of "open": offered to the operator, accepted or assigned, and not closed yet
+    (crm.models.OPEN_STATES), however long ago; one range of a partial index over the open ones.
     """
     return (
-        Contact.objects.in_window(now)
-        .filter(operator_id=operator_id)
+        Contact.objects.filter(operator_id=operator_id, state__in=OPEN_STATES)
         .select_related("lead", "source")
         .defer("explanation", "request_hash", "idempotency_key")
         .order_by("-assigned_at", "-id")

@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.choices import AwayReason, Presence
+from crm.choices import AwayReason, ContactState, Presence
 from crm.models import Operator
 from crm.selectors import change_page
 from crm.templatetags.leadflow import when
@@ -172,12 +172,14 @@ def test_only_the_operators_own_open_contacts_newest_given_first(anna_client, an
     newer = ContactFactory(operator=anna, created_at=now - timedelta(hours=1))
     # Waited in the queue since before both, and given to Anna just now: the newest for her.
     drained = ContactFactory(operator=anna, created_at=now - timedelta(hours=5), assigned_at=now)
-    gone = ContactFactory(operator=anna, created_at=now - timedelta(hours=30))  # out of the window
+    # Open however old (out of the load window too), until it is closed.
+    yesterdays = ContactFactory(operator=anna, created_at=now - timedelta(hours=30))
+    closed = ContactFactory(operator=anna, state=ContactState.CLOSED, closed_at=now)
     ContactFactory(message="Boris's customer")
     ContactFactory(operator=None, message="Nobody's yet")
     page = anna_client.get(reverse("my_work")).text
-    assert contact_ids(page) == [drained.pk, newer.pk, older.pk]
-    assert gone.pk not in contact_ids(page)
+    assert contact_ids(page) == [drained.pk, newer.pk, older.pk, yesterdays.pk]
+    assert closed.pk not in contact_ids(page)
     assert "Boris's customer" not in page and "Nobody's yet" not in page
     assert f'data-after="{drained.pk}"' in page
 
@@ -445,3 +447,35 @@ def test_go_offline_from_an_account_without_an_operator_just_logs_out(client, dj
     client.force_login(django_user_model.objects.create_user("sam", password=PASSWORD, is_staff=True))
     response = client.post(reverse("logout"), {"go_offline": "1"}, follow=True)
     assert '<li class="message info">You are logged out.</li>' in response.text
+
+
+def test_an_offer_is_accepted_or_declined_and_a_contact_closed_from_my_work(anna_client, anna):
+    from crm.models import Offer
+    from crm.tests.factories import SourceFactory, WeightFactory
+    from distribution.intake import store_contact
+
+    source = SourceFactory(name="Phone", accept_within_seconds=120)
+    WeightFactory(source=source, operator=anna)
+    offered = store_contact(source=source, external_id="tg-1")
+    page = anna_client.get(reverse("my_work")).text
+    assert "Offered to you until" in page and reverse("my_contact", args=[offered.pk, "accept"]) in page
+    done = anna_client.post(reverse("my_contact", args=[offered.pk, "accept"]), follow=True)
+    assert "Accepted: the contact is yours." in done.text
+    assert Offer.objects.get(contact=offered).outcome == "accepted"
+    closed = anna_client.post(
+        reverse("my_contact", args=[offered.pk, "close"]), {"outcome": "Called back"}, follow=True
+    )
+    assert "Closed." in closed.text and offered.pk not in contact_ids(closed.text)
+    offered.refresh_from_db()
+    assert (offered.state, offered.outcome) == (ContactState.CLOSED, "Called back")
+    # Declined: it leaves her page (nobody else here: it waits).
+    second = store_contact(source=source, external_id="tg-2")
+    anna_client.post(reverse("my_contact", args=[second.pk, "decline"]))
+    second.refresh_from_db()
+    assert second.state == ContactState.WAITING and second.unassigned_reason == "nobody_accepted"
+    # Someone else's contact, or one no longer offered: refused in words, nothing changes.
+    other = ContactFactory(message="Boris's")
+    refused = anna_client.post(reverse("my_contact", args=[other.pk, "accept"]), follow=True)
+    assert "This offer has expired." in refused.text
+    assert anna_client.post(reverse("my_contact", args=[second.pk, "close"]), follow=True).status_code == 200
+    assert anna_client.get(reverse("my_contact", args=[second.pk, "close"])).status_code == 405

@@ -29,9 +29,9 @@ DASHBOARD_QUERIES = 18
 # sources and operators for the filters, count of leads, the page, contacts count and last time for the
 # page's leads, their latest contacts
 LEAD_LIST_QUERIES = 10
-# the lead, count of its contacts, the page of contacts with source and operator, the user's permissions
-# (user and group) to decide on the assign buttons
-LEAD_DETAIL_QUERIES = 9
+# the lead, count of its contacts, the page of contacts with source and operator, their offers, the user's
+# permissions (user and group) to decide on the assign buttons
+LEAD_DETAIL_QUERIES = 10
 # sources and operators for the filters, the user's permissions, count of contacts, the page, its sources
 CONTACT_LIST_QUERIES = 11
 

@@ -286,3 +286,22 @@ def test_two_workers_expiring_the_same_offers_pass_each_on_once():
     assert Offer.objects.filter(outcome=OfferOutcome.EXPIRED).count() == 200
     assert Offer.objects.filter(outcome=OfferOutcome.PENDING).count() == 200  # one new offer each
     assert Contact.objects.filter(state=ContactState.OFFERED).count() == 200
+
+
+def test_the_lead_page_lists_every_offer_in_order_and_how_it_ended(admin_client, rng):
+    from django.urls import reverse
+
+    anna, boris = OperatorFactory(name="Anna"), OperatorFactory(name="Boris")
+    source = source_with(anna, boris)
+    contact = arrive(source)
+    first = Operator.objects.get(pk=contact.operator_id)
+    offers.decline(contact_id=contact.pk, operator_id=first.pk, rng=rng)
+    moved = Contact.objects.get(pk=contact.pk)
+    offers.accept(contact_id=contact.pk, operator_id=moved.operator_id)
+    offers.close(contact_id=contact.pk, operator_id=moved.operator_id, outcome="Sold")
+    page = admin_client.get(reverse("lead_detail", args=[contact.lead_id])).text
+    declined_at = page.index(f"Offered to {first.name} at")
+    assert "declined at" in page[declined_at:]
+    accepted_at = page.index(f"Offered to {moved.operator.name} at", declined_at + 1)
+    assert "accepted at" in page[accepted_at:]
+    assert "Closed at" in page and "<q>Sold</q>" in page
