@@ -9,6 +9,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm.choices import ContactState
 from crm.days import EARLIEST, LATEST
 from crm.history import author_label
 from crm.models import Operator, Source
@@ -111,7 +112,7 @@ class ChangeFilterForm(_DateRange, _SourceOperatorChoices):
 
 
 class ContactFilterForm(_DateRange, _SourceOperatorChoices):
-    """Filters of the contact list: ?source=<id>&operator=<id>&unassigned=1&from=<day>&to=<day>.
+    """Filters of the contact list: ?source=<id>&operator=<id>&state=<state>&unassigned=1&from=<day>&to=<day>.
 
     The choices come in as lists the view has already fetched, so validating and rendering run no query.
     """
@@ -120,10 +121,13 @@ class ContactFilterForm(_DateRange, _SourceOperatorChoices):
     unassigned = forms.BooleanField(
         required=False, label=_("Unassigned only"), widget=forms.CheckboxInput(attrs={"value": "1"})
     )
+    state = forms.ChoiceField(
+        required=False, label=_("State"), choices=[("", _("any state")), *ContactState.choices]
+    )
 
     def __init__(self, data, **choices) -> None:
         super().__init__(data, **choices)
-        self.order_fields(["source", "operator", "unassigned", "from", "to"])
+        self.order_fields(["source", "operator", "state", "unassigned", "from", "to"])
 
 
 def _day_field(label) -> forms.DateField:

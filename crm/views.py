@@ -160,6 +160,7 @@ def contact_list(request: HttpRequest) -> HttpResponse:
             source_id=form.cleaned_data["source"],
             operator_id=form.cleaned_data["operator"],
             unassigned=form.cleaned_data["unassigned"],
+            state=form.cleaned_data["state"],
             start=form.cleaned_data["from"],
             end=form.cleaned_data["to"],
             page=request.GET.get("page"),

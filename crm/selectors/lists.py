@@ -131,6 +131,7 @@ def contact_page(
     source_id: int | None = None,
     operator_id: int | None = None,
     unassigned: bool = False,
+    state: str = "",
     start: date | None = None,
     end: date | None = None,
     page: str | int | None = 1,
@@ -150,9 +151,11 @@ def contact_page(
         contacts = contacts.filter(operator_id=operator_id)
     if unassigned:
         contacts = contacts.unassigned()
+    if state:
+        contacts = contacts.filter(state=state)
     contacts = contacts.filter(within_days("created_at", start, end))
     # As for leads: a filter's count stops at a cap (every contact of a busy source is most of the table).
-    narrowed = unassigned or any(value is not None for value in (source_id, operator_id, start, end))
+    narrowed = unassigned or bool(state) or any(v is not None for v in (source_id, operator_id, start, end))
     return (CappedPaginator if narrowed else Paginator)(contacts, PAGE_SIZE).get_page(page)
 
 

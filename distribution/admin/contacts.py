@@ -1,20 +1,23 @@
-"""Contacts in the admin: read-only records, plus the supervisors' assignment actions.
+"""Contacts in the admin: read-only records, plus the supervisors' actions (assign, route again, withdraw a
+pending offer, reopen a closed contact).
 
 Contacts live in crm, but who gets them is distribution's business, so their admin lives here (crm never
 imports distribution).
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.utils.translation import gettext, ngettext_lazy
+from django.utils.translation import gettext, ngettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from crm.admin import AdminWords, WordedAdmin
+from crm.choices import ContactState
 from crm.models import Contact
+from distribution import offers
 from distribution.forms import AssignForm
 from distribution.manual import assign_each
 from distribution.views import report_bulk
@@ -44,8 +47,17 @@ class ContactAdmin(WordedAdmin):
     """Contacts are written only by the distribution services; supervisors with the "can assign contacts"
     permission may route them again or hand them to an operator."""
 
-    list_display = ["id", "created_at", "lead", "source", "operator", "assigned_at", "unassigned_reason"]
-    list_filter = [AssignmentFilter, "source", "operator"]
+    list_display = [
+        "id",
+        "created_at",
+        "lead",
+        "source",
+        "operator",
+        "state",
+        "assigned_at",
+        "unassigned_reason",
+    ]
+    list_filter = [AssignmentFilter, "state", "source", "operator"]
     # Exact: a supervisor looks a customer up by their id, found through the unique index. A partial match
     # joins every matching lead's contacts and, at a million contacts, takes seconds with the date
     # hierarchy's bounds; partial search is on the leads' list.
@@ -59,15 +71,21 @@ class ContactAdmin(WordedAdmin):
         "source",
         "operator",
         "unassigned_reason",
+        "state",
         "created_at",
         "assigned_at",
+        "offer_expires_at",
+        "accepted_at",
+        "closed_at",
+        "outcome",
         "message",
+        "offer_history",
         "why",
     ]
     readonly_fields = fields
     list_select_related = ["lead", "source", "operator"]
     date_hierarchy = "created_at"
-    actions = ["route_again", "assign_to_operator"]
+    actions = ["route_again", "assign_to_operator", "withdraw_offers", "reopen"]
     words = AdminWords(
         count=ngettext_lazy("%(count)d contact", "%(count)d contacts", "count"),
         select=_("Select contact"),
@@ -84,12 +102,44 @@ class ContactAdmin(WordedAdmin):
             "crm/_explanation.html", {"explanation": contact.explanation, "contact": contact}
         )
 
+    @admin.display(description=_("Offers"))
+    def offer_history(self, contact: Contact) -> str:
+        return render_to_string("crm/_offers.html", {"contact": contact}) or "—"
+
     def get_actions(self, request: HttpRequest) -> dict:
         actions = super().get_actions(request)
         if not can_assign(request):
-            actions.pop("route_again", None)
-            actions.pop("assign_to_operator", None)
+            for name in ("route_again", "assign_to_operator", "withdraw_offers", "reopen"):
+                actions.pop(name, None)
         return actions
+
+    @admin.action(description=_("Withdraw the pending offers and route again"))
+    def withdraw_offers(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
+        if not can_assign(request):
+            raise PermissionDenied
+        done = 0
+        for contact_id in queryset.filter(state=ContactState.OFFERED).values_list("pk", flat=True):
+            try:
+                offers.withdraw(contact_id=contact_id, by=request.user.get_username())
+            except offers.NotAllowed:  # accepted or expired meanwhile
+                continue
+            done += 1
+        message = ngettext("%(count)d offer withdrawn.", "%(count)d offers withdrawn.", done)
+        self.message_user(request, message % {"count": done}, messages.SUCCESS if done else messages.WARNING)
+
+    @admin.action(description=_("Reopen the closed contacts"))
+    def reopen(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
+        if not can_assign(request):
+            raise PermissionDenied
+        done = 0
+        for contact_id in queryset.filter(state=ContactState.CLOSED).values_list("pk", flat=True):
+            try:
+                offers.reopen(contact_id=contact_id)
+            except offers.NotAllowed:
+                continue
+            done += 1
+        message = ngettext("%(count)d contact reopened.", "%(count)d contacts reopened.", done)
+        self.message_user(request, message % {"count": done}, messages.SUCCESS if done else messages.WARNING)
 
     @admin.action(description=_("Route again through the draw"))
     def route_again(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:

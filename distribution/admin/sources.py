@@ -123,7 +123,14 @@ class SourceAdmin(ReportsRouting, RotatesSecrets, WordedAdmin, TrackedHistoryAdm
     history_kind = "source"
     list_display = ("name", "operator_count", "total_weight", "created")
     search_fields = ("name",)
-    fields = ("name", "keep_operator", "created", "updated")
+    fields = (
+        "name",
+        "keep_operator",
+        "accept_within_seconds",
+        "missed_offers_before_away",
+        "created",
+        "updated",
+    )
     readonly_fields = ("created", "updated")
     inlines = (WeightInline,)
     change_form_template = "admin/crm/source/change_form.html"

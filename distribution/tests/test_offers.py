@@ -305,3 +305,30 @@ def test_the_lead_page_lists_every_offer_in_order_and_how_it_ended(admin_client,
     accepted_at = page.index(f"Offered to {moved.operator.name} at", declined_at + 1)
     assert "accepted at" in page[accepted_at:]
     assert "Closed at" in page and "<q>Sold</q>" in page
+
+
+def test_staff_filter_by_state_and_supervisors_withdraw_and_reopen_in_the_admin(admin_client, rng):
+    from django.urls import reverse
+
+    anna, boris = OperatorFactory(name="Anna"), OperatorFactory(name="Boris")
+    source = source_with(anna, boris)
+    offered, closed = arrive(source), arrive(source)
+    offers.accept(contact_id=closed.pk, operator_id=closed.operator_id)
+    offers.close(contact_id=closed.pk, operator_id=closed.operator_id)
+    listed = admin_client.get(reverse("contact_list"), {"state": "offered"}).text
+    assert f"/leads/{offered.lead_id}/" in listed and f"/leads/{closed.lead_id}/" not in listed
+    assert "offered" in listed
+    assert admin_client.get(reverse("contact_list"), {"state": "sleeping"}).status_code == 200  # a form error
+    changelist = reverse("admin:crm_contact_changelist")
+    page = admin_client.post(
+        changelist, {"action": "withdraw_offers", "_selected_action": [offered.pk, closed.pk]}, follow=True
+    )
+    assert "1 offer withdrawn." in page.text
+    assert Offer.objects.filter(contact=offered, outcome=OfferOutcome.WITHDRAWN, ended_by="admin").exists()
+    page = admin_client.post(changelist, {"action": "reopen", "_selected_action": [closed.pk]}, follow=True)
+    assert "1 contact reopened." in page.text
+    assert Contact.objects.get(pk=closed.pk).state == ContactState.ACCEPTED
+    # The source's admin page sets the accept period.
+    assert (
+        "accept_within_seconds" in admin_client.get(reverse("admin:crm_source_change", args=[source.pk])).text
+    )
