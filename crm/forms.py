@@ -1,7 +1,7 @@
 """Parsing the staff pages' query strings: bad input becomes a message on the page, never a 500."""
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
 from django import forms
 from django.utils import formats
@@ -141,3 +141,21 @@ def _day_field(label) -> forms.DateField:
         ),
         error_messages={"invalid": lazy(_date_error, str)()},
     )
+
+
+class ReportForm(_DateRange):
+    """The reports' days: ?from=<day>&to=<day>; without them the last REPORT_DEFAULT_DAYS days to today."""
+
+    def period(self, today: date) -> tuple[date, date] | None:
+        """The days asked for (the defaults fill what is left out), or None when the form has errors."""
+        if not self.is_valid():
+            return None
+        end = self.cleaned_data.get("to") or today
+        start = self.cleaned_data.get("from") or end - timedelta(days=REPORT_DEFAULT_DAYS - 1)
+        if start > end:
+            self.add_error("from", _("The “to” date is before the “from” date."))
+            return None
+        return start, end
+
+
+REPORT_DEFAULT_DAYS = 7

@@ -511,10 +511,12 @@ class Contact(models.Model):
                 condition=Q(state__in=OPEN_STATES),
                 name="contact_open_by_operator",
             ),
-            # Closed in the window, per operator (the dashboard): the closed ones only.
+            # What happened in a period (the dashboard's window, the reports' days; crm.selectors.outcomes):
+            # contacts given, and closed, then; ranges over these, never a scan of the history.
             models.Index(
-                fields=["operator", "closed_at"], condition=Q(closed_at__isnull=False), name="contact_closed"
+                fields=["assigned_at"], condition=Q(assigned_at__isnull=False), name="contact_given"
             ),
+            models.Index(fields=["closed_at"], condition=Q(closed_at__isnull=False), name="contact_closed"),
             # The dashboard's queue per source (how many wait, since when) over the waiting contacts alone.
             models.Index(
                 fields=["source", "created_at"],

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from crm import views
 
@@ -10,6 +10,8 @@ urlpatterns = [
     path("contacts/", views.contact_list, name="contact_list"),
     path("queue/", views.queue, name="queue"),
     path("changes/", views.change_list, name="change_list"),
+    path("reports/", views.reports, name="reports"),
+    re_path(r"^reports/(?P<table>operators|sources|contacts)\.csv$", views.report_csv, name="report_csv"),
     # An operator's own work (the landing page of operators' accounts); its presence buttons post to
     # distribution's my_presence.
     path("me/", views.my_work, name="my_work"),

@@ -4,14 +4,16 @@ operator's presence are distribution.views').
 Each view parses the request, calls selectors, renders.
 """
 
-from collections.abc import Callable, Iterable
+import csv
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -29,6 +31,7 @@ from crm.forms import (
     ContactFilterForm,
     DashboardForm,
     LeadFilterForm,
+    ReportForm,
 )
 from crm.models import Contact, Lead, Operator, Source
 
@@ -278,3 +281,72 @@ def back_url(request: HttpRequest, *, default: str) -> str:
     ):
         return target
     return default
+
+
+@staff_required
+def reports(request: HttpRequest) -> HttpResponse:
+    """Who answered and how fast over a range of days, per operator and per source, with CSV exports."""
+    form = ReportForm(request.GET)
+    days = form.period(timezone.localdate())
+    report = selectors.report(start=days[0], end=days[1]) if days else None
+    return render(request, "crm/reports.html", {"form": form, "report": report})
+
+
+@staff_required
+def report_csv(request: HttpRequest, table: str) -> HttpResponse:
+    """A report's table as CSV (operators, sources), or the contacts of its days, streamed row by row."""
+    form = ReportForm(request.GET)
+    days = form.period(timezone.localdate())
+    if days is None:
+        return render(request, "crm/reports.html", {"form": form, "report": None}, status=400)
+    start, end = days
+    if table == "contacts":
+        rows = selectors.contact_rows(start=start, end=end)
+        header = selectors.CONTACT_COLUMNS
+    else:
+        report = selectors.report(start=start, end=end)
+        rows = ((owner.pk, owner.name, *figures(o)) for owner, o in getattr(report, table))
+        header = (f"{table[:-1]}_id", "name", *FIGURE_COLUMNS)
+    response = StreamingHttpResponse(csv_lines(header, rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="leadflow-{table}-{start}-{end}.csv"'
+    return response
+
+
+FIGURE_COLUMNS = (
+    "assigned",
+    "offered",
+    "accepted",
+    "declined",
+    "expired",
+    "closed",
+    "accept_median_s",
+    "accept_p90_s",
+    "close_median_s",
+    "close_p90_s",
+)
+
+
+def figures(o: selectors.Outcomes) -> tuple:
+    times = (o.to_accept.get(0.5), o.to_accept.get(0.9), o.to_close.get(0.5), o.to_close.get(0.9))
+    return (
+        o.assigned,
+        o.offered,
+        o.accepted,
+        o.declined,
+        o.expired,
+        o.closed,
+        *("" if t is None else round(t, 1) for t in times),
+    )
+
+
+def csv_lines(header: Iterable, rows: Iterable[Iterable]) -> Iterator[str]:
+    """CSV text one line at a time (a StreamingHttpResponse's body): moments in ISO 8601 with their offset."""
+
+    class Line:
+        def write(self, text: str) -> str:
+            return text
+
+    writer = csv.writer(Line())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow([value.isoformat() if isinstance(value, datetime) else value for value in row])

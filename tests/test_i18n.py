@@ -439,7 +439,12 @@ def test_a_lead_search_counted_up_to_the_cap_is_russian_in_the_admin(russian_adm
 def test_a_new_sources_token_page_is_russian(russian_admin, db):
     response = russian_admin.post(
         reverse("admin:crm_source_add"),
-        {"name": "Телефон", "weights-TOTAL_FORMS": "0", "weights-INITIAL_FORMS": "0"},
+        {
+            "name": "Телефон",
+            "missed_offers_before_away": "3",
+            "weights-TOTAL_FORMS": "0",
+            "weights-INITIAL_FORMS": "0",
+        },
         follow=True,
     )
     assert Source.objects.filter(name="Телефон").exists()

@@ -124,7 +124,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='contact',
-            index=models.Index(condition=models.Q(('closed_at__isnull', False)), fields=['operator', 'closed_at'], name='contact_closed'),
+            index=models.Index(condition=models.Q(('assigned_at__isnull', False)), fields=['assigned_at'], name='contact_given'),
+        ),
+        migrations.AddIndex(
+            model_name='contact',
+            index=models.Index(condition=models.Q(('closed_at__isnull', False)), fields=['closed_at'], name='contact_closed'),
         ),
         migrations.AddConstraint(
             model_name='contact',

@@ -33,9 +33,17 @@ from crm.selectors.my_work import (
     operator_of,
     shift_today,
 )
+from crm.selectors.outcomes import Outcomes, outcomes
 from crm.selectors.overview import Dashboard, SourceOverview, dashboard, source_overview, source_overviews
+from crm.selectors.reports import CONTACT_COLUMNS, Report, contact_rows, report
 
 __all__ = [
+    "CONTACT_COLUMNS",
+    "Outcomes",
+    "Report",
+    "contact_rows",
+    "outcomes",
+    "report",
     "INLINE_OTHERS_MAX",
     "OPERATORS_PER_PAGE",
     "PAGE_SIZE",

@@ -30,6 +30,7 @@ from crm.selectors.loads import (
     percent,
     waiting_by_source,
 )
+from crm.selectors.outcomes import Outcomes, outcomes
 
 OPERATORS_PER_PAGE = 50
 # The worker passes every few seconds (distribution.worker); silent this long, it is not running.
@@ -105,6 +106,17 @@ class DashboardPage:
     load_lines: list[LoadLine]  # of the page's operators
     shares: list[SourceShares]  # the sources of the page's operators, by name
     worker_last_pass: datetime | None = None  # the latest pass of any worker (manage.py run_worker)
+    # Who answers and how fast in the window (crm.selectors.outcomes): per source, and per operator of the page.
+    source_outcomes: dict[int, Outcomes] = field(default_factory=dict)
+    operator_outcomes: dict[int, Outcomes] = field(default_factory=dict)
+
+    @property
+    def source_answers(self) -> list[tuple[Source, Outcomes | None]]:
+        return [(s.source, self.source_outcomes.get(s.source.pk)) for s in self.sources]
+
+    @property
+    def operator_answers(self) -> list[tuple[Operator, Outcomes | None]]:
+        return [(row.operator, self.operator_outcomes.get(row.operator.pk)) for row in self.operators]
 
     @property
     def worker_silent(self) -> bool:
@@ -148,6 +160,10 @@ def dashboard_page(
         load_lines=load_lines(now=now, loads=page.object_list),
         shares=_shares(now=now, loads=page.object_list, sources={s.source.pk: s for s in sources}),
         worker_last_pass=WorkerBeat.objects.aggregate(latest=Max("last_pass_at"))["latest"],
+        source_outcomes=outcomes(by="source", since=eligibility.window_start(now)),
+        operator_outcomes=outcomes(
+            by="operator", since=eligibility.window_start(now), ids=[op.pk for op in on_page]
+        ),
     )
 
 

@@ -6,7 +6,7 @@ translatable string, so a template only lays them out.
 """
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
@@ -373,6 +373,21 @@ def load_line(line, limit: int) -> dict:
         "limit": limit,
         "start": line.points[0][0] if line and line.points else None,
     }
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    """A time to answer or to close, short: "42 s", "3 min 5 s", "2 h 5 min"; "—" for none (a template's
+    missing value included)."""
+    if not isinstance(value, timedelta):
+        return "—"
+    seconds = round(value.total_seconds())
+    if seconds < 60:
+        return _("%(seconds)d s") % {"seconds": seconds}
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return _("%(minutes)d min %(seconds)d s") % {"minutes": minutes, "seconds": seconds}
+    return waited(datetime.min, datetime.min + value)
 
 
 @register.filter

@@ -73,6 +73,7 @@ def test_weights_are_saved_from_the_inline(admin_client):
     source, operator = SourceFactory(), OperatorFactory()
     form = {
         "name": source.name,
+        "missed_offers_before_away": "3",
         "weights-TOTAL_FORMS": "1",
         "weights-INITIAL_FORMS": "0",
         "weights-0-operator": operator.pk,
@@ -87,6 +88,7 @@ def test_zero_weight_is_refused_by_the_form(admin_client):
     source, operator = SourceFactory(), OperatorFactory()
     form = {
         "name": source.name,
+        "missed_offers_before_away": "3",
         "weights-TOTAL_FORMS": "1",
         "weights-INITIAL_FORMS": "0",
         "weights-0-operator": operator.pk,
@@ -181,7 +183,12 @@ def test_regenerating_needs_the_change_permission(client, django_user_model):
 def test_a_new_source_shows_its_token_once_on_a_page_of_its_own(admin_client):
     response = admin_client.post(
         reverse("admin:crm_source_add"),
-        {"name": "Phone line", "weights-TOTAL_FORMS": "0", "weights-INITIAL_FORMS": "0"},
+        {
+            "name": "Phone line",
+            "missed_offers_before_away": "3",
+            "weights-TOTAL_FORMS": "0",
+            "weights-INITIAL_FORMS": "0",
+        },
     )
     source = Source.objects.get(name="Phone line")
     assert response.status_code == 302

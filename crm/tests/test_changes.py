@@ -105,7 +105,12 @@ def test_a_save_that_changes_nothing_records_nothing(admin_client):
     source = SourceFactory(name="Bot")
     anna = OperatorFactory(name="Anna", load_limit=5)
     before = (source.history.count(), anna.history.count())
-    form = {"name": "Bot", "weights-TOTAL_FORMS": "0", "weights-INITIAL_FORMS": "0"}
+    form = {
+        "name": "Bot",
+        "missed_offers_before_away": "3",
+        "weights-TOTAL_FORMS": "0",
+        "weights-INITIAL_FORMS": "0",
+    }
     assert admin_client.post(reverse("admin:crm_source_change", args=[source.pk]), form).status_code == 302
     operator_form = operator_admin_form(anna)
     assert (

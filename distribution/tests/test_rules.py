@@ -100,7 +100,12 @@ def test_the_admin_inline_drains_on_added_or_raised_weights_only(
     row = bot.weights.get()
 
     def save(*rows) -> None:
-        form = {"name": bot.name, "weights-TOTAL_FORMS": str(len(rows)), "weights-INITIAL_FORMS": "1"}
+        form = {
+            "name": bot.name,
+            "missed_offers_before_away": "3",
+            "weights-TOTAL_FORMS": str(len(rows)),
+            "weights-INITIAL_FORMS": "1",
+        }
         for n, (pk, operator, weight, delete) in enumerate(rows):
             form |= {
                 f"weights-{n}-id": pk or "",
