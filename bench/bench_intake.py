@@ -49,6 +49,9 @@ PAGES = [
     "/?op_q=Bench+1.",  # a search over the operators' names
     "/?op_source={source}",  # one source's operators
     "/queue/",
+    "/reports/",  # the last 7 days
+    "/reports/?from={month_ago}&to={today}",  # 30 days
+    "/reports/contacts.csv?from={today}&to={today}",  # streamed: the time to its first bytes
     "/leads/",
     "/leads/?q=history-1",  # a third of all leads match
     "/leads/?waiting=1",
@@ -273,15 +276,16 @@ def set_schedules(on: bool) -> None:
 
 
 def load_history(*, count: int, rng: random.Random) -> None:
-    """`count` contacts spread over the past year across the operators, 2 % unassigned, on a pool of
-    leads a third as large; ids grow with created_at, as the service leaves them.
+    """`count` contacts spread over the past year across the operators, 2 % unassigned, 90 % of the others
+    closed, a third of those given through offers, on a pool of leads a third as large; ids grow with
+    created_at, as the service leaves them.
 
     Straight into the tables (COPY on PostgreSQL), not through the service: history only has to look like
     what the service leaves behind, and a million service calls would take longer than the benchmark.
     """
     from django.utils import timezone
 
-    from crm.models import Contact, Lead, SourceOperatorWeight
+    from crm.models import Contact, Lead, Offer, SourceOperatorWeight
 
     insert(Lead, (Lead(external_id=f"history-{i}", name=f"Customer {i}") for i in range(max(1, count // 3))))
     lead_ids = list(Lead.objects.values_list("pk", flat=True))
@@ -313,6 +317,37 @@ def load_history(*, count: int, rng: random.Random) -> None:
                 )
 
     insert(Contact, contacts())
+
+    def offers() -> Iterator[Offer]:
+        """A third of the assigned history came through offers: accepted within two minutes, one in ten
+        after another operator let an offer expire."""
+        given = Contact.objects.filter(operator__isnull=False).values_list(
+            "pk", "source_id", "operator_id", "assigned_at"
+        )
+        for contact_id, source_id, operator_id, at in given.iterator(chunk_size=5000):
+            if contact_id % 3:
+                continue
+            if rng.random() < 0.1:
+                _, other = rng.choice(routes)
+                before = at - timedelta(seconds=60)
+                yield Offer(
+                    contact_id=contact_id,
+                    source_id=source_id,
+                    operator_id=other,
+                    offered_at=before,
+                    ended_at=at,
+                    outcome="expired",
+                )
+            yield Offer(
+                contact_id=contact_id,
+                source_id=source_id,
+                operator_id=operator_id,
+                offered_at=at,
+                ended_at=at + timedelta(seconds=rng.uniform(5, 120)),
+                outcome="accepted",
+            )
+
+    insert(Offer, offers())
 
 
 def insert(model: type, objs: Iterable) -> None:
@@ -453,6 +488,7 @@ def time_pages() -> Iterator[str]:
     from django.db import connection
     from django.test import Client, override_settings
     from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
 
     from crm.models import Lead, Source
 
@@ -469,7 +505,9 @@ def time_pages() -> Iterator[str]:
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     with override_settings(STORAGES=storages):
-        for url in (page.format(lead=lead, source=source, external_id=external_id) for page in PAGES):
+        today = timezone.localdate()
+        days = {"today": today, "month_ago": today - timedelta(days=29)}
+        for url in (page.format(lead=lead, source=source, external_id=external_id, **days) for page in PAGES):
             times = []
             for _ in range(4):
                 started = time.perf_counter()
@@ -478,7 +516,7 @@ def time_pages() -> Iterator[str]:
             with CaptureQueriesContext(connection) as queries:
                 client.get(url)
             median = statistics.median(times[1:])
-            yield f"{url:32} {response.status_code}  {median:6.1f} ms  {len(queries):2} queries"
+            yield f"{url:48} {response.status_code}  {median:6.1f} ms  {len(queries):2} queries"
 
 
 if __name__ == "__main__":
