@@ -15,20 +15,22 @@ are taken contact first, then operator (as the router does), so they never form 
 
 import logging
 import random
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from crm.choices import AssignmentPath, AwayReason, ContactState, OfferOutcome, Presence
 from crm.history import WORKER
-from crm.models import Contact, Operator, SourceOperatorWeight
-from distribution import capacity
+from crm.models import Contact, Offer, Operator, SourceOperatorWeight
+from distribution import capacity, db, sql
 from distribution.batching import retrying
-from distribution.router import choose_for, default_rng, end_offer, store_choice
+from distribution.router import choose_for, default_rng, end_offer, passed_in_round, store_choice
+from distribution.routes import source_route
 
 log = logging.getLogger("leadflow.offers")
 
@@ -159,36 +161,59 @@ class Expired:
     set_away: int = 0  # operators set away for missing offers in a row
 
 
-def expire_due(*, now: datetime, limit: int = 500, rng: random.Random | None = None) -> Expired:
-    """End the offers whose deadline has come (the worker, every pass), oldest deadline first, each in a
-    transaction of its own under the contact's lock, skipping contacts another worker holds; each contact
-    is offered to the next operator at once or waits."""
+EXPIRY_BATCH = 200  # contacts per transaction: a burst of expiries commits 200 at a time
+
+
+def expire_due(*, now: datetime, limit: int = 5000, rng: random.Random | None = None) -> Expired:
+    """End the offers whose deadline has come (the worker, every pass), oldest deadline first, and offer
+    each contact at once to the next operator of its round (or keep it waiting); at most `limit`.
+
+    In transactions of EXPIRY_BATCH contacts, each taken under its row lock skipping those another
+    transaction holds (an accept at the deadline, another worker) and checked to be still due, so nothing
+    is ended twice. The next offers lock operators one after another and hold them to the commit; two
+    workers doing so at once could wait on each other, so one worker at a time does this job (an
+    advisory lock: the others go on with their other jobs)."""
     done = Expired()
-    due = Contact.objects.filter(offer_expires_at__lte=now).order_by("offer_expires_at", "pk")
-    for contact_id in due.values_list("pk", flat=True)[:limit]:
-        retrying(lambda contact_id=contact_id: _expire_one(contact_id, now=now, rng=rng, done=done))
+    while done.expired < limit:
+        size = min(EXPIRY_BATCH, limit - done.expired)
+        ended = retrying(lambda size=size: _expire_batch(now=now, size=size, rng=rng, done=done))
+        if not ended:
+            break
     return done
 
 
-def _expire_one(contact_id: int, *, now: datetime, rng: random.Random | None, done: Expired) -> None:
+def _expire_batch(*, now: datetime, size: int, rng: random.Random | None, done: Expired) -> int:
     with transaction.atomic():
-        contact = (
+        if not db.first_value(sql.only_one("offer_expiry"), default=True):
+            return 0  # another worker is ending offers now
+        contacts = list(
             Contact.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("source")
-            .filter(pk=contact_id, offer_expires_at__lte=now)  # still due: not accepted meanwhile
-            .first()
+            .filter(offer_expires_at__lte=now)
+            .order_by("offer_expires_at", "pk")[:size]
         )
-        if contact is None:
-            return
-        operator_id = contact.operator_id
-        end_offer(contact, OfferOutcome.EXPIRED, now=now, by=WORKER)
-        done.expired += 1
-        done.set_away += _missed(contact, operator_id, now=now)
-        _next(contact, now=now, rng=rng, by=WORKER)
-        if contact.operator_id is None:
-            done.waiting += 1
-        else:
-            done.reoffered += 1
+        if not contacts:
+            return 0
+        ids = [contact.pk for contact in contacts]
+        Offer.objects.filter(contact_id__in=ids, outcome=OfferOutcome.PENDING).update(
+            outcome=OfferOutcome.EXPIRED, ended_at=now, ended_by=WORKER
+        )
+        done.set_away += _missed(contacts, now=now)
+        passed = passed_in_round(contacts)
+        routes = {source_id: source_route(source_id) for source_id in {c.source_id for c in contacts}}
+        for contact in contacts:
+            choice, _ = choose_for(
+                contact,
+                now=now,
+                rng=rng or default_rng,
+                passed=passed[contact.pk],
+                route=routes[contact.source_id],
+            )
+            store_choice(contact, choice, path=AssignmentPath.REOFFER, now=now, by=WORKER)
+            done.reoffered += contact.operator_id is not None
+            done.waiting += contact.operator_id is None
+        done.expired += len(contacts)
+        return len(contacts)
 
 
 def _theirs(contact: Contact, operator_id: int, now: datetime) -> bool:
@@ -208,32 +233,41 @@ def _answered(contact: Contact) -> None:
     ).update(missed_offers=0)
 
 
-def _missed(contact: Contact, operator_id: int, *, now: datetime) -> int:
-    """Count the expired offer in the operator's run for the source; at the source's
-    missed_offers_before_away the operator is set away (missed offers) by the worker. 1 if so."""
-    weights = SourceOperatorWeight.objects.filter(source_id=contact.source_id, operator_id=operator_id)
-    weights.update(missed_offers=F("missed_offers") + 1)
-    missed = weights.values_list("missed_offers", flat=True).first() or 0
-    limit = contact.source.missed_offers_before_away
-    if not limit or missed < limit:
-        return 0
-    weights.update(missed_offers=0)
-    operator = Operator.objects.select_for_update().filter(pk=operator_id).first()
-    if operator is None or operator.presence != Presence.AVAILABLE:
-        return 0
-    operator._change_reason = WORKER
-    capacity.update_operator(
-        operator=operator, presence=Presence.AWAY, presence_reason=AwayReason.MISSED_OFFERS, now=now
-    )
-    log.info(
-        "operator=%s set away after %s missed offers of source=%s", operator_id, missed, contact.source_id
-    )
-    return 1
+def _missed(contacts: list[Contact], *, now: datetime) -> int:
+    """Count each expired offer in its operator's run for the source; an operator who reaches the source's
+    missed_offers_before_away is set away (missed offers) by the worker. How many were set away.
+
+    The counters' rows are locked in id order (an accept or a decline resets them meanwhile, or waits)."""
+    missed = Counter((contact.source_id, contact.operator_id) for contact in contacts)
+    limits = {contact.source_id: contact.source.missed_offers_before_away for contact in contacts}
+    pairs = Q()
+    for source_id, operator_id in missed:
+        pairs |= Q(source_id=source_id, operator_id=operator_id)
+    rows = list(SourceOperatorWeight.objects.select_for_update().filter(pairs).order_by("pk"))
+    tired = set()
+    for row in rows:
+        row.missed_offers += missed[(row.source_id, row.operator_id)]
+        limit = limits[row.source_id]
+        if limit and row.missed_offers >= limit:
+            row.missed_offers = 0
+            tired.add(row.operator_id)
+    SourceOperatorWeight.objects.bulk_update(rows, ["missed_offers"])
+    set_away = 0
+    for operator in Operator.objects.select_for_update().filter(pk__in=tired, presence=Presence.AVAILABLE):
+        operator._change_reason = WORKER
+        capacity.update_operator(
+            operator=operator, presence=Presence.AWAY, presence_reason=AwayReason.MISSED_OFFERS, now=now
+        )
+        log.info("operator=%s set away after missed offers", operator.pk)
+        set_away += 1
+    return set_away
 
 
 def _next(contact: Contact, *, now: datetime, rng: random.Random | None, by: str) -> Contact:
     """Offer the contact to the next operator of the round (or keep it waiting): the caller has ended the
     pending offer and holds the contact's lock. `by`: what ended the offer (the explanation's who)."""
-    choice, _ = choose_for(contact, now=now, rng=rng or default_rng)
+    choice, _ = choose_for(
+        contact, now=now, rng=rng or default_rng, passed=passed_in_round([contact])[contact.pk]
+    )
     store_choice(contact, choice, path=AssignmentPath.REOFFER, now=now, by=by)
     return contact

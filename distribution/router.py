@@ -29,7 +29,7 @@ from crm.eligibility import Candidate, exclusion, is_full, window_start
 from crm.models import Contact, Offer
 from distribution import sql
 from distribution.batching import Trip
-from distribution.routes import memory, reachable_now, source_route
+from distribution.routes import Route, memory, reachable_now, source_route
 from distribution.selection import Choice, decide, draw
 
 # SystemRandom: no shared state to duplicate when gunicorn forks workers from a preloaded app. Tests pass
@@ -144,18 +144,23 @@ def latest_operator(trip: Trip, lead_id: int) -> int | None:
 
 
 def choose_for(
-    contact: Contact, *, now: datetime, rng: random.Random, exclude: int | None = None
+    contact: Contact,
+    *,
+    now: datetime,
+    rng: random.Random,
+    exclude: int | None = None,
+    passed: frozenset[int] | None = None,
+    route: Route | None = None,
 ) -> tuple[Choice, str]:
     """`choose` for a stored contact (the queue, a re-route, the next offer), with its source's operators
-    read now and, where the source makes offers, without those who passed on it in this round."""
-    route = source_route(contact.source_id)
-    passed = frozenset()
-    if route is not None and route.source.accept_within_seconds:
-        passed = frozenset(
-            Offer.objects.filter(
-                contact=contact, round=contact.offer_round, outcome__in=PASSED_OUTCOMES
-            ).values_list("operator_id", flat=True)
-        )
+    (`route`, when the caller has read it: whatever decides is read again under the lock anyway) and,
+    where the source makes offers, without those who passed on it in this round (`passed`, when the
+    caller has read them already)."""
+    route = route or source_route(contact.source_id)
+    if passed is None:
+        passed = frozenset()
+        if route is not None and route.source.accept_within_seconds:
+            passed = passed_in_round([contact])[contact.pk]
     trip = Trip()
     previous = latest_operator(trip, contact.lead_id) if contact.source.keep_operator else None
     return choose(
@@ -168,6 +173,18 @@ def choose_for(
         exclude=exclude,
         passed=passed,
     )
+
+
+def passed_in_round(contacts: Sequence[Contact]) -> dict[int, frozenset[int]]:
+    """For each contact, the operators who declined it, let its offer expire or had it withdrawn in its
+    current round (one query for them all)."""
+    passed: dict[int, set[int]] = {contact.pk: set() for contact in contacts}
+    rounds = {contact.pk: contact.offer_round for contact in contacts}
+    offers = Offer.objects.filter(contact_id__in=list(rounds), outcome__in=PASSED_OUTCOMES)
+    for contact_id, round_, operator_id in offers.values_list("contact_id", "round", "operator_id"):
+        if round_ == rounds[contact_id]:
+            passed[contact_id].add(operator_id)
+    return {contact_id: frozenset(ids) for contact_id, ids in passed.items()}
 
 
 def stamp(explanation: dict, *, path: str, at: datetime, by: str) -> dict:

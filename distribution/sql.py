@@ -230,6 +230,14 @@ def insert_offer(*, source_id: int, operator_id: int, now: datetime) -> Statemen
     return _named("insert_offer", (source_id, operator_id, _at(now), OfferOutcome.PENDING))
 
 
+def only_one(job: str) -> Statement | None:
+    """A transaction-level advisory lock for `job`, taken by one worker at a time (true) and released at
+    commit; None on SQLite, which serialises its writers anyway."""
+    if default_db().vendor != "postgresql":
+        return None
+    return Statement("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (f"leadflow:{job}",))
+
+
 def begin() -> Statement:
     return Statement("BEGIN")
 
