@@ -83,6 +83,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="on: every operator works to a weekly schedule (two intervals a day, on shift now) with one "
         "exception; 'off on' measures both (default off)",
     )
+    arg(
+        "--offers",
+        nargs="+",
+        choices=["off", "on"],
+        default=["off"],
+        help="on: the sources make offers (accept within an hour: each contact also writes its offer); "
+        "'off on' measures both (default off)",
+    )
     arg("--history", type=int, default=0, help="contacts over the past year, loaded before measuring")
     arg("--pages", action="store_true", help="then time the staff pages and admin lists in-process")
     arg("--duration", type=int, default=20, help="measured seconds per case, and of its floor (default 20)")
@@ -139,17 +147,19 @@ def main(argv: list[str] | None = None) -> int:
         serving("bench.floor.wsgi:application", "/api/contacts/", floor_env, args) as floor_url,
         serving("config.wsgi:application", "/healthz", env, args) as url,
     ):
-        for sources, scenario, scheduled in itertools.product(
-            sorted(set(args.sources)), args.scenario, args.schedules
+        for sources, scenario, scheduled, offering in itertools.product(
+            sorted(set(args.sources)), args.scenario, args.schedules, args.offers
         ):
             add_sources(sources, tokens)
             set_scenario(scenario)
             set_schedules(scheduled == "on")
+            set_offers(offering == "on")
             refresh_statistics()
-            prefix = f"{scenario}-{sources}-{scheduled}-{run}"
+            prefix = f"{scenario}-{sources}-{scheduled}-{offering}-{run}"
             floor, result, mark = measure(url, floor_url, prefix=prefix, tokens=tokens[:sources], args=args)
             label = f"{scenario}, {sources} source{'s' if sources > 1 else ''}"
             label += ", schedules" if scheduled == "on" else ""
+            label += ", offers" if offering == "on" else ""
             print(row(label, result, floor_rps=rps(floor), stored=stored_since(mark)))
     if args.pages:
         for line in time_pages():
@@ -236,6 +246,13 @@ def set_scenario(scenario: str) -> None:
             for _ in range(FLOOD_LIMIT)
         ),
     )
+
+
+def set_offers(on: bool) -> None:
+    """on: every source offers its contacts (accept within an hour, so none expires during a run)."""
+    from crm.models import Source
+
+    Source.objects.update(accept_within_seconds=3600 if on else None)
 
 
 def set_schedules(on: bool) -> None:
@@ -472,13 +489,15 @@ def last_contact_id() -> int:
 
 
 def stored_since(mark: int) -> str:
-    """What the measured contacts became: "12,345 assigned" or "12,345 all_at_limit" (warm-up excluded)."""
+    """What the measured contacts became: "12,345 assigned", "12,345 offered" or "12,345 all_at_limit"
+    (warm-up excluded)."""
     from django.db.models import Count
 
     from crm.models import Contact
 
-    counts = Contact.objects.filter(pk__gt=mark).values_list("unassigned_reason").annotate(n=Count("pk"))
-    return ", ".join(f"{n:,} {reason or 'assigned'}" for reason, n in counts.order_by("unassigned_reason"))
+    counts = Contact.objects.filter(pk__gt=mark).values_list("state", "unassigned_reason")
+    counts = counts.annotate(n=Count("pk")).order_by("state", "unassigned_reason")
+    return ", ".join(f"{n:,} {reason or state}" for state, reason, n in counts)
 
 
 def time_pages() -> Iterator[str]:
