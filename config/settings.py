@@ -43,6 +43,12 @@ UNASSIGNED_MAX_AGE_HOURS = env.int("UNASSIGNED_MAX_AGE_HOURS", default=72)
 DRAIN_INLINE_LIMIT = env.int("DRAIN_INLINE_LIMIT", default=200)
 
 # How often My work's page asks for new contacts (each open page: one small request per period).
+# Outbound events (events/): the key each subscription's signing secret is derived from (default: SECRET_KEY;
+# changing it changes every subscription's secret), whether receivers on private or local addresses are
+# allowed (tests, a private network), and each delivery's timeout.
+EVENTS_SIGNING_KEY = env.str("EVENTS_SIGNING_KEY", default="")
+OUTBOUND_ALLOW_PRIVATE = env.bool("OUTBOUND_ALLOW_PRIVATE", default=False)
+OUTBOUND_TIMEOUT_SECONDS = env.float("OUTBOUND_TIMEOUT_SECONDS", default=5.0)
 MY_WORK_POLL_SECONDS = env.int("MY_WORK_POLL_SECONDS", default=10)
 if MY_WORK_POLL_SECONDS < 1:
     raise ImproperlyConfigured("MY_WORK_POLL_SECONDS must be a whole number of seconds, at least 1.")
@@ -72,6 +78,8 @@ INSTALLED_APPS = [
     "config.apps.LockoutConfig",
     # Failed webhook/API authentication per client address (throttle.services).
     "throttle",
+    # Outbound events: subscriptions, the outbox, deliveries (the worker sends them).
+    "events",
     "integrations",
 ]
 

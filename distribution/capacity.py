@@ -24,6 +24,7 @@ from crm.choices import Presence
 from crm.models import Operator, Source, SourceOperatorWeight
 from crm.validators import bounds
 from distribution import queue
+from events import outbox
 
 log = logging.getLogger("leadflow.distribution")
 
@@ -96,6 +97,8 @@ def save_operator(*, operator: Operator, now: datetime | None = None) -> Routed:
     with transaction.atomic():
         before = Operator.objects.select_for_update().filter(pk=operator.pk).first() if operator.pk else None
         operator.save()
+        if before is not None and presence_of(before) != presence_of(operator):
+            outbox.record_presence(before, operator, now=now)
         if before is not None and before.timezone != operator.timezone:
             shifts.store(operator, now=now)
         if adds_capacity(before, operator, now=now):
@@ -107,6 +110,10 @@ def check_presence(*, presence: str, until: datetime | None, now: datetime) -> N
     """A return time ("back at") must lie ahead; available has none to check (it is cleared)."""
     if presence != Presence.AVAILABLE and until is not None and until <= now:
         raise ValidationError({"presence_until": gettext("The return time must lie ahead.")})
+
+
+def presence_of(operator: Operator) -> tuple:
+    return operator.presence, operator.presence_reason, operator.presence_until
 
 
 def update_operator(*, operator: Operator, now: datetime | None = None, **changes) -> Routed:

@@ -183,15 +183,6 @@ def fetch_all(statement: Statement) -> list[tuple]:
         raise
 
 
-def first_value(statement: Statement | None, *, default: object = None) -> object:
-    """The first column of the first row of a statement's answer; `default` when there is no statement
-    (one that does not apply to this database) or no row."""
-    if statement is None:
-        return default
-    rows = fetch_all(statement)
-    return rows[0][0] if rows else default
-
-
 def fetch_first(statement: Statement) -> list[tuple]:
     """fetch_all for a read that opens a request, in place of Django's health check.
 

@@ -10,6 +10,7 @@ check reads anything else; a token met for the first time costs a round trip of 
 import hashlib
 import json
 import random
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,6 +23,8 @@ from distribution import sql
 from distribution.batching import one_transaction, retrying
 from distribution.router import choose, default_rng, latest_operator, stamp
 from distribution.routes import Route, RouteChanged, route_for_token_digest, source_route
+from events import outbox
+from events.choices import EventType
 
 
 class SourceGone(Exception):
@@ -106,9 +109,29 @@ def store_contact(
         statements = [sql.insert_contact(contact)]
         if offer_for:
             statements.append(sql.insert_offer(source_id=source.pk, operator_id=choice.operator_id, now=now))
+        if getattr(source, "subscribed", False):  # read with the route: someone may want its event
+            statements.append(_event(contact, candidates, external_id=external_id, now=now))
         [(contact.pk,)] = trip.send(statements, last=True)[0]
         contact.source = source
         return contact
+
+
+def _event(contact: Contact, candidates, *, external_id: str, now: datetime) -> sql.Statement:
+    """The new contact's outbox event (events.outbox), written in its last round trip."""
+    if contact.state == ContactState.OFFERED:
+        event_type = EventType.CONTACT_OFFERED
+    elif contact.operator_id:
+        event_type = EventType.CONTACT_ASSIGNED
+    else:
+        event_type = EventType.CONTACT_WAITING
+    name = next((c.name for c in candidates if c.operator_id == contact.operator_id), None)
+    return sql.insert_event(
+        public_id=str(uuid.uuid4()),
+        event_type=event_type,
+        source_id=contact.source_id,
+        data=outbox.contact_data(contact, external_id=external_id, operator_name=name),
+        now=now,
+    )
 
 
 def receive_contact(

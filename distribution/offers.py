@@ -24,13 +24,16 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from config.locks import only_one
 from crm.choices import AssignmentPath, AwayReason, ContactState, OfferOutcome, Presence
 from crm.history import WORKER
 from crm.models import Contact, Offer, Operator, SourceOperatorWeight
-from distribution import capacity, db, sql
+from distribution import capacity
 from distribution.batching import retrying
 from distribution.router import choose_for, default_rng, end_offer, passed_in_round, store_choice
 from distribution.routes import source_route
+from events import outbox
+from events.choices import EventType
 
 log = logging.getLogger("leadflow.offers")
 
@@ -70,6 +73,7 @@ def accept(*, contact_id: int, operator_id: int, now: datetime | None = None, by
             contact.state, contact.accepted_at, contact.offer_expires_at = ContactState.ACCEPTED, now, None
             contact.save(update_fields=["state", "accepted_at", "offer_expires_at"])
             _answered(contact)
+            outbox.record(EventType.CONTACT_ACCEPTED, contact, now=now)
             return contact
 
     return retrying(work)
@@ -94,6 +98,7 @@ def decline(
                 raise OfferExpired(contact)
             end_offer(contact, OfferOutcome.DECLINED, now=now, by=by)
             _answered(contact)
+            outbox.record(EventType.CONTACT_OFFER_DECLINED, contact, now=now)
             return _next(contact, now=now, rng=rng, by=by)
 
     return retrying(work)
@@ -135,10 +140,11 @@ def close(*, contact_id: int, operator_id: int, outcome: str = "", now: datetime
             raise NotAllowed(gettext("Accept the contact before closing it."))
         contact.state, contact.closed_at, contact.outcome = ContactState.CLOSED, now, outcome
         contact.save(update_fields=["state", "closed_at", "outcome"])
+        outbox.record(EventType.CONTACT_CLOSED, contact, now=now)
         return contact
 
 
-def reopen(*, contact_id: int) -> Contact:
+def reopen(*, contact_id: int, now: datetime | None = None) -> Contact:
     """A supervisor reopens a closed contact: back with its operator, accepted (or assigned, if it was
     given without an offer). Raises NotAllowed when it is not closed."""
     with transaction.atomic():
@@ -148,6 +154,7 @@ def reopen(*, contact_id: int) -> Contact:
         contact.state = ContactState.ACCEPTED if contact.accepted_at else ContactState.ASSIGNED
         contact.closed_at = None
         contact.save(update_fields=["state", "closed_at"])
+        outbox.record(EventType.CONTACT_REOPENED, contact, now=now)
         return contact
 
 
@@ -184,11 +191,11 @@ def expire_due(*, now: datetime, limit: int = 5000, rng: random.Random | None = 
 
 def _expire_batch(*, now: datetime, size: int, rng: random.Random | None, done: Expired) -> int:
     with transaction.atomic():
-        if not db.first_value(sql.only_one("offer_expiry"), default=True):
+        if not only_one("offer_expiry"):
             return 0  # another worker is ending offers now
         contacts = list(
             Contact.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("source")
+            .select_related("source", "lead", "operator")
             .filter(offer_expires_at__lte=now)
             .order_by("offer_expires_at", "pk")[:size]
         )
@@ -201,7 +208,11 @@ def _expire_batch(*, now: datetime, size: int, rng: random.Random | None, done: 
         done.set_away += _missed(contacts, now=now)
         passed = passed_in_round(contacts)
         routes = {source_id: source_route(source_id) for source_id in {c.source_id for c in contacts}}
+        subscribed = {source_id: outbox.wanted(source_id) for source_id in routes}
         for contact in contacts:
+            outbox.record(
+                EventType.CONTACT_OFFER_EXPIRED, contact, now=now, subscribed=subscribed[contact.source_id]
+            )
             choice, _ = choose_for(
                 contact,
                 now=now,
@@ -209,7 +220,14 @@ def _expire_batch(*, now: datetime, size: int, rng: random.Random | None, done: 
                 passed=passed[contact.pk],
                 route=routes[contact.source_id],
             )
-            store_choice(contact, choice, path=AssignmentPath.REOFFER, now=now, by=WORKER)
+            store_choice(
+                contact,
+                choice,
+                path=AssignmentPath.REOFFER,
+                now=now,
+                by=WORKER,
+                subscribed=subscribed[contact.source_id],
+            )
             done.reoffered += contact.operator_id is not None
             done.waiting += contact.operator_id is None
         done.expired += len(contacts)

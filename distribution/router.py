@@ -31,6 +31,8 @@ from distribution import sql
 from distribution.batching import Trip
 from distribution.routes import Route, memory, reachable_now, source_route
 from distribution.selection import Choice, decide, draw
+from events import outbox
+from events.choices import EventType
 
 # SystemRandom: no shared state to duplicate when gunicorn forks workers from a preloaded app. Tests pass
 # their own seeded random.Random.
@@ -213,14 +215,22 @@ STORED = [
 
 
 def store_choice(
-    contact: Contact, choice: Choice, *, path: str, now: datetime, by: str, accepted: bool = False
+    contact: Contact,
+    choice: Choice,
+    *,
+    path: str,
+    now: datetime,
+    by: str,
+    accepted: bool = False,
+    subscribed: bool | None = None,
 ) -> None:
     """Give a stored contact the chosen operator, or keep it waiting with the reason (the caller holds the
     contact's row lock). Where the source makes offers the operator is offered it until the deadline
     (an Offer row), unless `accepted` (a supervisor's pick: an offer accepted by that decision).
 
     Nobody left because everyone passed on it in this round: it waits, and the next round (anyone again)
-    starts no sooner than one accept period from now."""
+    starts no sooner than one accept period from now. The change's event (contact.assigned, .offered or
+    .waiting) is written with it (events.outbox; `subscribed` as there)."""
     source = contact.source
     contact.explanation = stamp(choice.explanation, path=path, at=now, by=by)
     contact.offer_expires_at = contact.route_after = None
@@ -232,6 +242,7 @@ def store_choice(
             contact.route_after = now + timedelta(seconds=source.accept_within_seconds or 0)
             contact.offer_round += 1
         contact.save(update_fields=STORED)
+        outbox.record(EventType.CONTACT_WAITING, contact, now=now, subscribed=subscribed)
         return
     contact.operator_id, contact.assigned_at, contact.unassigned_reason = choice.operator_id, now, ""
     offers = bool(source.accept_within_seconds)
@@ -252,3 +263,6 @@ def store_choice(
             offered_at=now,
             **({"outcome": OfferOutcome.ACCEPTED, "ended_at": now, "ended_by": by} if accepted else {}),
         )
+    offered = contact.state == ContactState.OFFERED
+    event = EventType.CONTACT_OFFERED if offered else EventType.CONTACT_ASSIGNED
+    outbox.record(event, contact, now=now, subscribed=subscribed)

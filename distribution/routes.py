@@ -108,12 +108,13 @@ def route_for_token_digest(digest: str, *, now: datetime | None = None) -> Route
 def parse(rows: list[tuple], *, digest: str = "") -> Route | None:
     if not rows:
         return None
-    source_id, name, keep_operator, accept_within = rows[0][:4]
+    source_id, name, keep_operator, accept_within, subscribed = rows[0][:5]
     source = Source(
         id=source_id, name=name, keep_operator=bool(keep_operator), accept_within_seconds=accept_within
     )
+    source.subscribed = bool(subscribed)  # events.outbox.wanted, read with the route
     operators, shifts = [], []
-    for row_source, _, _, _, op_id, weight, op_name, *state in rows:
+    for row_source, _, _, _, _, op_id, weight, op_name, *state in rows:
         # A source without operators still comes as one row; a second source can only match by a digest
         # collision, and is ignored.
         if op_id is None or row_source != source_id:

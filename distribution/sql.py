@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 from crm import eligibility
 from crm.choices import OfferOutcome
 from crm.models import Contact, Lead, Offer, Operator, Source, SourceOperatorWeight, SourceToken
+from events.models import Event, Subscription
 from throttle.models import AuthFailures
 
 
@@ -52,6 +53,7 @@ def _names() -> dict[str, str]:
 
     names = {"source": table(Source), "weight": table(SourceOperatorWeight), "operator": table(Operator)}
     names["offer"] = table(Offer)
+    names |= {"subscription": table(Subscription), "event": table(Event)}
     names |= {"contact": table(Contact), "lead": table(Lead), "token": table(SourceToken)}
     for key, model, field in [
         ("t_source", SourceToken, "source"),
@@ -85,6 +87,15 @@ def _names() -> dict[str, str]:
         ("f_offered", Offer, "offered_at"),
         ("f_outcome", Offer, "outcome"),
         ("f_ended_by", Offer, "ended_by"),
+        ("u_source", Subscription, "source"),
+        ("u_active", Subscription, "is_active"),
+        ("e_public", Event, "public_id"),
+        ("e_type", Event, "type"),
+        ("e_created", Event, "created_at"),
+        ("e_source", Event, "source"),
+        ("e_subject", Event, "subject"),
+        ("e_data", Event, "data"),
+        ("e_dispatched", Event, "dispatched"),
     ]:
         names[key] = column(model, field)
     return names
@@ -99,10 +110,12 @@ def named() -> dict[str, str]:
     n["for_update"] = " FOR UPDATE" if connection.features.has_select_for_update else ""
     n["contact_columns"] = ", ".join(connection.ops.quote_name(f.column) for f in _contact_fields())
     n["contact_values"] = ", ".join(["%s"] * len(_contact_fields()))
+    # The contact inserted just before, in the same transaction: PostgreSQL's currval of its sequence;
+    # on SQLite, whose writers are serialised (BEGIN IMMEDIATE), the largest id.
     if connection.vendor == "postgresql":
         n["last_contact"] = f"currval(pg_get_serial_sequence('{Contact._meta.db_table}', 'id'))"
     else:
-        n["last_contact"] = "last_insert_rowid()"
+        n["last_contact"] = "(SELECT max(id) FROM {contact})".format(**n)
     # The load window's comparison ("> %s"), as crm.eligibility defines it for the ORM too.
     n["in_window"] = connection.operators[eligibility.WINDOW_LOOKUP]
     in_window = (
@@ -124,7 +137,17 @@ def named() -> dict[str, str]:
     n["reachable"] = (
         "o.{o_limit}, o.{o_active}, o.{o_presence}, o.{o_scheduled}, o.{o_starts}, o.{o_ends}".format(**n)
     )
-    source_with_operators = "SELECT s.id, s.name, s.{s_keep}, s.{s_accept}, w.{w_operator}, w.{w_weight}, o.{o_name}, {reachable} "
+    # Whether an active subscription may want the source's events (events.outbox.wanted): read with the
+    # route, so that the intake writes its event only then, in its last round trip, and a subscription
+    # added since the route was remembered changes the route (the token check then decides again).
+    n["subscribed"] = (
+        "EXISTS (SELECT 1 FROM {subscription} u WHERE u.{u_active} AND (u.{u_source} IS NULL OR "
+        "u.{u_source} = s.id))"
+    ).format(**n)
+    source_with_operators = (
+        "SELECT s.id, s.name, s.{s_keep}, s.{s_accept}, {subscribed}, w.{w_operator}, w.{w_weight}, o.{o_name}, "
+        "{reachable} "
+    )
     return {
         # One lookup of the token's digest (unique index) that brings the source and its operators along:
         # its cost does not depend on how many sources or tokens exist. A token works while it is the
@@ -183,6 +206,12 @@ def named() -> dict[str, str]:
             "INSERT INTO {offer} ({f_contact}, {f_source}, {f_operator}, {f_round}, {f_offered}, {f_outcome}, "
             "{f_ended_by}) VALUES ({last_contact}, %s, %s, 0, %s, %s, '')"
         ).format(**n),
+        # The contact's event in the outbox (events.outbox), in the same round trip: its subject names the
+        # contact inserted just before.
+        "insert_event": (
+            "INSERT INTO {event} ({e_public}, {e_type}, {e_created}, {e_source}, {e_subject}, {e_data}, "
+            "{e_dispatched}) VALUES (%s, %s, %s, %s, 'contact:' || {last_contact}, %s, false)"
+        ).format(**n),
     }
 
 
@@ -230,12 +259,14 @@ def insert_offer(*, source_id: int, operator_id: int, now: datetime) -> Statemen
     return _named("insert_offer", (source_id, operator_id, _at(now), OfferOutcome.PENDING))
 
 
-def only_one(job: str) -> Statement | None:
-    """A transaction-level advisory lock for `job`, taken by one worker at a time (true) and released at
-    commit; None on SQLite, which serialises its writers anyway."""
-    if default_db().vendor != "postgresql":
-        return None
-    return Statement("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (f"leadflow:{job}",))
+def insert_event(*, public_id: str, event_type: str, source_id: int, data: dict, now: datetime) -> Statement:
+    """The outbox event of the contact that insert_contact inserted just before it."""
+    data_field = Event._meta.get_field("data")
+    db = default_db()
+    return _named(
+        "insert_event",
+        (public_id, event_type, _at(now), source_id, _prepared(data_field, data, db)),
+    )
 
 
 def begin() -> Statement:
