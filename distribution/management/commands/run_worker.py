@@ -65,7 +65,7 @@ class Command(BaseCommand):
             )
 
     def send_events(self) -> None:
-        """The delivery loop: keep sends in flight, claim more as they finish; idle, look twice a second."""
+        """The delivery loop: keep sends in flight, claim more as each finishes; idle, look twice a second."""
         sender = delivery.Sender()
         while True:
             try:
@@ -77,4 +77,4 @@ class Command(BaseCommand):
                 started = 0
                 close_old_connections()
             if not started:
-                time.sleep(0.5)
+                sender.wait_any(timeout=0.5)
