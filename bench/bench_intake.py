@@ -91,6 +91,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="on: the sources make offers (accept within an hour: each contact also writes its offer); "
         "'off on' measures both (default off)",
     )
+    arg(
+        "--subscribed",
+        nargs="+",
+        choices=["off", "on"],
+        default=["off"],
+        help="on: one subscription to every event (each contact also writes its outbox event; no worker "
+        "sends them during the run); 'off on' measures both (default off)",
+    )
     arg("--history", type=int, default=0, help="contacts over the past year, loaded before measuring")
     arg("--pages", action="store_true", help="then time the staff pages and admin lists in-process")
     arg("--duration", type=int, default=20, help="measured seconds per case, and of its floor (default 20)")
@@ -114,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         DATABASE_URL=args.database_url,
         DEBUG="false",
         HTTPS="false",  # plain HTTP on 127.0.0.1
+        OUTBOUND_ALLOW_PRIVATE="true",  # --subscribed's receiver address
         ALLOWED_HOSTS="127.0.0.1,localhost,testserver",  # testserver: the in-process page timings
         # With DEBUG off the app refuses to start without a key; any key will do for a benchmark.
         SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
@@ -147,19 +156,21 @@ def main(argv: list[str] | None = None) -> int:
         serving("bench.floor.wsgi:application", "/api/contacts/", floor_env, args) as floor_url,
         serving("config.wsgi:application", "/healthz", env, args) as url,
     ):
-        for sources, scenario, scheduled, offering in itertools.product(
-            sorted(set(args.sources)), args.scenario, args.schedules, args.offers
+        for sources, scenario, scheduled, offering, subscribed in itertools.product(
+            sorted(set(args.sources)), args.scenario, args.schedules, args.offers, args.subscribed
         ):
             add_sources(sources, tokens)
             set_scenario(scenario)
             set_schedules(scheduled == "on")
             set_offers(offering == "on")
+            set_subscribed(subscribed == "on")
             refresh_statistics()
-            prefix = f"{scenario}-{sources}-{scheduled}-{offering}-{run}"
+            prefix = f"{scenario}-{sources}-{scheduled}-{offering}-{subscribed}-{run}"
             floor, result, mark = measure(url, floor_url, prefix=prefix, tokens=tokens[:sources], args=args)
             label = f"{scenario}, {sources} source{'s' if sources > 1 else ''}"
             label += ", schedules" if scheduled == "on" else ""
             label += ", offers" if offering == "on" else ""
+            label += ", subscribed" if subscribed == "on" else ""
             print(row(label, result, floor_rps=rps(floor), stored=stored_since(mark)))
     if args.pages:
         for line in time_pages():
@@ -246,6 +257,18 @@ def set_scenario(scenario: str) -> None:
             for _ in range(FLOOD_LIMIT)
         ),
     )
+
+
+def set_subscribed(on: bool) -> None:
+    """on: one subscription to every event type of every source (to a port nobody listens on: nothing is
+    sent during a run, the intake only writes each contact's event to the outbox)."""
+    from events import services
+    from events.choices import EventType
+    from events.models import Subscription
+
+    Subscription.objects.all().delete()
+    if on:
+        services.create_subscription(url="http://127.0.0.1:9/events", events=list(EventType.values))
 
 
 def set_offers(on: bool) -> None:
