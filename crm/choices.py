@@ -14,9 +14,12 @@ class UnassignedReason(TextChoices):
     ALL_INACTIVE = "all_inactive", _("every operator of the source is inactive")
     NOBODY_ON_SHIFT = "nobody_on_shift", _("no active operator of the source is on shift")
     NOBODY_AVAILABLE = "nobody_available", _("every operator on shift is away or offline")
+    NOBODY_WITH_SKILLS = "nobody_with_skills", _("no available operator has the required skills")
     ALL_AT_LIMIT = "all_at_limit", _("every active operator is at the load limit")
     # Offers (sources with accept_within_seconds): everyone who could take it declined it or let it expire.
     NOBODY_ACCEPTED = "nobody_accepted", _("everyone who could take it declined it or let the offer expire")
+    # Preferred skills (sources that prefer some, until the relax time): nobody with them can take it yet.
+    WAITING_FOR_PREFERRED = "waiting_for_preferred", _("waiting for an operator with the preferred skills")
 
 
 class Exclusion(TextChoices):
@@ -27,8 +30,10 @@ class Exclusion(TextChoices):
     AWAY = "away", _("away")  # the same codes as Presence's
     OFFLINE = "offline", _("offline")
     NO_WEIGHT = "no_weight", _("no longer an operator of this source")
+    NO_SKILLS = "no_skills", _("lacks a required skill")
     PASSED = "passed", _("declined it or let the offer expire")
     AT_LIMIT = "at_limit", _("at the load limit")
+    NOT_PREFERRED = "not_preferred", _("lacks the preferred skills (not yet relaxed)")
 
 
 class AssignmentPath(TextChoices):
@@ -42,6 +47,14 @@ class AssignmentPath(TextChoices):
     MANUAL = "manual", _("assigned by a supervisor")
     MANUAL_OVERRIDE = "manual_override", _("assigned by a supervisor, overriding the limit or active flag")
     REOFFER = "reoffer", _("offered to the next operator after an offer was declined or expired")
+
+
+class Strategy(TextChoices):
+    """How a source chooses among the operators who can take a contact (distribution.selection)."""
+
+    WEIGHTED = "weighted", _("weighted draw")
+    ROUND_ROBIN = "round_robin", _("round robin")
+    LEAST_LOADED = "least_loaded", _("least loaded")
 
 
 class Actor(TextChoices):

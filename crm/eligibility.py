@@ -140,6 +140,11 @@ class Candidate:
     on_shift: bool = True
     # Declined this contact or let its offer expire in the current round (distribution.offers).
     passed: bool = False
+    # Holds every skill required (the source's and the contact's) / the preferred ones while they apply.
+    skilled: bool = True
+    preferred: bool = True
+    # Round robin: when it was last given one of the source's contacts (None: never).
+    last_given: datetime | None = None
 
     def with_load(self, load: int, **reread) -> "Candidate":
         """The candidate as counted: its load, and whatever was re-read with it (limit, active, weight,
@@ -149,8 +154,9 @@ class Candidate:
 
 def exclusion(candidate: Candidate) -> Exclusion | None:
     """Why the candidate cannot take a contact, or None while it still may (its load may be uncounted).
-    In the order the rules apply: availability (switched on, a member of the source, on shift, present),
-    then whether it passed on this contact already (offers), then capacity."""
+    In the order the rules apply (docs: the filters): availability (switched on, a member of the source,
+    on shift, present), required skills, whether it passed on this contact already (offers), capacity (the
+    hard limit), then preferred skills; the strategy then chooses among those left."""
     if not candidate.active:
         return Exclusion.INACTIVE
     if candidate.weight <= 0:
@@ -159,10 +165,14 @@ def exclusion(candidate: Candidate) -> Exclusion | None:
         return Exclusion.OFF_SHIFT
     if candidate.presence != Presence.AVAILABLE:
         return Exclusion(candidate.presence)  # away or offline: the same codes
+    if not candidate.skilled:
+        return Exclusion.NO_SKILLS
     if candidate.passed:
         return Exclusion.PASSED
     if candidate.limit <= 0 or (candidate.load is not None and is_full(candidate.load, candidate.limit)):
         return Exclusion.AT_LIMIT
+    if not candidate.preferred:
+        return Exclusion.NOT_PREFERRED
     return None
 
 
@@ -174,18 +184,34 @@ def waiting_reason(candidates: Iterable[Candidate]) -> UnassignedReason | None:
     active = [c for c in candidates if c.active]
     on_shift_now = [c for c in active if c.on_shift]
     present = [c for c in on_shift_now if c.presence == Presence.AVAILABLE]
+    skilled = [c for c in present if c.skilled]
+    able = [
+        c
+        for c in skilled
+        if not c.passed and c.limit > 0 and not (c.load is not None and is_full(c.load, c.limit))
+    ]
     return nobody_because(
         operators=len(candidates),
         active=len(active),
         on_shift=len(on_shift_now),
         present=len(present),
-        fresh=sum(1 for c in present if not c.passed),
-        able=sum(1 for c in candidates if exclusion(c) is None),
+        skilled=len(skilled),
+        fresh=sum(1 for c in skilled if not c.passed),
+        able=len(able),
+        preferred=sum(1 for c in able if c.preferred),
     )
 
 
 def nobody_because(
-    *, operators: int, active: int, on_shift: int, present: int, able: int, fresh: int | None = None
+    *,
+    operators: int,
+    active: int,
+    on_shift: int,
+    present: int,
+    able: int,
+    skilled: int | None = None,
+    fresh: int | None = None,
+    preferred: int | None = None,
 ) -> UnassignedReason | None:
     """Why nobody can take a source's contacts, from its operators counted: all of them, the active ones, of
     those the ones on shift, of those the available ones, of those the ones that have not passed on this
@@ -200,8 +226,12 @@ def nobody_because(
         return UnassignedReason.NOBODY_ON_SHIFT
     if not present:
         return UnassignedReason.NOBODY_AVAILABLE
+    if skilled is not None and not skilled:
+        return UnassignedReason.NOBODY_WITH_SKILLS
     if fresh is not None and not fresh:
         return UnassignedReason.NOBODY_ACCEPTED
     if not able:
         return UnassignedReason.ALL_AT_LIMIT
+    if preferred is not None and not preferred:
+        return UnassignedReason.WAITING_FOR_PREFERRED
     return None

@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -16,6 +16,7 @@ from crm.choices import (
     OfferOutcome,
     Presence,
     ScheduleExceptionKind,
+    Strategy,
     UnassignedReason,
 )
 from crm.history import TrackedHistory
@@ -35,6 +36,28 @@ class TimeStamped(models.Model):
 
     class Meta:
         abstract = True
+
+
+class Skill(models.Model):
+    """A skill supervisors name (`ru`, `en`, `b2b`, `vip`): operators hold any number; a contact or its
+    source may require some (only operators holding all of them are eligible) and a source may prefer some
+    for a while (crm.eligibility, distribution.router)."""
+
+    name = models.CharField(
+        _("name"),
+        max_length=30,
+        unique=True,
+        validators=[RegexValidator(r"^[a-z0-9][a-z0-9_-]*$", _("Lower-case letters, digits, - and _."))],
+        help_text=_("A short code: ru, en, b2b, vip."),
+    )
+
+    class Meta:
+        verbose_name = _("skill")
+        verbose_name_plural = _("skills")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 def site_time_zone() -> str:
@@ -82,6 +105,7 @@ class Operator(TimeStamped):
     presence_until = models.DateTimeField(
         _("back at"), null=True, blank=True, help_text=_("Available again by itself at this moment.")
     )
+    skills = models.ManyToManyField(Skill, blank=True, related_name="operators", verbose_name=_("skills"))
     timezone = models.CharField(
         _("time zone"),
         max_length=64,
@@ -274,6 +298,43 @@ class Source(TimeStamped):
             "offers); 0 never does."
         ),
     )
+    strategy = models.CharField(
+        _("routing strategy"),
+        max_length=20,
+        choices=Strategy.choices,
+        default=Strategy.WEIGHTED,
+        help_text=_(
+            "Weighted draw (by weight), round robin (whoever was given one of this source's contacts longest "
+            "ago), or least loaded (the lowest load as a share of the limit); ties are broken at random."
+        ),
+    )
+    required_skills = models.ManyToManyField(
+        Skill,
+        blank=True,
+        related_name="+",
+        verbose_name=_("required skills"),
+        help_text=_("Only operators holding all of these (and any a contact asks for) take its contacts."),
+    )
+    preferred_skills = models.ManyToManyField(
+        Skill,
+        blank=True,
+        related_name="+",
+        verbose_name=_("preferred skills"),
+        help_text=_("While an operator holding these can take the contact, the choice is among them."),
+    )
+    relax_preferred_after_seconds = models.PositiveIntegerField(
+        _("relax preferred skills after (seconds)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_ACCEPT_SECONDS)],
+        help_text=_(
+            "A contact that has waited this long is routed among everyone with the required skills. Empty: "
+            "the preferred skills are never relaxed."
+        ),
+    )
+    # Any required or preferred skill (kept by the service that sets them): the route reads operators'
+    # skills only for such sources, so sources without skills pay nothing for them.
+    uses_skills = models.BooleanField(default=False, editable=False)
     operators = models.ManyToManyField(
         Operator, through="SourceOperatorWeight", related_name="sources", verbose_name=_("operators")
     )
@@ -325,8 +386,11 @@ class SourceOperatorWeight(models.Model):
     # source's missed_offers_before_away the worker sets the operator away. A counter, not a change anyone
     # made: updated with .update(), so it writes no history.
     missed_offers = models.PositiveIntegerField(default=0, editable=False)
+    # When the operator was last given a contact of this source (round robin sources keep it; the longest
+    # ago, or never, goes first). Updated with .update(): no history.
+    last_given_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    history = TrackedHistory(kind="weight", excluded_fields=["missed_offers"])
+    history = TrackedHistory(kind="weight", excluded_fields=["missed_offers", "last_given_at"])
 
     class Meta:
         verbose_name = _("operator weight")
@@ -447,7 +511,7 @@ class Contact(models.Model):
     assigned_at = models.DateTimeField(_("assigned at"), null=True, blank=True, editable=False)
     message = models.TextField(_("message"), blank=True, max_length=10_000, validators=[multi_line])
     unassigned_reason = models.CharField(
-        _("unassigned reason"), max_length=20, choices=UnassignedReason.choices, blank=True
+        _("unassigned reason"), max_length=30, choices=UnassignedReason.choices, blank=True
     )
     explanation = models.JSONField(
         _("explanation"),
@@ -458,6 +522,8 @@ class Contact(models.Model):
     state = models.CharField(
         _("state"), max_length=10, choices=ContactState.choices, default=ContactState.WAITING
     )
+    # The skills the channel asked for (ids of Skill), required with the source's own.
+    skills = models.JSONField(_("skills asked for"), default=list, blank=True)
     # A deadline the worker keeps (distribution.worker): a pending offer ends here unless accepted.
     offer_expires_at = models.DateTimeField(_("offer expires at"), null=True, blank=True, editable=False)
     # Offers are made in rounds: those who passed (declined, let expire) are left out of the rest of the

@@ -11,17 +11,18 @@ import hashlib
 import json
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError
 from django.utils import timezone
 
-from crm.choices import ContactState
+from crm.choices import ContactState, Strategy, UnassignedReason
 from crm.models import Contact, Source
 from distribution import sql
 from distribution.batching import one_transaction, retrying
-from distribution.router import choose, default_rng, latest_operator, stamp
+from distribution.router import choose, default_rng, latest_operator, preferred_until, stamp, with_skills
 from distribution.routes import Route, RouteChanged, route_for_token_digest, source_route
 from events import outbox
 from events.choices import EventType
@@ -53,8 +54,11 @@ def store_contact(
     confirm: Route | None = None,
     now: datetime | None = None,
     rng: random.Random | None = None,
+    skills: Sequence[str] = (),
 ) -> Contact:
     """Store one contact of the lead `external_id` through `source`, assigned to an operator or to nobody.
+    `skills`: the names of the skills the channel asked for (existing ones: the webhook checks them),
+    required with the source's own.
 
     Nobody free (no operators, all inactive, all at their limit) is not an error: the contact is stored
     with operator None and `unassigned_reason` set, and waits in the queue (distribution.queue). Everything
@@ -73,7 +77,7 @@ def store_contact(
         trip.confirm, trip.now = confirm, now
         if route is None:
             route = source_route(source.pk)
-        candidates, source = (route.candidates(now), route.source) if route else ((), source)
+        candidates, source = (route.candidates(now, skills=skills), route.source) if route else ((), source)
         previous = None
         if source.keep_operator:
             trip.send([])
@@ -85,7 +89,10 @@ def store_contact(
             now=now,
             rng=rng or default_rng,
             previous_operator=previous,
+            strategy=source.strategy,
         )
+        if route is not None:
+            with_skills(choice, route.skills_report(candidates, skills=skills, waited=timedelta(0)))
         trip.flush()
         # A source that makes offers offers the contact until its deadline, with an Offer row written in
         # the same round trip as the contact (sql.insert_offer); the others assign at once, as ever.
@@ -99,6 +106,10 @@ def store_contact(
             if choice.operator_id
             else ContactState.WAITING,
             offer_expires_at=now + timedelta(seconds=offer_for) if offer_for else None,
+            route_after=preferred_until(now, source)
+            if choice.reason == UnassignedReason.WAITING_FOR_PREFERRED
+            else None,
+            skills=sorted(skills),
             unassigned_reason=choice.reason,
             explanation=stamp(choice.explanation, path=path, at=now, by="webhook"),
             message=message,
@@ -109,6 +120,8 @@ def store_contact(
         statements = [sql.insert_contact(contact)]
         if offer_for:
             statements.append(sql.insert_offer(source_id=source.pk, operator_id=choice.operator_id, now=now))
+        if choice.operator_id and source.strategy == Strategy.ROUND_ROBIN:
+            statements.append(sql.touch_given(source_id=source.pk, operator_id=choice.operator_id, now=now))
         if getattr(source, "subscribed", False):  # read with the route: someone may want its event
             statements.append(_event(contact, candidates, external_id=external_id, now=now))
         [(contact.pk,)] = trip.send(statements, last=True)[0]

@@ -24,13 +24,13 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 
-from crm.choices import AssignmentPath, ContactState, Exclusion, OfferOutcome, UnassignedReason
+from crm.choices import AssignmentPath, ContactState, Exclusion, OfferOutcome, Strategy, UnassignedReason
 from crm.eligibility import Candidate, exclusion, is_full, window_start
-from crm.models import Contact, Offer
+from crm.models import Contact, Offer, SourceOperatorWeight
 from distribution import sql
 from distribution.batching import Trip
-from distribution.routes import Route, memory, reachable_now, source_route
-from distribution.selection import Choice, decide, draw
+from distribution.routes import Route, memory, moment, reachable_now, source_route
+from distribution.selection import Choice, decide, draw, still_first
 from events import outbox
 from events.choices import EventType
 
@@ -56,14 +56,24 @@ def lock_and_count(
             sql.weight_and_load(source_id=source_id, operator_id=pick.operator_id, since=window_start(now)),
         ]
     )
-    locked, ((weight, load),) = rows[-2][:1], rows[-1]
+    locked, ((weight, last_given, load),) = rows[-2][:1], rows[-1]
     if locked:
-        counted = pick.with_load(load, weight=weight or 0, **reachable_now(locked[0], now=now))
+        counted = pick.with_load(
+            load, weight=weight or 0, last_given=moment(last_given), **reachable_now(locked[0], now=now)
+        )
     else:  # deleted since the candidates were read: it drops out (so does one removed from the source)
         counted = pick.with_load(load, limit=0, active=False, weight=0)
     if savepoint and exclusion(counted) is not None:
         trip.waiting.append(sql.rollback_to("pick"))
     return counted
+
+
+def _count_all(trip: Trip, candidates: list[Candidate], *, source_id: int, now: datetime) -> list[Candidate]:
+    """Least loaded: every candidate's load, counted in one statement without locks (up to its limit); the
+    one chosen is locked and counted again before it is taken."""
+    (rows,) = trip.send([sql.loads(source_id=source_id, since=window_start(now))])
+    loads = dict(rows)
+    return [c.with_load(loads.get(c.operator_id, 0)) if c.load is None else c for c in candidates]
 
 
 def _skip_full(trip: Trip, candidates: list[Candidate], *, source_id: int, now: datetime) -> list[Candidate]:
@@ -91,8 +101,10 @@ def choose(
     previous_operator: int | None = None,
     exclude: int | None = None,
     passed: frozenset[int] = frozenset(),
+    strategy: str = Strategy.WEIGHTED,
 ) -> tuple[Choice, str]:
-    """The operator for one contact (or nobody), with the path that found it.
+    """The operator for one contact (or nobody), with the path that found it, by the source's `strategy`
+    (distribution.selection).
 
     `previous_operator`: the lead's latest operator, offered the contact first (sources that keep
     operators). `exclude`: an operator that must not get it (a re-route moves a contact away). `passed`:
@@ -114,22 +126,30 @@ def choose(
             if (sticky_fallback := exclusion(counted)) is None:
                 chosen, path = counted, AssignmentPath.STICKY
     skipped_full = False
-    if chosen is None and source_id in memory.full_sources:
+    if chosen is None and strategy == Strategy.LEAST_LOADED:
+        candidates, skipped_full = _count_all(trip, candidates, source_id=source_id, now=now), True
+    elif chosen is None and source_id in memory.full_sources:
         # Everyone was full at this source's last contact (a flood while everyone is busy): count all of
         # them at once before locking any, as after a full draw below.
         candidates, skipped_full = _skip_full(trip, candidates, source_id=source_id, now=now), True
-    while chosen is None and (pick := draw(candidates, rng=rng)) is not None:
+    # Round robin and least loaded: a pick that the lock's re-read shows no longer first (another contact
+    # went to it meanwhile) is let go and the choice made again; bounded, as keys only grow.
+    second_looks = 2 * len(candidates)
+    while chosen is None and (pick := draw(candidates, rng=rng, strategy=strategy)) is not None:
         draws.append(pick.operator_id)
         open_count = sum(1 for c in candidates if exclusion(c) is None)
         counted = lock_and_count(trip, pick, source_id=source_id, now=now, others_open=open_count > 1)
         candidates = [counted if c.operator_id == pick.operator_id else c for c in candidates]
-        if exclusion(counted) is None:
+        if exclusion(counted) is None and (second_looks <= 0 or still_first(counted, candidates, strategy)):
             chosen = counted
+        elif exclusion(counted) is None:
+            second_looks -= 1
+            trip.waiting.append(sql.rollback_to("pick"))  # others are open: its lock is in the savepoint
         elif not skipped_full and open_count > 2:
             # A full pick hints that others are full too (a flood while everyone is busy): one unlocked
             # count of all of them instead of one lock each.
             candidates, skipped_full = _skip_full(trip, candidates, source_id=source_id, now=now), True
-    choice = decide(candidates, draws=draws, chosen=chosen)
+    choice = decide(candidates, draws=draws, chosen=chosen, strategy=strategy)
     if previous_operator is not None:
         choice.explanation["sticky"] = {"operator_id": previous_operator, "fallback": sticky_fallback}
     if choice.reason == UnassignedReason.ALL_AT_LIMIT:
@@ -165,16 +185,28 @@ def choose_for(
             passed = passed_in_round([contact])[contact.pk]
     trip = Trip()
     previous = latest_operator(trip, contact.lead_id) if contact.source.keep_operator else None
-    return choose(
+    waited = now - contact.created_at
+    candidates = route.candidates(now, skills=contact.skills, waited=waited) if route else ()
+    choice, path = choose(
         trip,
         source_id=contact.source_id,
-        candidates=route.candidates(now) if route else (),
+        candidates=candidates,
         now=now,
         rng=rng,
         previous_operator=previous,
         exclude=exclude,
         passed=passed,
+        strategy=route.source.strategy if route else Strategy.WEIGHTED,
     )
+    if route is not None:
+        with_skills(choice, route.skills_report(candidates, skills=contact.skills, waited=waited))
+    return choice, path
+
+
+def with_skills(choice: Choice, report: dict) -> None:
+    """The skills the choice applied, in its explanation (nothing for sources and contacts without any)."""
+    if report:
+        choice.explanation["skills"] = report
 
 
 def passed_in_round(contacts: Sequence[Contact]) -> dict[int, frozenset[int]]:
@@ -192,6 +224,12 @@ def passed_in_round(contacts: Sequence[Contact]) -> dict[int, frozenset[int]]:
 def stamp(explanation: dict, *, path: str, at: datetime, by: str) -> dict:
     """The explanation with how (`path`), when and by whom (`by`) the decision was taken."""
     return {**explanation, "path": path, "at": at.isoformat(), "by": by}
+
+
+def preferred_until(arrived: datetime, source) -> datetime | None:
+    """When a contact waiting for the preferred skills may go to anyone with the required ones."""
+    relax = source.relax_preferred_after_seconds
+    return None if relax is None else arrived + timedelta(seconds=relax)
 
 
 def end_offer(contact: Contact, outcome: str, *, now: datetime, by: str = "") -> int:
@@ -241,6 +279,8 @@ def store_choice(
         if choice.reason == UnassignedReason.NOBODY_ACCEPTED:
             contact.route_after = now + timedelta(seconds=source.accept_within_seconds or 0)
             contact.offer_round += 1
+        elif choice.reason == UnassignedReason.WAITING_FOR_PREFERRED:
+            contact.route_after = preferred_until(contact.created_at, source)
         contact.save(update_fields=STORED)
         outbox.record(EventType.CONTACT_WAITING, contact, now=now, subscribed=subscribed)
         return
@@ -254,6 +294,10 @@ def store_choice(
         contact.state = ContactState.OFFERED
         contact.offer_expires_at = now + timedelta(seconds=source.accept_within_seconds)
     contact.save(update_fields=STORED)
+    if source.strategy == Strategy.ROUND_ROBIN:
+        SourceOperatorWeight.objects.filter(source_id=source.pk, operator_id=choice.operator_id).update(
+            last_given_at=now
+        )
     if offers:
         Offer.objects.create(
             contact=contact,

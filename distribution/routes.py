@@ -8,14 +8,15 @@ rotated or removed, an operator added, a weight, limit, flag or name changed) ro
 run again on what was read.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
 from crm import eligibility
 from crm.eligibility import Candidate
-from crm.models import Source
+from crm.models import Operator, Source
 from distribution import db, sql
 
 
@@ -32,18 +33,67 @@ class Route:
     rows: tuple[tuple, ...] = ()
     digest: str = ""
     shifts: tuple[tuple[int, datetime | None, datetime | None], ...] = ()
+    # Skills by name (sources that use them): the source's required and preferred ones, and each
+    # operator's, by the operators' order; None when the source uses none (then read only if a contact
+    # asks for some).
+    required: frozenset[str] = frozenset()
+    preferred: frozenset[str] = frozenset()
+    skills: tuple[frozenset[str], ...] | None = None
 
-    def candidates(self, now: datetime) -> tuple[Candidate, ...]:
-        """The source's operators at `now`: whether each one's shift holds it (nothing to do when no
-        operator of the source works to a schedule)."""
-        if not self.shifts:
-            return self.operators
+    def candidates(
+        self, now: datetime, *, skills: Iterable[str] = (), waited: timedelta = timedelta(0)
+    ) -> tuple[Candidate, ...]:
+        """The source's operators at `now`: whether each one's shift holds it, whether it holds every
+        required skill (the source's and the contact's `skills`) and the preferred ones, unless the
+        contact has `waited` past the source's relax time (crm.eligibility)."""
         found = list(self.operators)
         for i, starts, ends in self.shifts:
             found[i] = replace(
                 found[i], on_shift=eligibility.on_shift(scheduled=True, starts=starts, ends=ends, now=now)
             )
-        return tuple(found)
+        required, preferred = self.requirements(skills=skills, waited=waited)
+        if not required and not preferred:
+            return tuple(found)
+        held = self.held()
+        return tuple(
+            replace(c, skilled=required <= own, preferred=preferred <= own)
+            for c, own in zip(found, held, strict=True)
+        )
+
+    def requirements(
+        self, *, skills: Iterable[str] = (), waited: timedelta = timedelta(0)
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """The skills required (the source's and the contact's) and preferred (until the relax time)."""
+        relax = self.source.relax_preferred_after_seconds
+        preferred = self.preferred if relax is None or waited < timedelta(seconds=relax) else frozenset()
+        return self.required | frozenset(skills), preferred
+
+    def held(self) -> tuple[frozenset[str], ...]:
+        """Each operator's skills, by the operators' order (read now for a source that uses none)."""
+        if self.skills is not None:
+            return self.skills
+        by_operator = operator_skills([c.operator_id for c in self.operators])
+        return tuple(by_operator.get(c.operator_id, frozenset()) for c in self.operators)
+
+    def skills_report(
+        self, candidates: tuple[Candidate, ...], *, skills: Iterable[str], waited: timedelta
+    ) -> dict:
+        """For the explanation: the skills required and preferred, and, of the required ones, those no
+        operator who is there (switched on, on shift, available) holds."""
+        required, preferred = self.requirements(skills=skills, waited=waited)
+        if not required and not preferred:
+            return {}
+        there = [
+            own
+            for c, own in zip(candidates, self.held(), strict=True)
+            if c.active and c.weight > 0 and c.on_shift and c.presence == "available"
+        ]
+        held = frozenset().union(*there)
+        return {
+            "required": sorted(required),
+            "preferred": sorted(preferred),
+            "missing": sorted(required - held),
+        }
 
 
 class RouteChanged(Exception):
@@ -108,13 +158,22 @@ def route_for_token_digest(digest: str, *, now: datetime | None = None) -> Route
 def parse(rows: list[tuple], *, digest: str = "") -> Route | None:
     if not rows:
         return None
-    source_id, name, keep_operator, accept_within, subscribed = rows[0][:5]
+    source_id, name, keep_operator, accept_within, subscribed, strategy, relax, required, preferred = rows[0][
+        :9
+    ]
     source = Source(
-        id=source_id, name=name, keep_operator=bool(keep_operator), accept_within_seconds=accept_within
+        id=source_id,
+        name=name,
+        keep_operator=bool(keep_operator),
+        accept_within_seconds=accept_within,
+        strategy=strategy,
+        relax_preferred_after_seconds=relax,
     )
     source.subscribed = bool(subscribed)  # events.outbox.wanted, read with the route
-    operators, shifts = [], []
-    for row_source, _, _, _, _, op_id, weight, op_name, *state in rows:
+    uses_skills = required is not None
+    operators, shifts, skills = [], [], []
+    for row in rows:
+        row_source, (op_id, weight, op_name, last_given, op_skills), state = row[0], row[9:14], row[14:]
         # A source without operators still comes as one row; a second source can only match by a digest
         # collision, and is ignored.
         if op_id is None or row_source != source_id:
@@ -122,9 +181,43 @@ def parse(rows: list[tuple], *, digest: str = "") -> Route | None:
         limit, active, presence, scheduled, starts, ends = state
         if scheduled:
             shifts.append((len(operators), moment(starts), moment(ends)))
-        candidate = Candidate(op_id, weight, limit, active=bool(active), name=op_name, presence=presence)
+        candidate = Candidate(
+            op_id,
+            weight,
+            limit,
+            active=bool(active),
+            name=op_name,
+            presence=presence,
+            last_given=moment(last_given),
+        )
         operators.append(candidate)
-    return Route(source, tuple(operators), tuple(rows), digest, tuple(shifts))
+        skills.append(names(op_skills))
+    return Route(
+        source,
+        tuple(operators),
+        tuple(rows),
+        digest,
+        tuple(shifts),
+        required=names(required),
+        preferred=names(preferred),
+        skills=tuple(skills) if uses_skills else None,
+    )
+
+
+def names(listed: list[str] | str | None) -> frozenset[str]:
+    """Skill names as the route reads them: a PostgreSQL array, SQLite's "en,ru", or null."""
+    if not listed:
+        return frozenset()
+    return frozenset(listed.split(",") if isinstance(listed, str) else listed)
+
+
+def operator_skills(operator_ids: list[int]) -> dict[int, frozenset[str]]:
+    """{operator id: its skills' names}, read now (a contact asks for skills its source does not use)."""
+    through = Operator.skills.through.objects.filter(operator_id__in=operator_ids)
+    found: dict[int, set[str]] = {}
+    for operator_id, name in through.values_list("operator_id", "skill__name"):
+        found.setdefault(operator_id, set()).add(name)
+    return {operator_id: frozenset(skills) for operator_id, skills in found.items()}
 
 
 def reachable_now(state: tuple, *, now: datetime) -> dict:

@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 from crm import eligibility
 from crm.choices import OfferOutcome
-from crm.models import Contact, Lead, Offer, Operator, Source, SourceOperatorWeight, SourceToken
+from crm.models import Contact, Lead, Offer, Operator, Skill, Source, SourceOperatorWeight, SourceToken
 from events.models import Event, Subscription
 from throttle.models import AuthFailures
 
@@ -61,6 +61,10 @@ def _names() -> dict[str, str]:
         ("t_expires", SourceToken, "expires_at"),
         ("s_keep", Source, "keep_operator"),
         ("s_accept", Source, "accept_within_seconds"),
+        ("s_strategy", Source, "strategy"),
+        ("s_relax", Source, "relax_preferred_after_seconds"),
+        ("s_skills", Source, "uses_skills"),
+        ("w_last", SourceOperatorWeight, "last_given_at"),
         ("w_source", SourceOperatorWeight, "source"),
         ("w_operator", SourceOperatorWeight, "operator"),
         ("w_weight", SourceOperatorWeight, "weight"),
@@ -144,9 +148,34 @@ def named() -> dict[str, str]:
         "EXISTS (SELECT 1 FROM {subscription} u WHERE u.{u_active} AND (u.{u_source} IS NULL OR "
         "u.{u_source} = s.id))"
     ).format(**n)
+
+    # Skills, only for a source that uses them (required or preferred ones): the source's, and each
+    # operator's, as lists of skill names (PostgreSQL arrays; SQLite "en,ru"). Other sources read nulls.
+    skill_table = connection.ops.quote_name(Skill._meta.db_table)
+    skill_name = connection.ops.quote_name(Skill._meta.get_field("name").column)
+
+    def skill_names(field, owner: str) -> str:
+        through = field.remote_field.through._meta
+        table = connection.ops.quote_name(through.db_table)
+        owner_column = connection.ops.quote_name(field.m2m_column_name())
+        skill_column = connection.ops.quote_name(field.m2m_reverse_name())
+        listed = (
+            f"SELECT sk.{skill_name} FROM {table} k JOIN {skill_table} sk ON sk.id = k.{skill_column} "
+            f"WHERE k.{owner_column} = {owner}"
+        )
+        if connection.vendor == "postgresql":
+            names = f"ARRAY({listed} ORDER BY sk.{skill_name})"
+        else:
+            names = f"(SELECT group_concat({skill_name}) FROM ({listed} ORDER BY sk.{skill_name}))"
+        return f"CASE WHEN s.{n['s_skills']} THEN {names} END"
+
+    n["source_required"] = skill_names(Source._meta.get_field("required_skills"), "s.id")
+    n["source_preferred"] = skill_names(Source._meta.get_field("preferred_skills"), "s.id")
+    n["operator_skills"] = skill_names(Operator._meta.get_field("skills"), "o.id")
     source_with_operators = (
-        "SELECT s.id, s.name, s.{s_keep}, s.{s_accept}, {subscribed}, w.{w_operator}, w.{w_weight}, o.{o_name}, "
-        "{reachable} "
+        "SELECT s.id, s.name, s.{s_keep}, s.{s_accept}, {subscribed}, s.{s_strategy}, s.{s_relax}, "
+        "{source_required}, {source_preferred}, w.{w_operator}, w.{w_weight}, o.{o_name}, w.{w_last}, "
+        "{operator_skills}, {reachable} "
     )
     return {
         # One lookup of the token's digest (unique index) that brings the source and its operators along:
@@ -179,6 +208,7 @@ def named() -> dict[str, str]:
         # over at most `limit` index entries of (operator, assigned_at).
         "weight_and_load": (
             "SELECT (SELECT {w_weight} FROM {weight} WHERE {w_source} = %s AND {w_operator} = %s), "
+            "(SELECT {w_last} FROM {weight} WHERE {w_source} = %s AND {w_operator} = %s), "
             "(SELECT count(*) FROM (SELECT 1 FROM {contact} WHERE {c_operator} = %s AND {c_assigned} {in_window} "
             # An operator deleted meanwhile has no limit: LIMIT NULL is "no limit" on PostgreSQL but an
             # error on SQLite, and the count is moot anyway (the lock read nothing, so it drops out).
@@ -193,6 +223,9 @@ def named() -> dict[str, str]:
             "SELECT w.{w_operator}, {capped_load} FROM {weight} w JOIN {operator} o ON o.id = w.{w_operator} "
             "WHERE w.{w_source} = %s"
         ).format(**n),
+        "touch_given": "UPDATE {weight} SET {w_last} = %s WHERE {w_source} = %s AND {w_operator} = %s".format(
+            **n
+        ),
         "latest_operator": (
             "SELECT {c_operator} FROM {contact} WHERE {c_lead} = %s AND {c_operator} IS NOT NULL "
             "ORDER BY {c_assigned} DESC LIMIT 1"
@@ -243,7 +276,16 @@ def lock_operator(operator_id: int) -> Statement:
 
 
 def weight_and_load(*, source_id: int, operator_id: int, since: datetime) -> Statement:
-    return _named("weight_and_load", (source_id, operator_id, operator_id, _at(since), operator_id))
+    """The operator's weight for the source, when it was last given one of its contacts, and its load."""
+    return _named(
+        "weight_and_load",
+        (source_id, operator_id, source_id, operator_id, operator_id, _at(since), operator_id),
+    )
+
+
+def touch_given(*, source_id: int, operator_id: int, now: datetime) -> Statement:
+    """Round robin: the operator was given one of the source's contacts now."""
+    return _named("touch_given", (_at(now), source_id, operator_id))
 
 
 def loads(*, source_id: int, since: datetime) -> Statement:

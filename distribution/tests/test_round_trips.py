@@ -232,8 +232,9 @@ def test_a_load_count_planned_while_there_were_no_contacts_still_reads_by_index(
     )
     statement = sql.weight_and_load(source_id=source.pk, operator_id=operator.pk, since=timezone.now())
     with connection.cursor() as cursor:  # the plan the connection holds, outside any intake's settings
+        placeholders = ", ".join(["%s"] * len(statement.params))
         cursor.execute(
-            f"EXPLAIN EXECUTE {db.PREPARED_PREFIX}weight_and_load(%s, %s, %s, %s, %s)", statement.params
+            f"EXPLAIN EXECUTE {db.PREPARED_PREFIX}weight_and_load({placeholders})", statement.params
         )
         plan = "\n".join(row for (row,) in cursor.fetchall())
     assert "Seq Scan on crm_contact" not in plan and "contact_operator_load" in plan, plan

@@ -150,7 +150,10 @@ def test_run_worker_once_does_one_pass_and_says_what_it_did():
     Operator.objects.filter(pk=anna.pk).update(presence_until=now - SECOND)  # its time has come
     out = StringIO()
     call_command("run_worker", "--once", stdout=out)
-    assert out.getvalue().strip() == "returned=1 shifts=0 expired=0 assigned=0 still_waiting=0\ndelivered=0 retried=0 failed=0"
+    assert (
+        out.getvalue().strip()
+        == "returned=1 shifts=0 expired=0 assigned=0 still_waiting=0\ndelivered=0 retried=0 failed=0"
+    )
     assert Operator.objects.get(pk=anna.pk).presence == Presence.AVAILABLE
 
 
