@@ -522,7 +522,7 @@ class Contact(models.Model):
     state = models.CharField(
         _("state"), max_length=10, choices=ContactState.choices, default=ContactState.WAITING
     )
-    # The skills the channel asked for (ids of Skill), required with the source's own.
+    # The names of the skills the channel asked for, required with the source's own.
     skills = models.JSONField(_("skills asked for"), default=list, blank=True)
     # A deadline the worker keeps (distribution.worker): a pending offer ends here unless accepted.
     offer_expires_at = models.DateTimeField(_("offer expires at"), null=True, blank=True, editable=False)

@@ -2,6 +2,7 @@
 new operators and their sign-in accounts. (Changes that add capacity route waiting contacts, so they live in distribution.capacity.)
 The admin, the API and the commands call these."""
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
@@ -11,7 +12,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext
 
 from crm import secrets
-from crm.models import Operator, Source
+from crm.models import Operator, Skill, Source
 
 
 def create_source(*, name: str, keep_operator: bool = False, **fields) -> tuple[Source, str]:
@@ -20,7 +21,14 @@ def create_source(*, name: str, keep_operator: bool = False, **fields) -> tuple[
     return source, add_source(source=source)
 
 
-SOURCE_CHANGEABLE = {"name", "keep_operator", "accept_within_seconds", "missed_offers_before_away"}
+SOURCE_CHANGEABLE = {
+    "name",
+    "keep_operator",
+    "accept_within_seconds",
+    "missed_offers_before_away",
+    "strategy",
+    "relax_preferred_after_seconds",
+}
 
 
 def update_source(*, source: Source, **changes) -> Source:
@@ -71,6 +79,24 @@ def regenerate_token(*, source: Source, grace: timedelta = timedelta(0), now: da
     rotated, token = secrets.rotate(source, grace=grace, now=now)
     source.token_prefix, source.token = rotated.token_prefix, token
     return token
+
+
+def skills_named(names: Iterable[str], *, field: str = "skills") -> list[Skill]:
+    """The skills with these names, in their order, each once; ValidationError naming `field` and every
+    unknown name otherwise."""
+    wanted = list(dict.fromkeys(names))
+    found = {skill.name: skill for skill in Skill.objects.filter(name__in=wanted)}
+    if unknown := [name for name in wanted if name not in found]:
+        raise ValidationError({field: gettext("Unknown skills: %(names)s.") % {"names": ", ".join(unknown)}})
+    return [found[name] for name in wanted]
+
+
+def create_skill(*, name: str) -> Skill:
+    """A new skill (ValidationError naming `name` when it is taken or malformed)."""
+    skill = Skill(name=name)
+    skill.full_clean()
+    skill.save()
+    return skill
 
 
 def create_operator(*, name: str, load_limit: int = 20, is_active: bool = True) -> Operator:

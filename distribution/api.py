@@ -37,6 +37,7 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
             payload = webhook.parse(request)
             if payload.source_id is not None and payload.source_id != source.pk:
                 raise webhook.WebhookError(403, "source_id", gettext("The token belongs to another source."))
+            webhook.known_skills(payload.skills)
         except webhook.WebhookError:
             if not confirmed:  # a token that is nobody's any more is answered 401 before anything else
                 webhook.confirm(route.digest)
@@ -46,6 +47,7 @@ def contacts_webhook(request: HttpRequest) -> JsonResponse:
             external_id=payload.external_id,
             name=payload.name,
             message=payload.message,
+            skills=payload.skills,
             idempotency_key=key,
             route=route if confirmed else None,
             confirm=None if confirmed else route,

@@ -22,6 +22,7 @@ from simple_history.utils import bulk_update_with_history
 from crm import eligibility, shifts
 from crm.choices import Presence
 from crm.models import Operator, Source, SourceOperatorWeight
+from crm.services import skills_named
 from crm.validators import bounds
 from distribution import queue
 from events import outbox
@@ -231,3 +232,44 @@ def set_weights(*, source: Source, weights: Mapping[int, int]) -> Routed:
                 row.weight = weight
                 row.save(update_fields=["weight"])
         return drain_after_commit([source.pk]) if grew else Routed()
+
+
+def set_operator_skills(*, operator: Operator, names: Iterable[str]) -> Routed:
+    """Replace the operator's skills with the named ones (ValidationError naming `skills` and each unknown
+    name). Skills it gains may be the ones contacts wait for: they route its sources' waiting contacts."""
+    skills = skills_named(names)
+    with transaction.atomic():
+        # The operator's row first: a delete of the operator (or another change of its skills) runs wholly
+        # before or after this one.
+        Operator.objects.select_for_update().filter(pk=operator.pk).values_list("pk").get()
+        before = set(operator.skills.values_list("pk", flat=True))
+        operator.skills.set(skills)
+        if {skill.pk for skill in skills} - before:
+            return drain_after_commit(sources_of([operator.pk]))
+    return Routed()
+
+
+def set_source_skills(
+    *, source: Source, required: Iterable[str] | None = None, preferred: Iterable[str] | None = None
+) -> Routed:
+    """Replace the source's required and/or preferred skills (None: left as they are), keeping `uses_skills`
+    (the route reads operators' skills only for sources that use some). Fewer requirements may let waiting
+    contacts through: the source's waiting contacts are routed once it commits."""
+    errors, named = {}, {}
+    for kind, names in (("required_skills", required), ("preferred_skills", preferred)):
+        if names is not None:
+            try:
+                named[kind] = skills_named(names, field=kind)
+            except ValidationError as exc:
+                errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        locked = Source.objects.select_for_update().get(pk=source.pk)
+        for kind, skills in named.items():
+            getattr(locked, kind).set(skills)
+        uses = locked.required_skills.exists() or locked.preferred_skills.exists()
+        if uses != locked.uses_skills:
+            Source.objects.filter(pk=locked.pk).update(uses_skills=uses)
+        source.uses_skills = uses
+        return drain_after_commit([source.pk]) if named else Routed()

@@ -153,6 +153,7 @@ def receive_contact(
     external_id: str,
     name: str = "",
     message: str = "",
+    skills: Sequence[str] = (),
     idempotency_key: str = "",
     route: Route | None = None,
     confirm: Route | None = None,
@@ -172,7 +173,11 @@ def receive_contact(
         # A replay reads a stored contact before any statement of the contact's own: confirm first.
         route = _confirmed(route_for_token_digest(confirm.digest))
         source, confirm = route.source, None
-    digest = request_hash(external_id=external_id, name=name, message=message) if idempotency_key else ""
+    # Skills enter the digest only when asked for, so keys stored before skills existed still match.
+    asked = {"skills": sorted(skills)} if skills else {}
+    digest = (
+        request_hash(external_id=external_id, name=name, message=message, **asked) if idempotency_key else ""
+    )
     if idempotency_key and (earlier := _earlier_contact(source, idempotency_key, digest)):
         return Receipt(earlier, replayed=True)
 
@@ -188,6 +193,7 @@ def receive_contact(
                 route=route,
                 confirm=confirm,
                 rng=rng,
+                skills=skills,
             )
         )
 
@@ -212,7 +218,7 @@ def _confirmed(route: Route | None) -> Route:
     return route
 
 
-def request_hash(**fields: str) -> str:
+def request_hash(**fields: str | list[str]) -> str:
     """What an idempotency key stands for: every field of the request that the contact stores."""
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 

@@ -21,8 +21,9 @@ from pydantic import ConfigDict
 
 from config.errors import unreadable_json
 from crm.choices import ContactState, UnassignedReason
-from crm.models import Contact, Lead
+from crm.models import Contact, Lead, Skill
 from crm.secrets import token_digest
+from crm.services import skills_named
 from distribution.routes import Route, known_route, route_for_token_digest
 
 # The contract's one definition: the URLconf, the WSGI entry (its short middleware stack), the OpenAPI
@@ -72,6 +73,28 @@ class SourceId(forms.Field):
         return value
 
 
+class SkillNames(forms.Field):
+    """The skills a contact asks for: a JSON list of names (a form sends them comma-separated), each a
+    skill's name as the model allows it; whether they exist is checked against the skills (known_skills)."""
+
+    MAX = 20
+
+    def to_python(self, value) -> tuple[str, ...]:
+        if value in (None, ""):
+            return ()
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        if not isinstance(value, list) or not all(isinstance(name, str) and name for name in value):
+            raise ValidationError(gettext("Must be a list of skill names."))
+        if len(value) > self.MAX:
+            raise ValidationError(gettext("At most %(count)d skills.") % {"count": self.MAX})
+        name_field = Skill._meta.get_field("name")
+        for name in value:
+            if len(name) > name_field.max_length:
+                raise ValidationError(gettext("Unknown skills: %(names)s.") % {"names": name[:40]})
+        return tuple(sorted(set(value)))
+
+
 class ContactForm(forms.Form):
     """The webhook's fields, declared once; lengths are the model fields'."""
 
@@ -79,6 +102,7 @@ class ContactForm(forms.Form):
     source_id = SourceId(required=False)
     name = Text(Lead._meta.get_field("name"))
     message = Text(Contact._meta.get_field("message"))
+    skills = SkillNames(required=False)
 
 
 class WebhookReceipt(Schema):
@@ -129,6 +153,7 @@ class ContactPayload:
     source_id: int | None = None
     name: str = ""
     message: str = ""
+    skills: tuple[str, ...] = ()
 
 
 def caller(request: HttpRequest) -> tuple[Route, bool]:
@@ -235,6 +260,15 @@ def _validated(data: dict) -> ContactPayload:
         field = next(iter(errors))
         raise WebhookError(400, field, errors[field][0], errors=errors)
     return ContactPayload(**cleaned)
+
+
+def known_skills(names: tuple[str, ...]) -> None:
+    """422 naming every skill that does not exist (read only when the contact asks for skills)."""
+    if names:
+        try:
+            skills_named(names)
+        except ValidationError as exc:
+            raise WebhookError(422, "skills", exc.message_dict["skills"][0]) from None
 
 
 def _json_object(text: str) -> dict:

@@ -9,7 +9,14 @@ from typing import Any
 
 from django.utils.translation import gettext, gettext_noop
 
-from distribution.webhook import MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY, PATH, ContactForm, WebhookReceipt
+from distribution.webhook import (
+    MAX_BODY_BYTES,
+    MAX_IDEMPOTENCY_KEY,
+    PATH,
+    ContactForm,
+    SkillNames,
+    WebhookReceipt,
+)
 from integrations.api.common import ErrorOut
 
 DESCRIPTION = gettext_noop("""\
@@ -79,6 +86,15 @@ CONTACT_IN = {
         },
         "name": _text("name", gettext_noop("The lead's display name; a non-empty name renames the lead.")),
         "message": _text("message", gettext_noop("The customer's message (line breaks and tabs allowed).")),
+        "skills": {
+            "type": "array",
+            "items": {"type": "string"},
+            "maxItems": SkillNames.MAX,
+            "description": gettext_noop(
+                "Optional: names of skills the operator must hold (with the source's required ones); a form "
+                "sends them comma-separated. Unknown names are refused with 422."
+            ),
+        },
     },
     "additionalProperties": True,
     "description": gettext_noop("Other fields are ignored."),
@@ -142,7 +158,12 @@ WEBHOOK = {
             "405": _error(gettext_noop("Not a POST."), Allow="POST"),
             "413": _error(gettext_noop("Body over %(kib)d KiB.")),
             "415": _error(gettext_noop("Not JSON or a URL-encoded form, or not UTF-8.")),
-            "422": _error(gettext_noop("The Idempotency-Key was used before with different fields.")),
+            "422": _error(
+                gettext_noop(
+                    "The Idempotency-Key was used before with different fields, or `skills` names a skill "
+                    "that does not exist."
+                )
+            ),
             "503": _error(
                 gettext_noop("The database is unavailable; nothing was stored."),
                 **{"Retry-After": gettext_noop("Seconds to wait.")},

@@ -184,12 +184,14 @@ def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 # The resources, each a module of its own (after `api`, which they do not import).
-from integrations.api import contacts, leads, operators, schedules, sources, stats  # noqa: E402
+from integrations.api import contacts, leads, operators, schedules, skills, sources, stats  # noqa: E402
 
 api.add_decorator(only_known_query_parameters, mode="view")
 api.add_router("/operators", operators.router)
 api.add_router("/operators", schedules.router)  # /operators/{id}/schedule
+api.add_router("/operators", skills.operator_skills)  # /operators/{id}/skills
 api.add_router("/holidays", schedules.holidays)
+api.add_router("/skills", skills.router)
 api.add_router("/sources", sources.router)
 api.add_router("/leads", leads.router)
 api.add_router("/contacts", contacts.router)

@@ -23,11 +23,12 @@ from pydantic import (
 )
 
 from crm.days import EARLIEST, LATEST
-from crm.models import Operator, Source, SourceOperatorWeight
+from crm.models import Operator, Skill, Source, SourceOperatorWeight
 from crm.validators import bounds, single_line
 
 OPERATOR_NAME_MAX = Operator._meta.get_field("name").max_length
 SOURCE_NAME_MAX = Source._meta.get_field("name").max_length
+SKILL_NAME_MAX = Skill._meta.get_field("name").max_length
 DEFAULT_LOAD_LIMIT = Operator._meta.get_field("load_limit").default
 # The model fields' bounds (crm.validators.bounds): a number the database cannot store is a 400 naming the field.
 LOAD_LIMIT_MIN, LOAD_LIMIT_MAX = bounds(Operator, "load_limit")

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Annotated
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
@@ -15,12 +16,13 @@ from pydantic import ConfigDict, StrictBool, StrictInt, field_validator
 
 from crm import selectors
 from crm import services as crm_services
-from crm.choices import UnassignedReason
+from crm.choices import Strategy, UnassignedReason
 from crm.models import Source, SourceOperatorWeight
 from crm.validators import bounds
 from distribution import capacity
 from integrations.api.common import (
     NOT_FOUND,
+    SKILL_NAME_MAX,
     SOURCE_NAME_MAX,
     WAITING_ASSIGNED,
     WEIGHT_MAX,
@@ -39,8 +41,27 @@ MISSED_MIN, MISSED_MAX = bounds(Source, "missed_offers_before_away")
 DEFAULT_MISSED = Source._meta.get_field("missed_offers_before_away").default
 
 
+RELAX_MIN, RELAX_MAX = bounds(Source, "relax_preferred_after_seconds")
+
+
 AcceptWithin = Annotated[StrictInt, Field(ge=ACCEPT_MIN, le=ACCEPT_MAX)]
 MissedOffers = Annotated[StrictInt, Field(ge=MISSED_MIN, le=MISSED_MAX)]
+RelaxAfter = Annotated[StrictInt, Field(ge=RELAX_MIN, le=RELAX_MAX)]
+SkillList = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=SKILL_NAME_MAX)]], Field(max_length=50)
+]
+STRATEGY_HELP = gettext_noop(
+    "`weighted` (a draw by weight), `round_robin` (whoever was given one of this source's contacts longest "
+    "ago; weights ignored except that operators without one are not the source's) or `least_loaded` (the "
+    "lowest load as a share of the limit); ties are broken at random."
+)
+REQUIRED_HELP = gettext_noop("Skill names every operator taking the source's contacts must hold.")
+PREFERRED_HELP = gettext_noop(
+    "Skill names preferred: while an operator holding them can take a contact, the choice is among them."
+)
+RELAX_HELP = gettext_noop(
+    "Seconds after which a contact is routed among everyone with the required skills; null: never."
+)
 
 
 class SourceIn(Body):
@@ -59,15 +80,24 @@ class SourceIn(Body):
         DEFAULT_MISSED,
         description=gettext_noop("Offers let expire in a row before the operator is set away; 0: never."),
     )
+    strategy: Strategy = Field(Strategy.WEIGHTED, description=STRATEGY_HELP)
+    required_skills: SkillList = Field([], description=REQUIRED_HELP)
+    preferred_skills: SkillList = Field([], description=PREFERRED_HELP)
+    relax_preferred_after_seconds: RelaxAfter | None = Field(None, description=RELAX_HELP)
 
 
 class SourcePatch(Body):
-    """Any subset of the fields. `accept_within_seconds` may be null (no offers); the others may not."""
+    """Any subset of the fields. `accept_within_seconds` and `relax_preferred_after_seconds` may be null;
+    the others may not."""
 
     name: Name = Field(None, min_length=1, max_length=SOURCE_NAME_MAX)
     keep_operator: StrictBool = Field(None)
     accept_within_seconds: AcceptWithin | None = Field(None)
     missed_offers_before_away: MissedOffers = Field(None)
+    strategy: Strategy = Field(None, description=STRATEGY_HELP)
+    required_skills: SkillList = Field(None, description=REQUIRED_HELP)
+    preferred_skills: SkillList = Field(None, description=PREFERRED_HELP)
+    relax_preferred_after_seconds: RelaxAfter | None = Field(None, description=RELAX_HELP)
 
 
 class SourceOut(Schema):
@@ -76,11 +106,30 @@ class SourceOut(Schema):
     keep_operator: bool
     accept_within_seconds: int | None = Field(description=gettext_noop("null: no offers."))
     missed_offers_before_away: int
+    strategy: Strategy = Field(description=STRATEGY_HELP)
+    required_skills: list[str] = Field(description=REQUIRED_HELP)
+    preferred_skills: list[str] = Field(description=PREFERRED_HELP)
+    relax_preferred_after_seconds: int | None = Field(description=RELAX_HELP)
     token_prefix: str = Field(
         description=gettext_noop("The webhook token's first characters (the token itself is not stored).")
     )
     created_at: datetime
     updated_at: datetime
+
+    # Read from the source, or kept from a dict already made of it (source_detail's answer is checked again).
+    @staticmethod
+    def resolve_required_skills(source: Source | dict) -> list[str]:
+        return skill_names(source, "required_skills")
+
+    @staticmethod
+    def resolve_preferred_skills(source: Source | dict) -> list[str]:
+        return skill_names(source, "preferred_skills")
+
+
+def skill_names(source: Source | dict, kind: str) -> list[str]:
+    if isinstance(source, dict):
+        return source[kind]
+    return sorted(skill.name for skill in getattr(source, kind).all())
 
 
 class SourceCreated(SourceOut):
@@ -182,7 +231,7 @@ router = Router(tags=["sources"])
 @router.get("", response={200: list[SourceOut], **errors(400)}, summary=gettext_noop("List sources"))
 @paginate(LimitOffset)
 def list_sources(request: HttpRequest) -> QuerySet[Source]:
-    return Source.objects.all()
+    return Source.objects.prefetch_related("required_skills", "preferred_skills")
 
 
 @router.get(
@@ -202,7 +251,11 @@ def get_source(request: HttpRequest, source_id: int) -> dict:
     ),
 )
 def create_source(request: HttpRequest, payload: SourceIn) -> Status[Source]:
-    source, _token = crm_services.create_source(**payload.dict())
+    fields = payload.dict()
+    skills = {"required": fields.pop("required_skills"), "preferred": fields.pop("preferred_skills")}
+    with transaction.atomic():  # a refused skill leaves no source behind
+        source, _token = crm_services.create_source(**fields)
+        capacity.set_source_skills(source=source, **skills)
     return Status(201, source)  # source.token holds the new token
 
 
@@ -212,18 +265,29 @@ def create_source(request: HttpRequest, payload: SourceIn) -> Status[Source]:
     response={200: SourceDetail, **errors(400, 403, 404)},
     summary=gettext_noop("Change a source"),
     description=gettext_noop(
-        "Any subset of `name`, `keep_operator`, `accept_within_seconds` (null: no offers) and "
-        "`missed_offers_before_away`. Offers already running keep their deadline."
+        "Any subset of `name`, `keep_operator`, `accept_within_seconds` (null: no offers), "
+        "`missed_offers_before_away`, `strategy`, `required_skills`, `preferred_skills` (each the whole new "
+        "list) and `relax_preferred_after_seconds` (null: never). Offers already running keep their deadline; "
+        "fewer required skills route the waiting contacts at once."
     ),
 )
 def update_source(request: HttpRequest, source_id: int, payload: SourcePatch) -> dict:
     source = get_or_404(Source.objects.all(), source_id, "source")
     changes = payload.dict(exclude_unset=True)
-    for name in ("name", "keep_operator", "missed_offers_before_away"):
-        if name in changes and changes[name] is None:
+    nullable = {"accept_within_seconds", "relax_preferred_after_seconds"}
+    for name, value in changes.items():
+        if value is None and name not in nullable:
             raise DjangoValidationError({name: gettext("This field cannot be null.")})
+    skills = {
+        kind: changes.pop(f"{kind}_skills")
+        for kind in ("required", "preferred")
+        if f"{kind}_skills" in changes
+    }
     try:
-        crm_services.update_source(source=source, **changes)
+        with transaction.atomic():
+            crm_services.update_source(source=source, **changes)
+            if skills:
+                capacity.set_source_skills(source=source, **skills)
     except Source.DoesNotExist:  # deleted since it was found
         raise Http404(NOT_FOUND["source"] % {"id": source_id}) from None
     return source_detail(source)
