@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR, ChangeList
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
@@ -14,7 +14,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from crm import selectors
 from crm.history import author, author_label, field_changes
-from crm.models import Contact, Lead
+from crm.models import Contact, Lead, Skill
 from crm.templatetags.leadflow import when
 
 admin.site.site_header = _("Leadflow administration")
@@ -166,3 +166,32 @@ class LeadAdmin(WordedAdmin):
     @admin.display(description=_("updated"), ordering="updated_at")
     def updated(self, lead: Lead) -> str:
         return when(lead.updated_at)
+
+
+@admin.register(Skill)
+class SkillAdmin(WordedAdmin):
+    """Skills are named here and given to operators on the operator's page (and sources' required and
+    preferred ones on the source's)."""
+
+    list_display = ("name", "operator_count")
+    search_fields = ("name",)
+    words = AdminWords(
+        count=ngettext_lazy("%(count)d skill", "%(count)d skills", "count"),
+        select=_("Select skill"),
+        select_to_change=_("Select skill to change"),
+        select_to_view=_("Select skill to view"),
+        add=_("Add skill"),
+        change=_("Change skill"),
+        view=_("View skill"),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Skill]:
+        return super().get_queryset(request).annotate(operator_count=Count("operators"))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Skill | None = None) -> tuple:
+        # Contacts keep the names they asked for: a renamed skill would leave those waiting unroutable.
+        return ("name",) if obj is not None else ()
+
+    @admin.display(description=_("Operators"), ordering="operator_count")
+    def operator_count(self, skill: Skill) -> int:
+        return skill.operator_count

@@ -253,23 +253,29 @@ def set_source_skills(
     *, source: Source, required: Iterable[str] | None = None, preferred: Iterable[str] | None = None
 ) -> Routed:
     """Replace the source's required and/or preferred skills (None: left as they are), keeping `uses_skills`
-    (the route reads operators' skills only for sources that use some). Fewer requirements may let waiting
-    contacts through: the source's waiting contacts are routed once it commits."""
+    (the route reads operators' skills only for sources that use some). A required skill dropped or the
+    preferred ones changed may let waiting contacts through: the source's waiting contacts are then routed
+    once it commits; an unchanged set writes and routes nothing."""
     errors, named = {}, {}
     for kind, names in (("required_skills", required), ("preferred_skills", preferred)):
         if names is not None:
             try:
-                named[kind] = skills_named(names, field=kind)
+                named[kind] = {skill.pk for skill in skills_named(names, field=kind)}
             except ValidationError as exc:
                 errors.update(exc.message_dict)
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
         locked = Source.objects.select_for_update().get(pk=source.pk)
-        for kind, skills in named.items():
-            getattr(locked, kind).set(skills)
+        before = {kind: set(getattr(locked, kind).values_list("pk", flat=True)) for kind in named}
+        changed = {kind: ids for kind, ids in named.items() if ids != before[kind]}
+        for kind, ids in changed.items():
+            getattr(locked, kind).set(ids)
         uses = locked.required_skills.exists() or locked.preferred_skills.exists()
         if uses != locked.uses_skills:
             Source.objects.filter(pk=locked.pk).update(uses_skills=uses)
         source.uses_skills = uses
-        return drain_after_commit([source.pk]) if named else Routed()
+        dropped = before.get("required_skills", set()) - changed.get("required_skills", set())
+        if ("required_skills" in changed and dropped) or "preferred_skills" in changed:
+            return drain_after_commit([source.pk])
+    return Routed()

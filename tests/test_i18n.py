@@ -442,6 +442,7 @@ def test_a_new_sources_token_page_is_russian(russian_admin, db):
         {
             "name": "Телефон",
             "missed_offers_before_away": "3",
+            "strategy": "weighted",
             "weights-TOTAL_FORMS": "0",
             "weights-INITIAL_FORMS": "0",
         },

@@ -84,4 +84,4 @@ def operator_admin_form(operator: Operator, **fields) -> dict:
     data |= fields
     if data.pop("is_active"):
         data["is_active"] = "on"
-    return {key: str(value) for key, value in data.items()}
+    return {key: value if isinstance(value, list) else str(value) for key, value in data.items()}

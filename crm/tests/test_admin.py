@@ -74,6 +74,7 @@ def test_weights_are_saved_from_the_inline(admin_client):
     form = {
         "name": source.name,
         "missed_offers_before_away": "3",
+        "strategy": "weighted",
         "weights-TOTAL_FORMS": "1",
         "weights-INITIAL_FORMS": "0",
         "weights-0-operator": operator.pk,
@@ -89,6 +90,7 @@ def test_zero_weight_is_refused_by_the_form(admin_client):
     form = {
         "name": source.name,
         "missed_offers_before_away": "3",
+        "strategy": "weighted",
         "weights-TOTAL_FORMS": "1",
         "weights-INITIAL_FORMS": "0",
         "weights-0-operator": operator.pk,
@@ -186,6 +188,7 @@ def test_a_new_source_shows_its_token_once_on_a_page_of_its_own(admin_client):
         {
             "name": "Phone line",
             "missed_offers_before_away": "3",
+            "strategy": "weighted",
             "weights-TOTAL_FORMS": "0",
             "weights-INITIAL_FORMS": "0",
         },

@@ -108,6 +108,7 @@ def test_a_save_that_changes_nothing_records_nothing(admin_client):
     form = {
         "name": "Bot",
         "missed_offers_before_away": "3",
+        "strategy": "weighted",
         "weights-TOTAL_FORMS": "0",
         "weights-INITIAL_FORMS": "0",
     }

@@ -57,7 +57,7 @@ class OperatorAdmin(ReportsRouting, WordedAdmin, TrackedHistoryAdmin):
     history_kind = "operator"
     form = OperatorForm
     list_display = ("name", "is_active", "status", "load_limit", "load")
-    list_filter = ("is_active", "presence", "scheduled")
+    list_filter = ("is_active", "presence", "scheduled", "skills")
     search_fields = ("name",)
     readonly_fields = ("account", "status", "created", "updated")
     autocomplete_fields = ("user",)
@@ -66,8 +66,10 @@ class OperatorAdmin(ReportsRouting, WordedAdmin, TrackedHistoryAdmin):
         (_("Sign-in account"), {"fields": ("user", "account")}),
         (_("Presence"), {"fields": ("presence", "presence_reason", "presence_until", "status")}),
         (_("Schedule"), {"fields": ("timezone",)}),
+        (_("Skills"), {"fields": ("skills",)}),
         (None, {"fields": ("created", "updated")}),
     )
+    filter_horizontal = ("skills",)
     inlines = (ShiftIntervalInline, ScheduleExceptionInline)
     actions = (
         "activate",
@@ -96,8 +98,13 @@ class OperatorAdmin(ReportsRouting, WordedAdmin, TrackedHistoryAdmin):
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         """The two schedule inlines are one schedule: saved together by schedules.set_schedule (which keeps
         the operator's shift and routes the waiting contacts when it starts one now), and only when they
-        changed or a "same as Monday" button asked."""
+        changed or a "same as Monday" button asked. Skills go through capacity.set_operator_skills, which
+        routes the contacts waiting for the ones added."""
+        skills = form.cleaned_data.pop("skills", None)
         form.save_m2m()
+        if skills is not None:
+            names = [skill.name for skill in skills]
+            self.routed(request, capacity.set_operator_skills(operator=form.instance, names=names))
         by_kind = {formset.model: formset for formset in formsets}
         intervals_set = by_kind.get(ShiftIntervalInline.model)
         exceptions_set = by_kind.get(ScheduleExceptionInline.model)

@@ -121,16 +121,19 @@ def webhook_url(request: HttpRequest) -> str:
 @admin.register(Source)
 class SourceAdmin(ReportsRouting, RotatesSecrets, WordedAdmin, TrackedHistoryAdmin):
     history_kind = "source"
-    list_display = ("name", "operator_count", "total_weight", "created")
+    list_display = ("name", "strategy", "operator_count", "total_weight", "created")
+    list_filter = ("strategy",)
     search_fields = ("name",)
-    fields = (
-        "name",
-        "keep_operator",
-        "accept_within_seconds",
-        "missed_offers_before_away",
-        "created",
-        "updated",
+    fieldsets = (
+        (None, {"fields": ("name", "keep_operator")}),
+        (_("Offers"), {"fields": ("accept_within_seconds", "missed_offers_before_away")}),
+        (
+            _("Routing"),
+            {"fields": ("strategy", "required_skills", "preferred_skills", "relax_preferred_after_seconds")},
+        ),
+        (None, {"fields": ("created", "updated")}),
     )
+    filter_horizontal = ("required_skills", "preferred_skills")
     readonly_fields = ("created", "updated")
     inlines = (WeightInline,)
     change_form_template = "admin/crm/source/change_form.html"
@@ -211,7 +214,16 @@ class SourceAdmin(ReportsRouting, RotatesSecrets, WordedAdmin, TrackedHistoryAdm
             services.add_source(source=obj)  # with its first token, in obj.token until the page shows it
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        # Skills through capacity.set_source_skills (keeps uses_skills, routes what fewer requirements let
+        # through), as the weights through set_weights.
+        skills = {
+            kind: [skill.name for skill in form.cleaned_data.pop(f"{kind}_skills")]
+            for kind in ("required", "preferred")
+            if f"{kind}_skills" in form.cleaned_data
+        }
         form.save_m2m()
+        if skills:
+            self.routed(request, capacity.set_source_skills(source=form.instance, **skills))
         for formset in formsets:
             if isinstance(formset, WeightFormSet):
                 self.routed(request, formset.save_weights(form.instance))

@@ -103,6 +103,7 @@ def test_the_admin_inline_drains_on_added_or_raised_weights_only(
         form = {
             "name": bot.name,
             "missed_offers_before_away": "3",
+            "strategy": "weighted",
             "weights-TOTAL_FORMS": str(len(rows)),
             "weights-INITIAL_FORMS": "1",
         }

@@ -1,0 +1,86 @@
+"""Skills and strategies in the admin: skills named on their own page, held by operators and required or
+preferred by sources (saved through distribution.capacity, which routes the contacts they let through)."""
+
+import random
+
+import pytest
+from django.urls import reverse
+
+from crm.choices import Strategy, UnassignedReason
+from crm.models import Contact, Skill, Source
+from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory, operator_admin_form
+from distribution.intake import store_contact
+
+pytestmark = pytest.mark.django_db
+
+
+def source_form(source: Source, **fields) -> dict:
+    return {
+        "name": source.name,
+        "missed_offers_before_away": "3",
+        "strategy": source.strategy,
+        "weights-TOTAL_FORMS": "0",
+        "weights-INITIAL_FORMS": "0",
+        **fields,
+    }
+
+
+def test_skills_given_on_the_operator_page_route_the_contacts_waiting_for_them(
+    admin_client, django_capture_on_commit_callbacks
+):
+    ru = Skill.objects.create(name="ru")
+    anna = OperatorFactory(name="Anna")
+    source = SourceFactory()
+    WeightFactory(source=source, operator=anna)
+    waiting = store_contact(source=source, external_id="ivan", skills=["ru"], rng=random.Random(1))
+    assert waiting.unassigned_reason == UnassignedReason.NOBODY_WITH_SKILLS
+    url = reverse("admin:crm_operator_change", args=[anna.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        page = admin_client.post(url, operator_admin_form(anna, skills=[ru.pk]), follow=True)
+    assert page.status_code == 200
+    assert list(anna.skills.values_list("name", flat=True)) == ["ru"]
+    assert Contact.objects.get(pk=waiting.pk).operator_id == anna.pk
+
+
+def test_the_source_page_sets_the_strategy_and_skills_through_the_service(admin_client):
+    vip, ru = Skill.objects.create(name="vip"), Skill.objects.create(name="ru")
+    source = SourceFactory()
+    url = reverse("admin:crm_source_change", args=[source.pk])
+    form = source_form(
+        source,
+        strategy=Strategy.ROUND_ROBIN,
+        required_skills=[ru.pk],
+        preferred_skills=[vip.pk],
+        relax_preferred_after_seconds="120",
+    )
+    assert admin_client.post(url, form).status_code == 302
+    source = Source.objects.get(pk=source.pk)
+    assert source.strategy == Strategy.ROUND_ROBIN and source.relax_preferred_after_seconds == 120
+    assert [s.name for s in source.required_skills.all()] == ["ru"]
+    assert [s.name for s in source.preferred_skills.all()] == ["vip"]
+    assert source.uses_skills  # kept by the service: the route reads operators' skills for it
+    form = source_form(source, strategy=Strategy.WEIGHTED)
+    assert admin_client.post(url, form).status_code == 302
+    assert not Source.objects.get(pk=source.pk).uses_skills
+    page = admin_client.get(reverse("admin:crm_source_changelist")).text
+    assert 'field-strategy">weighted draw<' in page  # back to the weighted draw, in the list
+
+
+def test_an_unknown_strategy_is_a_form_error(admin_client):
+    source = SourceFactory()
+    url = reverse("admin:crm_source_change", args=[source.pk])
+    page = admin_client.post(url, source_form(source, strategy="fastest"))
+    assert page.status_code == 200 and "Select a valid choice" in page.text
+    assert Source.objects.get(pk=source.pk).strategy == Strategy.WEIGHTED
+
+
+def test_a_skill_is_named_once_and_not_renamed(admin_client):
+    add = reverse("admin:crm_skill_add")
+    assert admin_client.post(add, {"name": "ru"}).status_code == 302
+    page = admin_client.post(add, {"name": "ru"})
+    assert page.status_code == 200 and Skill.objects.count() == 1
+    assert admin_client.post(add, {"name": "Has Space"}).status_code == 200
+    skill = Skill.objects.get()
+    change = reverse("admin:crm_skill_change", args=[skill.pk])
+    admin_client.post(change, {"name": "en"})
+    assert Skill.objects.get().name == "ru"  # contacts keep the names they asked for
