@@ -16,7 +16,15 @@ from django.utils.safestring import SafeString
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 
-from crm.choices import API_ACTOR_PREFIX, Actor, AssignmentPath, Exclusion, LoadState, UnassignedReason
+from crm.choices import (
+    API_ACTOR_PREFIX,
+    Actor,
+    AssignmentPath,
+    Exclusion,
+    LoadState,
+    Strategy,
+    UnassignedReason,
+)
 from crm.history import author_label
 from crm.models import Source
 
@@ -186,6 +194,8 @@ def explanation_sentences(explanation: dict | None) -> list[str]:
                 % {"why": _state(chosen) or _("full or switched off")}
             )
             return sentences  # the operator's own state is the whole story of an override
+    elif chosen and path != AssignmentPath.STICKY and explanation.get("strategy"):
+        sentences.append(_strategy_sentence(explanation, chosen))
     elif chosen and path != AssignmentPath.STICKY:
         in_draw = [c for c in candidates if c.get("p")]
         if len(in_draw) <= 1:
@@ -220,6 +230,8 @@ def explanation_sentences(explanation: dict | None) -> list[str]:
             _("Nobody could take it: %(why)s.") % {"why": reason_label(explanation.get("reason"))}
         )
 
+    sentences.extend(_skills_sentences(explanation.get("skills")))
+
     left_out = [
         c for c in candidates if c.get("excluded") and c is not chosen and c["operator_id"] not in named
     ]
@@ -235,6 +247,46 @@ def explanation_sentences(explanation: dict | None) -> list[str]:
                 )
                 % {"names": _join(names), "why": exclusion_label(code)}
             )
+    return sentences
+
+
+def _strategy_sentence(explanation: dict, chosen: dict) -> str:
+    """How round robin or least loaded chose: the chosen operator's key, and whether a tie was broken."""
+    tied = len([c for c in explanation["candidates"] if c.get("p")])
+    if explanation["strategy"] == Strategy.ROUND_ROBIN:
+        given = parse_when(chosen.get("key"))
+        if given is None:
+            sentence = _("%(name)s got it by round robin: never given one of this source's contacts before.")
+        else:
+            sentence = _(
+                "%(name)s got it by round robin: given one of this source's contacts longest ago (%(when)s)."
+            )
+        sentence %= {"name": _name(chosen), "when": when(given) if given else ""}
+    else:
+        sentence = _("%(name)s got it as the least loaded: %(share)s of their limit.") % {
+            "name": _name(chosen),
+            "share": percent(chosen.get("key")),
+        }
+    if tied > 1:
+        sentence += " " + ngettext(
+            "Tied with %(count)d other operator; the tie was broken at random.",
+            "Tied with %(count)d other operators; the tie was broken at random.",
+            tied - 1,
+        ) % {"count": tied - 1}
+    return sentence
+
+
+def _skills_sentences(skills: dict | None) -> list[str]:
+    """The skills the choice applied: required (and those nobody there holds), preferred."""
+    if not skills:
+        return []
+    sentences = []
+    if skills.get("required"):
+        sentences.append(_("Required skills: %(names)s.") % {"names": ", ".join(skills["required"])})
+    if skills.get("missing"):
+        sentences.append(_("Nobody who is there holds: %(names)s.") % {"names": ", ".join(skills["missing"])})
+    if skills.get("preferred"):
+        sentences.append(_("Preferred skills: %(names)s.") % {"names": ", ".join(skills["preferred"])})
     return sentences
 
 
@@ -278,9 +330,30 @@ def explanation_rows(explanation: dict | None) -> list[dict]:
                 "chosen": c["operator_id"] == chosen,
                 "status": status,
                 "chance": percent(c.get("p")) if drawn else "—",
+                "key_shown": _key_shown(explanation.get("strategy"), c.get("key")),
             }
         )
     return rows
+
+
+def _key_shown(strategy: str | None, key: str | float | None) -> str:
+    """A candidate's key in the "exact numbers": when last given one (round robin), load ÷ limit."""
+    if strategy == Strategy.ROUND_ROBIN:
+        given = parse_when(key)
+        return when(given) if given else _("never")
+    if strategy == Strategy.LEAST_LOADED:
+        return "—" if key is None else f"{round(100 * key)}%"
+    return ""
+
+
+@register.filter
+def strategy_key_heading(strategy: str | None) -> str:
+    """The "exact numbers" column of the key the strategy chose by (none for the weighted draw)."""
+    if strategy == Strategy.ROUND_ROBIN:
+        return _("Last given one")
+    if strategy == Strategy.LEAST_LOADED:
+        return _("Load ÷ limit")
+    return ""
 
 
 def _name(candidate: dict | None, operator_id: int | None = None) -> str:

@@ -2,7 +2,14 @@
 
 from datetime import UTC, datetime
 
-from crm.templatetags.leadflow import explanation_sentences, path_label, percent, reason_label, when
+from crm.templatetags.leadflow import (
+    explanation_rows,
+    explanation_sentences,
+    path_label,
+    percent,
+    reason_label,
+    when,
+)
 
 
 def candidate(op_id: int, name: str, *, load=None, limit=5, excluded=None, p=0.0, active=True) -> dict:
@@ -187,4 +194,49 @@ def test_operators_off_shift_away_or_offline_are_named_with_why():
     assert explanation_sentences(nobody) == [
         "Nobody could take it: every operator on shift is away or offline.",
         "Left out: Anna (away).",
+    ]
+
+
+def test_round_robin_and_least_loaded_say_how_they_chose_and_each_key():
+    anna = candidate(1, "Anna", load=1, p=0.5) | {"key": "2024-06-01T10:30:00+00:00"}
+    boris = candidate(2, "Boris", load=1, p=0.5) | {"key": "2024-06-01T10:30:00+00:00"}
+    vera = candidate(3, "Vera", load=0, p=0.0) | {"key": "2024-06-01T11:00:00+00:00"}
+    why = {
+        "candidates": [anna, boris, vera],
+        "draws": [1],
+        "chosen": 1,
+        "reason": "",
+        "strategy": "round_robin",
+    }
+    assert explanation_sentences(why)[0] == (
+        "Anna got it by round robin: given one of this source's contacts longest ago (2024-06-01 10:30 UTC). "
+        "Tied with 1 other operator; the tie was broken at random."
+    )
+    never = why | {"candidates": [anna | {"key": None, "p": 1.0}, vera]}
+    assert explanation_sentences(never)[0] == (
+        "Anna got it by round robin: never given one of this source's contacts before."
+    )
+    light = why | {
+        "strategy": "least_loaded",
+        "candidates": [anna | {"key": 0.25, "p": 1.0}, vera | {"key": None}],
+    }
+    assert explanation_sentences(light)[0] == "Anna got it as the least loaded: 25% of their limit."
+    rows = explanation_rows(light)
+    assert [row["key_shown"] for row in rows] == ["25%", "—"]
+    assert [row["key_shown"] for row in explanation_rows(never)] == ["never", "2024-06-01 11:00 UTC"]
+
+
+def test_skills_are_named_and_the_missing_ones_said():
+    why = {
+        "candidates": [candidate(1, "Anna", excluded="no_skills")],
+        "draws": [],
+        "chosen": None,
+        "reason": "nobody_with_skills",
+        "skills": {"required": ["ru", "vip"], "preferred": [], "missing": ["vip"]},
+    }
+    assert explanation_sentences(why) == [
+        "Nobody could take it: no available operator has the required skills.",
+        "Required skills: ru, vip.",
+        "Nobody who is there holds: vip.",
+        "Left out: Anna (lacks a required skill).",
     ]
