@@ -18,7 +18,7 @@ from typing import TypeVar
 from django.db import OperationalError, ProgrammingError, connection, transaction
 
 from distribution import db, sql
-from distribution.routes import Route, RouteChanged, memory
+from distribution.routes import Route, RouteChanged, memory, same_route
 
 log = logging.getLogger("leadflow.distribution")
 
@@ -59,7 +59,11 @@ class Trip:
         if check:
             assumed, self.confirm = self.confirm, None
             if tuple(results[at]) != assumed.rows:
-                raise RouteChanged(memory.remember(assumed.digest, results[at]))
+                read = memory.remember(assumed.digest, results[at])
+                # Round robin's last-given times move with every contact and decide nothing before the
+                # lock re-reads them: keep the fresher read, carry on with this one.
+                if read is None or not same_route(assumed.rows, read.rows):
+                    raise RouteChanged(read)
             at += 1
         if head:
             self.lead_id, self.lead = results[at][0][0], None

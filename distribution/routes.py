@@ -96,6 +96,21 @@ class Route:
         }
 
 
+# The route rows' column of when each operator was last given one of the source's contacts (round robin):
+# it changes with every contact such a source is given, and decides nothing by itself (the router reads it
+# again under the operator's lock), so a route that differs only there is the same route (same_route).
+LAST_GIVEN = 12
+
+
+def same_route(rows: Iterable[tuple], other: Iterable[tuple]) -> bool:
+    """Whether two reads of a route agree on everything that decides (all but LAST_GIVEN)."""
+
+    def deciding(read: Iterable[tuple]) -> list[tuple]:
+        return [row[:LAST_GIVEN] + row[LAST_GIVEN + 1 :] for row in read]
+
+    return deciding(rows) == deciding(other)
+
+
 class RouteChanged(Exception):
     """The token check, riding along with a contact's first statements, read something other than the route
     the contact was being decided on; nothing was written. `route` is what it read (None: unknown token)."""

@@ -4,11 +4,14 @@ statements (distribution.routes.known_route). Whatever the check reads different
 import json
 
 import pytest
+from django.utils import timezone
 
-from crm.models import Contact, Lead, SourceOperatorWeight
+from crm.choices import Strategy
+from crm.models import Contact, Lead, Skill, Source, SourceOperatorWeight
 from crm.secrets import token_digest
 from crm.services import regenerate_token
 from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
+from distribution import capacity, intake
 from distribution.routes import WorkerMemory, known_route, memory
 from distribution.tests.test_webhook import post
 
@@ -98,3 +101,25 @@ def test_the_worker_remembers_a_bounded_number_of_tokens(client, monkeypatch):
     assert len(memory.routes) == 3
     assert known_route(token_digest(sources[-1].token)) is not None
     assert known_route(token_digest(sources[0].token)) is None
+
+
+def test_round_robin_times_moved_by_another_worker_keep_the_route_but_a_skill_does_not(
+    client, met, monkeypatch
+):
+    Source.objects.filter(pk=met.pk).update(strategy=Strategy.ROUND_ROBIN)
+    assert post(client, met, {"external_id": "rr-first"}).status_code == 201  # the route, read again
+    attempts = []
+    real = intake.store_contact
+    monkeypatch.setattr(intake, "store_contact", lambda **kw: attempts.append(kw) or real(**kw))
+    # Another worker gave the operator a contact: only the last-given time differs from the route known.
+    SourceOperatorWeight.objects.filter(source=met).update(last_given_at=timezone.now())
+    assert post(client, met, {"external_id": "rr-second"}).status_code == 201
+    assert len(attempts) == 1  # decided once, not rolled back to run again
+    fresh = known_route(token_digest(met.token))
+    assert fresh.operators[0].last_given is not None  # the fresher read is kept
+    # A skill is a route change: the contact is decided again on what was read.
+    Skill.objects.create(name="ru")
+    capacity.set_source_skills(source=met, required=["ru"])
+    attempts.clear()
+    body = post(client, met, {"external_id": "rr-third"}).json()
+    assert len(attempts) == 2 and body["unassigned_reason"] == "nobody_with_skills"
