@@ -1,7 +1,8 @@
 """Intake benchmark: POST /api/contacts/ through gunicorn, as a ratio to a minimal Django floor.
 
     python bench/bench_intake.py [--scenario free flood] [--sources 2 300] [--schedules off on] [--history N]
-                                 [--pages]
+                                 [--offers off on] [--subscribed off on] [--strategy weighted round_robin]
+                                 [--skills off on] [--pages]
 
 It drops and re-creates the database (its name must contain "bench"; SQLite: deletes the file), migrates
 it, serves the floor project (bench/floor/) and the app side by side with the repository's gunicorn.conf.py
@@ -12,7 +13,9 @@ Scenarios: `free` (operators' limits never bind) and `flood` (every operator is 
 stored unassigned, all_at_limit). `--sources N`: N sources with 20 operators each, the traffic spread over
 their tokens; several values are measured in rising order, adding sources as it goes. `--schedules off on`:
 each case also with every operator on a weekly schedule and an exception (on shift now), which the intake
-must read without another round trip.
+must read without another round trip. `--strategy`: the sources' routing strategy. `--skills off on`: each
+case also with two skills on every operator, one required by every source and another asked for by every
+contact in the webhook body (the floor's body carries the same field).
 """
 
 import argparse
@@ -99,6 +102,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="on: one subscription to every event (each contact also writes its outbox event; no worker "
         "sends them during the run); 'off on' measures both (default off)",
     )
+    arg(
+        "--strategy",
+        nargs="+",
+        choices=["weighted", "round_robin", "least_loaded"],
+        default=["weighted"],
+        help="the sources' routing strategy; several: each measured (default weighted)",
+    )
+    arg(
+        "--skills",
+        nargs="+",
+        choices=["off", "on"],
+        default=["off"],
+        help="on: every operator holds ru and en, every source requires en and every contact asks for ru "
+        "(the body's skills); 'off on' measures both (default off)",
+    )
     arg("--history", type=int, default=0, help="contacts over the past year, loaded before measuring")
     arg("--pages", action="store_true", help="then time the staff pages and admin lists in-process")
     arg("--duration", type=int, default=20, help="measured seconds per case, and of its floor (default 20)")
@@ -156,21 +174,34 @@ def main(argv: list[str] | None = None) -> int:
         serving("bench.floor.wsgi:application", "/api/contacts/", floor_env, args) as floor_url,
         serving("config.wsgi:application", "/healthz", env, args) as url,
     ):
-        for sources, scenario, scheduled, offering, subscribed in itertools.product(
-            sorted(set(args.sources)), args.scenario, args.schedules, args.offers, args.subscribed
-        ):
+        cases = itertools.product(
+            sorted(set(args.sources)),
+            args.scenario,
+            args.schedules,
+            args.offers,
+            args.subscribed,
+            args.strategy,
+            args.skills,
+        )
+        for sources, scenario, scheduled, offering, subscribed, strategy, skilled in cases:
             add_sources(sources, tokens)
             set_scenario(scenario)
             set_schedules(scheduled == "on")
             set_offers(offering == "on")
             set_subscribed(subscribed == "on")
+            set_strategy(strategy)
+            set_skills(skilled == "on")
             refresh_statistics()
-            prefix = f"{scenario}-{sources}-{scheduled}-{offering}-{subscribed}-{run}"
-            floor, result, mark = measure(url, floor_url, prefix=prefix, tokens=tokens[:sources], args=args)
+            prefix = f"{scenario}-{sources}-{scheduled}-{offering}-{subscribed}-{strategy}-{skilled}-{run}"
+            floor, result, mark = measure(
+                url, floor_url, prefix=prefix, tokens=tokens[:sources], args=args, skills=skilled == "on"
+            )
             label = f"{scenario}, {sources} source{'s' if sources > 1 else ''}"
             label += ", schedules" if scheduled == "on" else ""
             label += ", offers" if offering == "on" else ""
             label += ", subscribed" if subscribed == "on" else ""
+            label += f", {strategy.replace('_', ' ')}" if strategy != "weighted" else ""
+            label += ", skills" if skilled == "on" else ""
             print(row(label, result, floor_rps=rps(floor), stored=stored_since(mark)))
     if args.pages:
         for line in time_pages():
@@ -269,6 +300,36 @@ def set_subscribed(on: bool) -> None:
     Subscription.objects.all().delete()
     if on:
         services.create_subscription(url="http://127.0.0.1:9/events", events=list(EventType.values))
+
+
+def set_strategy(strategy: str) -> None:
+    from crm.models import Source
+
+    Source.objects.update(strategy=strategy)
+
+
+def set_skills(on: bool) -> None:
+    """on: every operator holds ru and en, every source requires en (so its route reads the operators'
+    skills) and every contact asks for ru (intake.lua's BENCH_SKILLS); off: no skills anywhere."""
+    from crm.models import Operator, Skill, Source
+    from distribution import capacity
+
+    Operator.skills.through.objects.all().delete()
+    for source in Source.objects.all():
+        capacity.set_source_skills(source=source, required=[], preferred=[])
+    if not on:
+        return
+    ru, en = (Skill.objects.get_or_create(name=name)[0] for name in ("ru", "en"))
+    insert(
+        Operator.skills.through,
+        (
+            Operator.skills.through(operator_id=op, skill_id=skill.pk)
+            for op in Operator.objects.values_list("pk", flat=True)
+            for skill in (ru, en)
+        ),
+    )
+    for source in Source.objects.all():
+        capacity.set_source_skills(source=source, required=["en"])
 
 
 def set_offers(on: bool) -> None:
@@ -437,7 +498,13 @@ def serving(app: str, ready_path: str, env: dict[str, str], args: argparse.Names
 
 
 def measure(
-    url: str, floor_url: str, *, prefix: str, tokens: list[str], args: argparse.Namespace
+    url: str,
+    floor_url: str,
+    *,
+    prefix: str,
+    tokens: list[str],
+    args: argparse.Namespace,
+    skills: bool = False,
 ) -> tuple[dict, dict, int]:
     """Warm both up, then measure the floor and the case in turns of `--slice` seconds each, `--duration`
     seconds in all for each, the order swapped every turn. This machine's speed swings by a third within
@@ -450,7 +517,12 @@ def measure(
     def wrk(target: str, name: str, seconds: int) -> dict:
         keys = [] if target == floor_url else tokens
         return run_wrk(
-            target, prefix=f"{prefix}-{name}", tokens=keys, seconds=seconds, connections=args.connections
+            target,
+            prefix=f"{prefix}-{name}",
+            tokens=keys,
+            seconds=seconds,
+            connections=args.connections,
+            skills=skills,
         )
 
     if args.warmup:
@@ -479,11 +551,16 @@ def combined(parts: list[dict]) -> dict:
     return total
 
 
-def run_wrk(url: str, *, prefix: str, tokens: list[str], seconds: int, connections: int) -> dict:
+def run_wrk(
+    url: str, *, prefix: str, tokens: list[str], seconds: int, connections: int, skills: bool = False
+) -> dict:
     threads = min(os.cpu_count() or 1, connections)
     # --timeout as gunicorn's: a slow answer counts as slow, not as an error.
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(LUA)]
-    out = subprocess.run([*command, url, "--", prefix, *tokens], capture_output=True, text=True, check=True)
+    env = {**os.environ, "BENCH_SKILLS": "ru" if skills else ""}
+    out = subprocess.run(
+        [*command, url, "--", prefix, *tokens], capture_output=True, text=True, check=True, env=env
+    )
     return parse_wrk(out.stdout)
 
 

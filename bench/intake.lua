@@ -11,6 +11,9 @@ function setup(thread)
 end
 
 local prefix, tokens, n = "", {}, 0
+-- BENCH_SKILLS=ru: every contact asks for that skill (bench_intake --skills on), floor and app alike.
+local skills = os.getenv("BENCH_SKILLS") or ""
+local extra = skills ~= "" and string.format(', "skills": ["%s"]', skills) or ""
 
 function init(args)
   prefix = args[1] .. "-" .. thread_id .. "-"
@@ -21,7 +24,7 @@ end
 
 function request()
   n = n + 1
-  local body = string.format('{"external_id": "%s%d", "name": "Bench %d", "message": "benchmark"}', prefix, n, n)
+  local body = string.format('{"external_id": "%s%d", "name": "Bench %d", "message": "benchmark"%s}', prefix, n, n, extra)
   local headers = { ["Content-Type"] = "application/json" }
   if #tokens > 0 then
     headers["Authorization"] = tokens[(n + thread_id) % #tokens + 1]

@@ -131,11 +131,17 @@ class WorkerMemory:
     # Sources whose last contact in this worker found every operator at the limit: a flood while everyone
     # is busy. The next contact counts all loads at once before it locks anyone (router).
     full_sources: set[int] = field(default_factory=set)
+    # Skill names seen to exist (name → time.monotonic() of the read): a contact asking for them is not
+    # checked again for SKILLS_FRESH_FOR seconds (webhook.known_skills). A skill deleted meanwhile is still
+    # taken that long; such a contact waits, "nobody with the skills", naming it.
+    skills: dict[str, float] = field(default_factory=dict)
     MAX_ROUTES = 1000
+    SKILLS_FRESH_FOR = 10.0
 
     def clear(self) -> None:
         self.routes.clear()
         self.full_sources.clear()
+        self.skills.clear()
 
     def remember(self, digest: str, rows: list[tuple]) -> Route | None:
         """The route these rows describe, remembered for the token (forgotten when they describe none)."""

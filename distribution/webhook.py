@@ -6,7 +6,9 @@ request's language (LocaleMiddleware: Accept-Language), so they are built per re
 """
 
 import json
+import math
 import shlex
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl
@@ -24,7 +26,7 @@ from crm.choices import ContactState, UnassignedReason
 from crm.models import Contact, Lead, Skill
 from crm.secrets import token_digest
 from crm.services import skills_named
-from distribution.routes import Route, known_route, route_for_token_digest
+from distribution.routes import Route, known_route, memory, route_for_token_digest
 
 # The contract's one definition: the URLconf, the WSGI entry (its short middleware stack), the OpenAPI
 # document and the nginx configuration (checked by a test) all read these.
@@ -263,12 +265,19 @@ def _validated(data: dict) -> ContactPayload:
 
 
 def known_skills(names: tuple[str, ...]) -> None:
-    """422 naming every skill that does not exist (read only when the contact asks for skills)."""
-    if names:
-        try:
-            skills_named(names)
-        except ValidationError as exc:
-            raise WebhookError(422, "skills", exc.message_dict["skills"][0]) from None
+    """422 naming every skill that does not exist. Names this worker found recently are not read again
+    (routes.memory.skills): a contact asking for skills costs a query only now and then."""
+    now = time.monotonic()
+    unsure = [
+        name for name in names if now - memory.skills.get(name, now - math.inf) >= memory.SKILLS_FRESH_FOR
+    ]
+    if not unsure:
+        return
+    try:
+        skills_named(unsure)
+    except ValidationError as exc:
+        raise WebhookError(422, "skills", exc.message_dict["skills"][0]) from None
+    memory.skills.update(dict.fromkeys(unsure, now))
 
 
 def _json_object(text: str) -> dict:
