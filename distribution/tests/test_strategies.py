@@ -14,6 +14,7 @@ from crm.tests.factories import ContactFactory, OperatorFactory, SourceFactory, 
 from distribution import capacity, queue, worker
 from distribution.intake import store_contact
 from distribution.selection import choose, still_first
+from distribution.tests.test_concurrency import run_at_once
 from distribution.tests.test_selection import CHI2_P001, chi_square
 
 pytestmark = pytest.mark.django_db
@@ -508,3 +509,54 @@ def test_weighted_shares_are_unchanged_with_skills_on_and_everybody_skilled():
     )
     shares = {op.pk: w for op, w in zip(operators, [1, 3, 6], strict=True)}
     assert chi_square(counts, shares) < CHI2_P001[2]
+
+
+# --- Round robin under concurrency (PostgreSQL's row locks) --------------------------------------------
+
+THREADS = 6
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_round_robin_never_gives_one_operator_two_while_another_has_none():
+    operators = [OperatorFactory(load_limit=100) for _ in range(THREADS)]
+    source = source_with(*operators, strategy=Strategy.ROUND_ROBIN)
+
+    contacts = run_at_once(
+        THREADS, lambda i: store_contact(source=source, external_id=f"rr-{i}", rng=random.Random(i))
+    )
+
+    assert Counter(c.operator_id for c in contacts) == {op.pk: 1 for op in operators}
+    given = SourceOperatorWeight.objects.filter(source=source).values_list("last_given_at", flat=True)
+    assert None not in given
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_round_robin_keeps_the_hard_limit():
+    operators = [OperatorFactory(load_limit=1) for _ in range(THREADS)]
+    source = source_with(*operators, strategy=Strategy.ROUND_ROBIN)
+
+    run_at_once(
+        2 * THREADS, lambda i: store_contact(source=source, external_id=f"rr-{i}", rng=random.Random(i))
+    )
+
+    assert Counter(Contact.objects.exclude(operator=None).values_list("operator_id", flat=True)) == {
+        op.pk: 1 for op in operators
+    }
+    waiting = Contact.objects.filter(operator=None)
+    assert waiting.count() == THREADS
+    assert set(waiting.values_list("unassigned_reason", flat=True)) == {UnassignedReason.ALL_AT_LIMIT}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_least_loaded_spreads_evenly():
+    operators = [OperatorFactory(load_limit=10) for _ in range(THREADS)]
+    source = source_with(*operators, strategy=Strategy.LEAST_LOADED)
+
+    run_at_once(
+        2 * THREADS, lambda i: store_contact(source=source, external_id=f"ll-{i}", rng=random.Random(i))
+    )
+
+    assert Counter(Contact.objects.values_list("operator_id", flat=True)) == {op.pk: 2 for op in operators}
