@@ -272,6 +272,21 @@ def test_round_robin_keeps_turns_per_source():
     assert arrive(form, now=now).operator_id == anna.pk
 
 
+def test_round_robin_takes_turns_from_the_queue_too():
+    anna, boris = OperatorFactory(load_limit=10), OperatorFactory(load_limit=10)
+    source = source_with(anna, boris, strategy=Strategy.ROUND_ROBIN)
+    start = timezone.now() - timedelta(minutes=10)
+    waiting = [
+        ContactFactory(source=source, operator=None, created_at=start + timedelta(seconds=i))
+        for i in range(6)
+    ]
+    assert queue.drain(rng=random.Random(3)).assigned == 6
+    got = [Contact.objects.get(pk=c.pk).operator_id for c in waiting]
+    assert Counter(got) == {anna.pk: 3, boris.pk: 3}
+    assert all(a != b for a, b in zip(got, got[1:], strict=False))  # in turns
+    assert Contact.objects.get(pk=waiting[0].pk).explanation["strategy"] == "round_robin"
+
+
 def test_least_loaded_through_the_intake_goes_by_share_of_the_limit():
     roomy, small = OperatorFactory(load_limit=10), OperatorFactory(load_limit=3)
     source = source_with(roomy, small, weights=[1, 100], strategy=Strategy.LEAST_LOADED)
