@@ -135,5 +135,11 @@ def _drain_one(contact_id: int, *, trigger: str, now: datetime, rng: random.Rand
 
 
 def routable(now: datetime) -> Q:
-    """Waiting contacts the queue may route now: not in the pause after a round everyone passed on."""
-    return Q(operator__isnull=True) & (Q(route_after__isnull=True) | Q(route_after__lte=now))
+    """Waiting contacts the queue may route now: not in the pause after a round everyone passed on. One
+    waiting for the preferred skills is routable before its `route_after` too (when anyone with the required
+    skills may take it): an operator with the preferred ones may have become free meanwhile."""
+    return Q(operator__isnull=True) & (
+        Q(route_after__isnull=True)
+        | Q(route_after__lte=now)
+        | Q(unassigned_reason=UnassignedReason.WAITING_FOR_PREFERRED)
+    )

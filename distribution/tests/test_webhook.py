@@ -353,3 +353,109 @@ def test_a_rotated_token_works_during_its_grace_period_then_401(client, source):
     assert assert_status == 401
     regenerate_token(source=source)  # no grace: the previous token stops at once
     assert post(client, None, {"external_id": "d"}, token=new).status_code == 401
+
+
+# --- Skills a contact asks for -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ru_and_en(source):
+    """The fixture's operator holds no skills; a second one holds ru."""
+    from crm.models import Skill
+    from distribution import capacity
+
+    for name in ("ru", "en", "vip"):
+        Skill.objects.create(name=name)
+    russian = OperatorFactory(load_limit=100)
+    WeightFactory(source=source, operator=russian, weight=1)
+    capacity.set_operator_skills(operator=russian, names=["ru", "en"])
+    return russian
+
+
+def test_skills_asked_for_route_to_an_operator_holding_them(client, source, ru_and_en):
+    for i in range(5):
+        response = post(client, source, {"external_id": f"u{i}", "skills": ["ru"]})
+        assert response.status_code == 201, response.content
+        assert response.json()["assigned_operator"] == ru_and_en.pk
+    assert Contact.objects.filter(skills=["ru"]).count() == 5
+
+
+def test_skills_nobody_holds_wait_with_the_reason(client, source, ru_and_en):
+    response = post(client, source, {"external_id": "u1", "skills": ["vip"]})
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["assigned_operator"], body["unassigned_reason"]) == (None, "nobody_with_skills")
+    assert Contact.objects.get().explanation["skills"]["missing"] == ["vip"]
+
+
+def test_unknown_skills_are_422_naming_them_and_nothing_is_written(client, source, ru_and_en):
+    response = post(client, source, {"external_id": "u1", "skills": ["ru", "klingon", "elvish"]})
+    assert response.status_code == 422, response.content
+    assert set(response.json()) == {"errors"} and set(response.json()["errors"]) == {"skills"}
+    (message,) = response.json()["errors"]["skills"]
+    assert "klingon" in message and "elvish" in message and "ru," not in message
+    assert not Contact.objects.exists() and not Lead.objects.exists()
+
+
+@pytest.mark.parametrize("skills", ["", [], None])
+def test_no_skills_is_no_requirement(client, source, ru_and_en, skills):
+    assert post(client, source, {"external_id": "u1", "skills": skills}).status_code == 201
+    assert Contact.objects.get().skills == []
+
+
+@pytest.mark.parametrize("skills", [{"ru": True}, 5, [1], ["ru", ""], [["ru"]], True, ["ru"] * 21])
+def test_skills_not_a_list_of_names_are_400(client, source, ru_and_en, skills):
+    assert_error(post(client, source, {"external_id": "u1", "skills": skills}), 400, "skills")
+    assert not Lead.objects.exists()
+
+
+def test_form_bodies_send_skills_comma_separated(client, source, ru_and_en):
+    response = post(
+        client,
+        source,
+        raw="external_id=form-1&skills=ru,en",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["assigned_operator"] == ru_and_en.pk
+    assert Contact.objects.get().skills == ["en", "ru"]
+
+
+def test_form_bodies_with_unknown_skills_are_422(client, source, ru_and_en):
+    response = post(
+        client,
+        source,
+        raw="external_id=form-1&skills=ru,xx",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert_error(response, 422, "skills")
+
+
+def test_a_replay_with_the_same_skills_is_the_original(client, source, ru_and_en):
+    body = {"external_id": "u1", "skills": ["ru", "en"]}
+    first = post(client, source, body, HTTP_IDEMPOTENCY_KEY="d-1")
+    again = post(client, source, {**body, "skills": ["en", "ru"]}, HTTP_IDEMPOTENCY_KEY="d-1")
+    assert first.status_code == 201
+    assert again.status_code == 200 and again["Idempotent-Replay"] == "true"
+    assert again.json() == first.json()
+    assert Contact.objects.count() == 1
+
+
+@pytest.mark.parametrize("second", [["en"], [], None])
+def test_a_replay_with_other_skills_is_422(client, source, ru_and_en, second):
+    post(client, source, {"external_id": "u1", "skills": ["ru"]}, HTTP_IDEMPOTENCY_KEY="d-1")
+    body = {"external_id": "u1"} | ({"skills": second} if second is not None else {})
+    response = post(client, source, body, HTTP_IDEMPOTENCY_KEY="d-1")
+    assert response.status_code == 422
+    assert "idempotency_key" in response.json()["errors"]
+    assert Contact.objects.count() == 1
+
+
+def test_a_key_stored_without_skills_still_replays_without_them(client, source, ru_and_en):
+    first = post(client, source, {"external_id": "u1"}, HTTP_IDEMPOTENCY_KEY="d-1")
+    again = post(client, source, {"external_id": "u1", "skills": []}, HTTP_IDEMPOTENCY_KEY="d-1")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert (
+        post(client, source, {"external_id": "u1", "skills": ["ru"]}, HTTP_IDEMPOTENCY_KEY="d-1").status_code
+        == 422
+    )
