@@ -33,6 +33,10 @@ API_PATHS = {
     "/api/v1/contacts/{contact_id}/withdraw": {"post"},
     "/api/v1/contacts/{contact_id}/reopen": {"post"},
     "/api/v1/stats": {"get"},
+    "/api/v1/subscriptions": {"get", "post"},
+    "/api/v1/subscriptions/{subscription_id}": {"get", "patch", "delete"},
+    "/api/v1/subscriptions/{subscription_id}/test": {"post"},
+    "/api/v1/subscriptions/{subscription_id}/rotate-secret": {"post"},
 }
 WEBHOOK = "/api/contacts/"
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -105,6 +109,7 @@ def test_lists_document_paging(schema):
         "/api/v1/leads",
         "/api/v1/contacts",
         "/api/v1/holidays",
+        "/api/v1/subscriptions",
     ]:
         op = schema["paths"][path]["get"]
         assert {"limit", "offset"} <= {p["name"] for p in op["parameters"]}
