@@ -51,6 +51,7 @@ class LeadflowAPI(NinjaAPI):
     def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         openapi.add_webhook(schema)
+        openapi.add_events(schema)
         schema = openapi.translated(schema)  # our texts in the request's language
         schema["info"]["title"] = gettext(schema["info"]["title"])
         return schema
