@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.text import format_lazy
 from django.utils.translation import gettext, ngettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -32,7 +33,7 @@ class SubscriptionForm(forms.ModelForm):
     )
     events = forms.MultipleChoiceField(
         label=_("event types"),
-        choices=EventType.choices,
+        choices=[(code, format_lazy("{}: {}", code, label)) for code, label in EventType.choices],
         widget=forms.CheckboxSelectMultiple,
         help_text=_("The event types sent there."),
     )

@@ -126,3 +126,32 @@ def test_non_staff_are_refused(client, django_user_model):
         assert response.status_code == 302 and reverse("admin:login") in response["Location"]
     response = client.post(reverse("admin:events_subscription_test", args=[sub.pk]))
     assert response.status_code == 302 and not Delivery.objects.exists()
+
+
+def test_the_form_offers_every_event_type_as_a_checkbox_and_the_list_searches_an_event_id(admin_client):
+    page = admin_client.get(reverse("admin:events_subscription_add"))
+    for code in EventType.values:
+        assert f'type="checkbox" name="events" value="{code}"' in page.text
+    delivery = services.send_test_event(subscription=subscription())
+    changelist = reverse("admin:events_delivery_changelist")
+    found = admin_client.get(changelist, {"q": str(delivery.event.public_id)})
+    assert [d.pk for d in found.context["cl"].result_list] == [delivery.pk]
+    assert admin_client.get(changelist, {"q": "not-a-uuid"}).status_code == 200
+
+
+def test_changing_and_deleting_go_through_the_services(admin_client):
+    sub = subscription()
+    salt = sub.secret_salt
+    change = reverse("admin:events_subscription_change", args=[sub.pk])
+    response = admin_client.post(change, {"url": URL + "/v2", "events": ["contact.waiting"], "is_active": ""})
+    assert response.status_code == 302
+    sub.refresh_from_db()
+    assert (sub.url, sub.events, sub.is_active, sub.secret_salt) == (
+        URL + "/v2",
+        ["contact.waiting"],
+        False,
+        salt,
+    )
+    delete = reverse("admin:events_subscription_delete", args=[sub.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 302
+    assert not Subscription.objects.exists()
