@@ -117,6 +117,10 @@ class Delivery(models.Model):
                 name="delivery_pending_subject",
             ),
             models.Index(fields=["subscription", "status", "id"], name="delivery_recent"),
+            # The dashboard's warning: deliveries given up lately (events.selectors).
+            models.Index(
+                fields=["next_attempt_at"], condition=Q(status=DeliveryStatus.FAILED), name="delivery_failed"
+            ),
         ]
 
     def __str__(self) -> str:

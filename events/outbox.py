@@ -20,6 +20,7 @@ from events.choices import EventType
 from events.models import Delivery, Event, Subscription
 
 TEST_EVENT = "leadflow.test"  # the admin's "send test event": to one subscription, whatever it wants
+TEST_DATA = {"message": "A test event from Leadflow."}
 
 
 def wanted(source_id: int | None) -> bool:
@@ -81,6 +82,16 @@ def record_presence(before: Operator, after: Operator, *, now: datetime | None =
     """An operator's presence changed (any path): the operator before and after, to global subscriptions."""
     if not wanted(None):
         return None
+    return Event.objects.create(
+        type=EventType.OPERATOR_PRESENCE_CHANGED,
+        created_at=now or timezone.now(),
+        subject=f"operator:{after.pk}",
+        data=presence_data(before, after),
+    )
+
+
+def presence_data(before: Operator, after: Operator) -> dict:
+    """An operator's presence change as an event tells it: the operator after, and its presence before."""
 
     def presence(operator: Operator) -> dict:
         return {
@@ -89,15 +100,7 @@ def record_presence(before: Operator, after: Operator, *, now: datetime | None =
             "presence_until": operator.presence_until.isoformat() if operator.presence_until else None,
         }
 
-    return Event.objects.create(
-        type=EventType.OPERATOR_PRESENCE_CHANGED,
-        created_at=now or timezone.now(),
-        subject=f"operator:{after.pk}",
-        data={
-            "operator": {"id": after.pk, "name": after.name, **presence(after)},
-            "previous": presence(before),
-        },
-    )
+    return {"operator": {"id": after.pk, "name": after.name, **presence(after)}, "previous": presence(before)}
 
 
 def body(event: Event) -> dict:
@@ -156,7 +159,7 @@ def test_delivery(subscription: Subscription) -> Delivery:
         event = Event.objects.create(
             type=TEST_EVENT,
             subject=f"test:{uuid.uuid4().hex[:12]}",
-            data={"message": "A test event from Leadflow."},
+            data=TEST_DATA,
             dispatched=True,
         )
         return Delivery.objects.create(subscription=subscription, event=event, subject=event.subject)

@@ -17,6 +17,7 @@ from distribution.webhook import (
     SkillNames,
     WebhookReceipt,
 )
+from events import schema as event_schema
 from integrations.api.common import ErrorOut
 
 DESCRIPTION = gettext_noop("""\
@@ -188,6 +189,60 @@ def add_webhook(schema: dict[str, Any]) -> None:
         "scheme": "bearer",
         "description": gettext_noop("The source's webhook token (admin → Sources; shown once, when made)."),
     }
+
+
+OUTBOUND_EVENT = {
+    "post": {
+        "operationId": "outbound_event",
+        "summary": gettext_noop("An outbound event (Leadflow posts it to each subscription's URL)"),
+        "description": gettext_noop(
+            "Signed with the subscription's secret: Leadflow-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 "
+            "of the timestamp, a dot and the raw body>. Answer 2xx within the timeout; anything else is "
+            "retried with backoff for about a day (docs/api.md, Outbound events)."
+        ),
+        "tags": ["subscriptions"],
+        "parameters": [
+            {
+                "in": "header",
+                "name": "Leadflow-Signature",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^t=[0-9]+(,v1=[0-9a-f]{64})+$"},
+                "description": gettext_noop("A second v1 while a rotated secret is in its grace."),
+            },
+            {
+                "in": "header",
+                "name": "Leadflow-Event-Id",
+                "required": True,
+                "schema": {"type": "string", "format": "uuid"},
+                "description": gettext_noop("The event's id: deduplicate by it."),
+            },
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": REF.format(model="Event")},
+                    "examples": event_schema.examples(),
+                }
+            },
+        },
+        "responses": {"200": {"description": gettext_noop("Received (any 2xx).")}},
+    }
+}
+
+
+def add_events(schema: dict[str, Any]) -> None:
+    """The outbound events' body (components.schemas.Event and its parts), an example of each type
+    (components.examples, made by events.outbox's own code) and the delivery as an OpenAPI 3.1 webhook."""
+    components = schema.setdefault("components", {})
+    components.setdefault("schemas", {}).update(event_schema.SCHEMAS)
+    examples = event_schema.examples()
+    components.setdefault("examples", {}).update(examples)
+    components["schemas"]["Event"] = {
+        **event_schema.SCHEMAS["Event"],
+        "examples": [example["value"] for example in examples.values()],
+    }
+    schema.setdefault("webhooks", {})["event"] = OUTBOUND_EVENT
 
 
 # Values the texts above name as %(kib)d and such: filled in as the schema is served, after translating.

@@ -27,7 +27,7 @@ PASSWORD = "correct horse battery staple"
 # contacts, their arrivals by hour. The workers' latest pass. Who answers, per source and per operator of the
 # page: contacts given, offers made, offers ended, contacts closed, times to accept and to close (6 each).
 # However many operators and sources there are.
-DASHBOARD_QUERIES = 30
+DASHBOARD_QUERIES = 31  # 30, and the outbound deliveries failed lately (events.selectors)
 # sources and operators for the filters, count of leads, the page, contacts count and last time for the
 # page's leads, their latest contacts
 LEAD_LIST_QUERIES = 10

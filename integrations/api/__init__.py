@@ -1,5 +1,5 @@
 """The integration API under /api/v1/ (django-ninja): operators (their presence and schedules), company
-holidays, sources and weights, leads, contacts, stats.
+holidays, sources and weights, leads, contacts, stats, and the subscriptions to outbound events.
 
 Endpoints are thin: they parse (the schemas), call the same services the admin uses (crm.services,
 distribution.manual) or the dashboard's selectors, and answer. Every error has the webhook's shape,
@@ -51,6 +51,7 @@ class LeadflowAPI(NinjaAPI):
     def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         openapi.add_webhook(schema)
+        openapi.add_events(schema)
         schema = openapi.translated(schema)  # our texts in the request's language
         schema["info"]["title"] = gettext(schema["info"]["title"])
         return schema
@@ -184,7 +185,16 @@ def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 # The resources, each a module of its own (after `api`, which they do not import).
-from integrations.api import contacts, leads, operators, schedules, skills, sources, stats  # noqa: E402
+from integrations.api import (  # noqa: E402
+    contacts,
+    leads,
+    operators,
+    schedules,
+    skills,
+    sources,
+    stats,
+    subscriptions,
+)
 
 api.add_decorator(only_known_query_parameters, mode="view")
 api.add_router("/operators", operators.router)
@@ -196,3 +206,4 @@ api.add_router("/sources", sources.router)
 api.add_router("/leads", leads.router)
 api.add_router("/contacts", contacts.router)
 api.add_router("/stats", stats.router)
+api.add_router("/subscriptions", subscriptions.router)

@@ -174,6 +174,7 @@ NOT_FOUND = {
     "lead": _("No lead with id %(id)s."),
     "contact": _("No contact with id %(id)s."),
     "holiday": _("No company holiday with id %(id)s."),
+    "subscription": _("No subscription with id %(id)s."),
 }
 
 

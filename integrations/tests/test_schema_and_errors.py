@@ -35,6 +35,10 @@ API_PATHS = {
     "/api/v1/contacts/{contact_id}/withdraw": {"post"},
     "/api/v1/contacts/{contact_id}/reopen": {"post"},
     "/api/v1/stats": {"get"},
+    "/api/v1/subscriptions": {"get", "post"},
+    "/api/v1/subscriptions/{subscription_id}": {"get", "patch", "delete"},
+    "/api/v1/subscriptions/{subscription_id}/test": {"post"},
+    "/api/v1/subscriptions/{subscription_id}/rotate-secret": {"post"},
 }
 WEBHOOK = "/api/contacts/"
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -107,6 +111,7 @@ def test_lists_document_paging(schema):
         "/api/v1/leads",
         "/api/v1/contacts",
         "/api/v1/holidays",
+        "/api/v1/subscriptions",
     ]:
         op = schema["paths"][path]["get"]
         assert {"limit", "offset"} <= {p["name"] for p in op["parameters"]}
@@ -225,3 +230,32 @@ def test_every_reason_a_contact_waits_is_listed_wherever_one_is_answered(schema)
         assert reason in components[model]["properties"][field]["anyOf"], model
     presence = components["OperatorOut"]["properties"]["presence"]["$ref"].rsplit("/", 1)[1]
     assert components[presence]["enum"] == list(Presence.values)
+
+
+# --- Outbound events -----------------------------------------------------------------------------------
+
+
+def test_the_event_body_is_documented_with_every_type_and_an_example_of_each(schema):
+    from events.choices import EventType
+
+    parts = schema["components"]["schemas"]
+    event = parts["Event"]
+    assert set(EventType.values) <= set(event["properties"]["type"]["enum"])
+    assert set(event["required"]) == {"id", "type", "created_at", "data"}
+    contact = parts["EventContactData"]["properties"]["contact"]
+    assert {"id", "external_id", "source_id", "state", "operator_id", "operator_name"} <= set(
+        contact["required"]
+    )
+    assert set(parts["EventContactData"]["properties"]["why"]["properties"]) == {"path", "reason", "by"}
+    examples = {e["value"]["type"]: e["value"] for e in schema["components"]["examples"].values()}
+    assert set(EventType.values) <= set(examples) and event["examples"] == list(examples.values())
+    for name, body in examples.items():
+        assert set(body) == {"id", "type", "created_at", "data"}, name
+        if name.startswith("contact."):
+            assert set(body["data"]["contact"]) == set(contact["properties"]), name
+            assert body["data"]["contact"]["state"] in contact["properties"]["state"]["enum"]
+    delivery = schema["webhooks"]["event"]["post"]
+    assert {p["name"] for p in delivery["parameters"]} == {"Leadflow-Signature", "Leadflow-Event-Id"}
+    assert delivery["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Event"
+    }
