@@ -31,7 +31,6 @@ from crm.selectors.loads import (
     waiting_by_source,
 )
 from crm.selectors.outcomes import Outcomes, outcomes
-from events.selectors import failed_deliveries
 
 OPERATORS_PER_PAGE = 50
 # The worker passes every few seconds (distribution.worker); silent this long, it is not running.
@@ -110,8 +109,6 @@ class DashboardPage:
     # Who answers and how fast in the window (crm.selectors.outcomes): per source, and per operator of the page.
     source_outcomes: dict[int, Outcomes] = field(default_factory=dict)
     operator_outcomes: dict[int, Outcomes] = field(default_factory=dict)
-    # Outbound events' deliveries given up in the last 24 hours (events.selectors).
-    failed_deliveries: int = 0
 
     @property
     def source_answers(self) -> list[tuple[Source, Outcomes | None]]:
@@ -167,7 +164,6 @@ def dashboard_page(
         operator_outcomes=outcomes(
             by="operator", since=eligibility.window_start(now), ids=[op.pk for op in on_page]
         ),
-        failed_deliveries=failed_deliveries(now=now),
     )
 
 
