@@ -470,10 +470,13 @@ def assign_options(choices, sources) -> SafeString:
 
 
 @register.filter
-def change_value(value: object) -> str:
-    """A recorded field value in words: yes/no, the one date format, "—" for none."""
+def change_value(value: object, labels: dict | None = None) -> str:
+    """A recorded field value in words: yes/no, the one date format, a choice's label (never its stored code),
+    "—" for none."""
     if value is None or value == "":
         return "—"
+    if labels and value in labels:
+        return str(labels[value])
     if isinstance(value, bool):
         return _("yes") if value else _("no")
     if isinstance(value, datetime):
