@@ -17,7 +17,7 @@ from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 
 from crm.choices import API_ACTOR_PREFIX, Actor, AssignmentPath, Exclusion, LoadState, UnassignedReason
-from crm.history import author_label
+from crm.history import WORKER, author_label
 from crm.models import Source
 
 register = template.Library()
@@ -93,6 +93,8 @@ def actor_label(by: str | None) -> str:
         return _("through the API key %(name)s") % {"name": by.removeprefix(API_ACTOR_PREFIX)}
     if by in Actor.values:
         return _label(Actor, by)
+    if by == WORKER:
+        return author_label(by)  # "the worker (a timed job)", not "by worker"
     return _("by %(by)s") % {"by": by}
 
 
