@@ -2,7 +2,7 @@
 a record only when one of them changed, so every entry names what changed (the Changes page, the admin's
 History)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.utils.translation import gettext
 from simple_history.models import HistoricalRecords
@@ -50,6 +50,7 @@ class FieldChange:
     field: str  # the field's verbose name, as the model declares it
     old: object  # None for a created record
     new: object
+    labels: dict = field(default_factory=dict)  # a choice field's labels by stored code ("available": …)
 
 
 def field_changes(kind: str, record, previous) -> list[FieldChange]:
@@ -60,14 +61,16 @@ def field_changes(kind: str, record, previous) -> list[FieldChange]:
         return []
     table = type(record)
 
-    def verbose(name: str) -> str:
-        return str(table._meta.get_field(name).verbose_name)
+    def change(name: str, old: object, new: object) -> FieldChange:
+        model_field = table._meta.get_field(name)
+        labels = dict(model_field.flatchoices) if model_field.choices else {}
+        return FieldChange(str(model_field.verbose_name), old, new, labels)
 
     if previous is None:
         values = [(name, getattr(record, name)) for name in TRACKED[kind]]
-        return [FieldChange(verbose(name), None, value) for name, value in values if value is not None]
+        return [change(name, None, value) for name, value in values if value is not None]
     return [
-        FieldChange(verbose(name), getattr(previous, name), getattr(record, name))
+        change(name, getattr(previous, name), getattr(record, name))
         for name in TRACKED[kind]
         if getattr(previous, name) != getattr(record, name)
     ]

@@ -108,6 +108,19 @@ RECEIPT_PARTS["UnassignedReason"]["description"] = gettext_noop(
     "Why a contact has no operator (stored on the contact)."
 )
 
+# The API's enums' descriptions are their docstrings (crm.choices), which pydantic gives as they are: said
+# here to be in the catalogue, and translated with the rest (translated()).
+ENUM_DESCRIPTIONS = (
+    gettext_noop("Whether an operator is there to take contacts now (only `available` ones are given any)."),
+    gettext_noop("Why an operator is away."),
+    gettext_noop("A change to the weekly schedule for some dates."),
+    gettext_noop(
+        "Where a contact is in its life: waiting → offered → accepted (or assigned directly, for sources\n"
+        "without offers) → closed."
+    ),
+    gettext_noop("How an offer ended (pending while it runs)."),
+)
+
 WEBHOOK = {
     "post": {
         "operationId": "channel_webhook_post_contact",

@@ -1,5 +1,6 @@
 """The Russian pages in a real browser, on a laptop (1,366 × 900) and a phone (390 × 844): the dashboard, the
-queue, the contact list, the admin's operator list, a source's page and an operator's history. On each: no
+queue, the contact list, the reports, the admin's operator list, a source's page, an operator's history, and
+an operator's own My work with a contact offered to her. On each: no
 English phrase of ours left (tests/test_i18n.py's check, on the page as the browser has it), no "None", no
 stored code, and no text clipped: nothing hidden behind a sideways scroll (the dashboard's capacity table cut
 its last column, "само не освободится: нужен с…", at 1,366 px), nothing cut off by its box.
@@ -18,9 +19,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm import services
-from crm.choices import UnassignedReason
+from crm.choices import AwayReason, Presence, UnassignedReason
+from crm.models import Operator
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
 from distribution import capacity
+from distribution.intake import store_contact
 from integrations.models import Scope
 from integrations.services import create_api_key
 from tests.browser import ARTIFACTS, chromium
@@ -108,10 +111,26 @@ def pages(centre: dict) -> dict[str, str]:
         "dashboard": reverse("dashboard"),
         "queue": reverse("queue"),
         "contacts": reverse("contact_list"),
+        "reports": reverse("reports"),
         "admin-operators": reverse("admin:crm_operator_changelist"),
         "admin-source": reverse("admin:crm_source_change", args=[centre["bot"].pk]),
         "admin-history": reverse("admin:crm_operator_history", args=[centre["anna"].pk]),
     }
+
+
+def check_russian_page(page, what: str, *, phone: bool) -> None:
+    """No English of ours, no "None", no stored code, no sideways scroll, nothing clipped or overflowing."""
+    html = page.content()
+    assert '<html lang="ru"' in html, what
+    assert english_left(html) == [], f"{what}: English left"
+    text = visible_text(html)
+    assert not re.search(r"\bNone\b", text), f"{what}: None"
+    assert not STORED_CODES.search(text), f"{what}: a stored code"
+    fits = page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    assert fits, f"{what}: the page scrolls sideways"
+    may_scroll = "#changelist-form .results, .inline-group" if phone else ""
+    assert page.evaluate(CLIPPED, may_scroll) == [], f"{what}: text clipped"
+    assert_no_cell_overflows(page, what)  # nor running into the next cell
 
 
 @pytest.mark.browser
@@ -127,19 +146,38 @@ def test_russian_pages_have_no_english_left_and_no_text_clipped(live_server, sup
                 what = f"{name} at {viewport['width']} px"
                 page.goto(f"{live_server.url}{url}")
                 page.screenshot(path=ARTIFACTS / f"ru-{name}-{viewport['width']}.png", full_page=True)
-                html = page.content()
-                assert '<html lang="ru"' in html, what
-                assert english_left(html) == [], f"{what}: English left"
-                text = visible_text(html)
-                assert not re.search(r"\bNone\b", text), f"{what}: None"
-                assert not STORED_CODES.search(text), f"{what}: a stored code"
-                fits = page.evaluate(
-                    "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
-                )
-                assert fits, f"{what}: the page scrolls sideways"
-                may_scroll = "#changelist-form .results, .inline-group" if viewport == PHONE else ""
-                assert page.evaluate(CLIPPED, may_scroll) == [], f"{what}: text clipped"
-                assert_no_cell_overflows(page, what)  # nor running into the next cell
+                check_russian_page(page, what, phone=viewport == PHONE)
+            page.context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_my_work_is_russian_and_whole_in_a_browser(live_server, django_user_model, centre):
+    """An operator's own page: the presence buttons with the away reasons ("Отошёл — совещание"), a contact
+    offered to her with its deadline and buttons, her shift; the long name in the header."""
+    user = django_user_model.objects.create_user("alexandra")
+    operator = Operator.objects.get(name=LONG_OPERATOR)
+    capacity.update_operator(operator=operator, load_limit=3, timezone="Europe/Moscow")
+    Operator.objects.filter(pk=operator.pk).update(user=user)
+    calls = SourceFactory(name="Входящие звонки", accept_within_seconds=90)
+    WeightFactory(source=calls, operator=operator, weight=1)
+    store_contact(source=calls, external_id="call-1", name="Ольга", message="Перезвоните после шести")
+    capacity.update_operator(
+        operator=Operator.objects.get(pk=operator.pk),
+        presence=Presence.AWAY,
+        presence_reason=AwayReason.MEETING,
+        presence_until=timezone.now() + timedelta(minutes=30),
+    )
+    cookie = session_for(user)
+
+    with chromium() as browser:
+        for viewport in (DESKTOP, PHONE):
+            page = open_page(browser, live_server, cookie, viewport=viewport, language="ru")
+            page.goto(f"{live_server.url}{reverse('my_work')}")
+            page.screenshot(path=ARTIFACTS / f"ru-my-work-{viewport['width']}.png", full_page=True)
+            check_russian_page(page, f"my work at {viewport['width']} px", phone=viewport == PHONE)
+            text = visible_text(page.content())
+            assert "Моя работа" in text and "Отошёл — совещание" in text and "Принять" in text
             page.context.close()
 
 

@@ -10,15 +10,17 @@ import ast
 import gettext
 import html
 import json
+import random
 import re
 import shlex
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import time, timedelta
 from functools import cache
 from html.parser import HTMLParser
 from http import HTTPStatus
 from io import StringIO
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import factory
 import pytest
@@ -33,10 +35,23 @@ from django.utils.translation import ngettext
 
 from config import nginx
 from config.utf8json import json_response
-from crm.choices import Actor, AssignmentPath, Exclusion, LoadState, UnassignedReason
+from crm.choices import (
+    Actor,
+    AssignmentPath,
+    AwayReason,
+    Exclusion,
+    LoadState,
+    Presence,
+    ScheduleExceptionKind,
+    Strategy,
+    UnassignedReason,
+)
 from crm.eligibility import Candidate
-from crm.models import Contact, Operator, Source
+from crm.models import Contact, Operator, Skill, Source
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
+from distribution import capacity, offers, schedules
+from distribution.intake import store_contact
+from distribution.manual import assign_manually
 from distribution.selection import decide
 from integrations.api.validation import MESSAGES
 from integrations.api.validation import message as validation_message
@@ -241,7 +256,8 @@ STORED_CODES = re.compile(
 
 
 def english_left(page: str) -> list[str]:
-    text = visible_text(page)
+    # HTTP header names stay English on purpose (django-axes' "HTTP Accept" is not our "Accept" button).
+    text = re.sub(r"\bHTTP [A-Z][\w-]*", "", visible_text(page))
     return sorted(
         phrase
         for phrase in english_phrases()
@@ -425,6 +441,182 @@ def test_staff_pages_are_russian(russian_admin, data, page):
 )
 def test_customised_admin_pages_are_russian(russian_admin, data, page):
     assert_russian(russian_admin.get(admin_pages(data)[page]), page)
+
+
+@pytest.fixture
+def newer(data, django_user_model) -> dict:
+    """The newer features, in Russian words only: Anna signs in to My work, works a weekly schedule in her own
+    zone with changed hours today, holds skills; Boris is away for lunch until a set time; a company holiday
+    is ahead; a source makes offers (round robin, a required and a preferred skill) and its contacts were
+    offered, declined, accepted, closed with a note, let expire, withdrawn through an API key, given by a
+    supervisor over a pending offer, and one is offered to Anna now."""
+    anna, boris = data["anna"], data["boris"]
+    now = timezone.now()
+    ru, vip = Skill.objects.create(name="ru"), Skill.objects.create(name="vip")
+    anna.skills.add(ru, vip)
+    boris.skills.add(ru)
+    Operator.objects.filter(pk=anna.pk).update(user=django_user_model.objects.create_user("anna"))
+    capacity.update_operator(
+        operator=Operator.objects.get(pk=anna.pk), load_limit=9, timezone="Europe/Moscow"
+    )
+    calls = SourceFactory(
+        name="Звонки",
+        accept_within_seconds=60,
+        missed_offers_before_away=3,
+        strategy=Strategy.ROUND_ROBIN,
+        relax_preferred_after_seconds=300,
+    )
+    calls.required_skills.add(ru)
+    calls.preferred_skills.add(vip)
+    WeightFactory(source=calls, operator=anna, weight=1)
+    WeightFactory(source=calls, operator=boris, weight=1)
+    rng = random.Random(7)
+
+    def arrive(n: int, name: str, minutes_ago: int) -> Contact:
+        return store_contact(
+            source=calls,
+            external_id=f"call-{n}",
+            name=name,
+            message="Перезвоните, пожалуйста",
+            now=now - timedelta(minutes=minutes_ago),
+            rng=rng,
+        )
+
+    # Declined by whoever had it, accepted and closed by the other.
+    handled = arrive(1, "Ольга", 30)
+    first = handled.operator_id
+    handled = offers.decline(
+        contact_id=handled.pk, operator_id=first, now=now - timedelta(minutes=29, seconds=40), rng=rng
+    )
+    second = handled.operator_id
+    offers.accept(contact_id=handled.pk, operator_id=second, now=now - timedelta(minutes=29, seconds=20))
+    offers.close(
+        contact_id=handled.pk, operator_id=second, outcome="Договорились", now=now - timedelta(minutes=20)
+    )
+    expired = arrive(2, "Пётр", 15)
+    offers.expire_due(now=now - timedelta(minutes=13), rng=rng)
+    withdrawn = arrive(3, "Семён", 10)
+    offers.withdraw(contact_id=withdrawn.pk, by="api:Телефония", now=now - timedelta(minutes=9), rng=rng)
+    given = arrive(4, "Нина", 5)
+    given = assign_manually(
+        contact=Contact.objects.get(pk=given.pk),
+        operator=anna,
+        by="api:Телефония",
+        override=True,
+        now=now - timedelta(minutes=4),
+        rng=rng,
+    )
+    pending = arrive(5, "Зоя", 0)
+    if pending.operator_id != anna.pk:  # the round robin's turn: make it Anna's, as a supervisor would
+        pending = offers.withdraw(contact_id=pending.pk, by="sam", now=now, rng=rng)
+    # Boris away for lunch; Anna's week, her changed hours today, and a company holiday next week.
+    capacity.update_operator(
+        operator=Operator.objects.get(pk=boris.pk),
+        presence=Presence.AWAY,
+        presence_reason=AwayReason.LUNCH,
+        presence_until=now + timedelta(hours=1),
+    )
+    today = now.astimezone(ZoneInfo("Europe/Moscow")).date()
+    schedules.set_schedule(
+        operator=Operator.objects.get(pk=anna.pk),
+        intervals=[schedules.Interval(day, time(9), time(18)) for day in range(6)]
+        + [schedules.Interval(6, time(22), time(6))],
+        exceptions=[
+            schedules.DateRange(today, today, ScheduleExceptionKind.HOURS, time(0), time(23, 59)),
+            schedules.DateRange(today + timedelta(days=30), today + timedelta(days=31)),
+        ],
+        now=now,
+    )
+    schedules.add_holiday(holiday=schedules.DateRange(today + timedelta(days=7), today + timedelta(days=7)))
+    return {
+        **data,
+        "calls": calls,
+        "handled": handled,
+        "expired": expired,
+        "withdrawn": withdrawn,
+        "given": given,
+        "pending": Contact.objects.get(pk=pending.pk),
+    }
+
+
+def newer_pages(newer: dict) -> dict[str, str]:
+    day = timezone.localdate()
+    return {
+        "reports": reverse("reports"),
+        "reports of a period": reverse("reports")
+        + f"?from={day - timedelta(days=1):%d.%m.%Y}&to={day:%d.%m.%Y}",
+        "reports with a wrong period": reverse("reports") + "?from=02.01.2026&to=01.01.2026",
+        "dashboard with offers": reverse("dashboard"),
+        "lead declined, accepted and closed": reverse("lead_detail", args=[newer["handled"].lead_id]),
+        "lead whose offer expired": reverse("lead_detail", args=[newer["expired"].lead_id]),
+        "lead whose offer was withdrawn": reverse("lead_detail", args=[newer["withdrawn"].lead_id]),
+        "lead given over an offer": reverse("lead_detail", args=[newer["given"].lead_id]),
+        "lead with a pending offer": reverse("lead_detail", args=[newer["pending"].lead_id]),
+        "offered contacts": reverse("contact_list") + "?state=offered",
+        "changes of presence": reverse("change_list") + f"?operator={newer['boris'].pk}",
+        "admin operator with presence and a schedule": reverse(
+            "admin:crm_operator_change", args=[newer["anna"].pk]
+        ),
+        "admin operator away": reverse("admin:crm_operator_change", args=[newer["boris"].pk]),
+        "admin operator history of presence": reverse("admin:crm_operator_history", args=[newer["boris"].pk]),
+        "admin source that makes offers": reverse("admin:crm_source_change", args=[newer["calls"].pk]),
+        "admin contact with offers": reverse("admin:crm_contact_change", args=[newer["handled"].pk]),
+        "admin company holidays": reverse("admin:crm_holiday_changelist"),
+    }
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "reports",
+        "reports of a period",
+        "reports with a wrong period",
+        "dashboard with offers",
+        "lead declined, accepted and closed",
+        "lead whose offer expired",
+        "lead whose offer was withdrawn",
+        "lead given over an offer",
+        "lead with a pending offer",
+        "offered contacts",
+        "changes of presence",
+        "admin operator with presence and a schedule",
+        "admin operator away",
+        "admin operator history of presence",
+        "admin source that makes offers",
+        "admin contact with offers",
+        "admin company holidays",
+    ],
+)
+def test_newer_pages_are_russian(russian_admin, newer, page):
+    assert_russian(russian_admin.get(newer_pages(newer)[page]), page)
+
+
+@pytest.fixture
+def russian_operator(client, newer):
+    """Anna, signed in with her own account (not staff), in Russian."""
+    client.force_login(Operator.objects.get(pk=newer["anna"].pk).user)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    return client
+
+
+def test_my_work_is_russian(russian_operator, newer):
+    page = russian_operator.get(reverse("my_work"))
+    assert_russian(page, "my work")
+    text = visible(page)
+    for said in ("Моя работа", "Присутствие", "Смена сегодня", "Изменённые часы:", "Принять", "Отклонить"):
+        assert said in text, said
+
+
+def test_my_work_after_going_away_is_russian(russian_operator, newer):
+    away = russian_operator.post(
+        reverse("my_presence"), {"presence": "away", "reason": AwayReason.BREAK, "back_in": "15"}, follow=True
+    )
+    assert_russian(away, "my work, away")
+    assert "Вы отошли (перерыв) до" in visible(away)
+    # The poll's rows and announcement, which the page's script puts in (JSON, not a page).
+    polled = russian_operator.get(reverse("my_work_poll"), {"after": 0}).json()
+    assert english_left(polled["html"]) == [] and "Принять" in visible_text(polled["html"])
+    assert english_left(polled["announce"]) == [] and "новых обращений" in polled["announce"]
 
 
 def test_a_lead_search_counted_up_to_the_cap_is_russian_in_the_admin(russian_admin, data, monkeypatch):

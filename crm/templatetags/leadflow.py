@@ -25,7 +25,7 @@ from crm.choices import (
     Strategy,
     UnassignedReason,
 )
-from crm.history import author_label
+from crm.history import WORKER, author_label
 from crm.models import Source
 
 register = template.Library()
@@ -101,6 +101,8 @@ def actor_label(by: str | None) -> str:
         return _("through the API key %(name)s") % {"name": by.removeprefix(API_ACTOR_PREFIX)}
     if by in Actor.values:
         return _label(Actor, by)
+    if by == WORKER:
+        return author_label(by)  # "the worker (a timed job)", not "by worker"
     return _("by %(by)s") % {"by": by}
 
 
@@ -543,10 +545,13 @@ def assign_options(choices, sources) -> SafeString:
 
 
 @register.filter
-def change_value(value: object) -> str:
-    """A recorded field value in words: yes/no, the one date format, "—" for none."""
+def change_value(value: object, labels: dict | None = None) -> str:
+    """A recorded field value in words: yes/no, the one date format, a choice's label (never its stored code),
+    "—" for none."""
     if value is None or value == "":
         return "—"
+    if labels and value in labels:
+        return str(labels[value])
     if isinstance(value, bool):
         return _("yes") if value else _("no")
     if isinstance(value, datetime):

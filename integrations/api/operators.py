@@ -79,7 +79,13 @@ class ChangedOperator(Body):
 
 # PresenceIn second among the bases, so that its fields come after the name and the limit in the schema.
 class OperatorIn(PresenceIn, NewOperator):
-    """A new operator: a name; the limit, the active flag, presence and time zone have defaults."""
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": gettext_noop(
+                "A new operator: a name; the limit, the active flag, presence and time zone have defaults."
+            )
+        }
+    )
 
 
 class OperatorPatch(PresenceIn, ChangedOperator):

@@ -34,7 +34,10 @@ from integrations.auth import write_key
 # day, on every change and every shift's end (crm.shifts), so a body of thousands would cost every one.
 MAX_INTERVALS = 100
 MAX_EXCEPTIONS = 500
-CLOCK = "HH:MM (HH:MM:SS when it has seconds), wall-clock time in the operator's time zone."
+CLOCK = gettext_noop("HH:MM (HH:MM:SS when it has seconds), wall-clock time in the operator's time zone.")
+CLOCK_OR_DAY_OFF = gettext_noop(
+    "HH:MM (HH:MM:SS when it has seconds), wall-clock time in the operator's time zone. Null for a day off."
+)
 
 
 class IntervalIn(Body):
@@ -98,8 +101,8 @@ class DateRangeOut(Schema):
     start_date: date
     end_date: date
     kind: ScheduleExceptionKind
-    start: str | None = Field(description=CLOCK + " Null for a day off.")
-    end: str | None = Field(description=CLOCK + " Null for a day off.")
+    start: str | None = Field(description=CLOCK_OR_DAY_OFF)
+    end: str | None = Field(description=CLOCK_OR_DAY_OFF)
 
     @staticmethod
     def resolve_start(exception: ScheduleException) -> str | None:

@@ -87,8 +87,14 @@ class SourceIn(Body):
 
 
 class SourcePatch(Body):
-    """Any subset of the fields. `accept_within_seconds` and `relax_preferred_after_seconds` may be null;
-    the others may not."""
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": gettext_noop(
+                "Any subset of the fields. `accept_within_seconds` and `relax_preferred_after_seconds` may be "
+                "null; the others may not."
+            )
+        }
+    )
 
     name: Name = Field(None, min_length=1, max_length=SOURCE_NAME_MAX)
     keep_operator: StrictBool = Field(None)
