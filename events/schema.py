@@ -4,6 +4,7 @@ with an example of each event type made by the code that makes the real bodies (
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
 from crm.choices import AssignmentPath, ContactState, Presence, UnassignedReason
@@ -184,6 +185,13 @@ def example(event_type: str) -> dict:
     return outbox.body(event)
 
 
+# Each example's summary says what the type means (the type's label, in the reader's language).
+SUMMARIES = {
+    **{kind.value: kind.label for kind in EventType},
+    outbox.TEST_EVENT: _("a test event, sent on request to one subscription"),
+}
+
+
 def examples() -> dict[str, dict]:
     """components.examples: one per type, named by it."""
-    return {name.replace(".", "_"): {"summary": name, "value": example(name)} for name in TYPES}
+    return {name.replace(".", "_"): {"summary": SUMMARIES[name], "value": example(name)} for name in TYPES}

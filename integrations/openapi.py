@@ -119,6 +119,7 @@ ENUM_DESCRIPTIONS = (
         "without offers) → closed."
     ),
     gettext_noop("How an offer ended (pending while it runs)."),
+    gettext_noop("How a source chooses among the operators who can take a contact (distribution.selection)."),
 )
 
 WEBHOOK = {

@@ -38,7 +38,9 @@ LONG_OPERATOR = "Александра-Константиновна Рождес�
 # sideways-scrolling box.
 CLIPPED = """
 may_scroll => [...document.querySelectorAll('body *')].filter(e => {
-  if (e.closest('pre, code, .visually-hidden') || e.getClientRects().length === 0) return false;
+  // Django's filter_horizontal arrows hide their words on purpose (an icon; the words for screen readers).
+  if (e.closest('pre, code, .visually-hidden, .selector-chooser, .selector-chooseall, .selector-clearall')
+      || e.getClientRects().length === 0) return false;
   if (may_scroll && e.matches(may_scroll)) return false;
   const s = getComputedStyle(e);
   const wider = e.scrollWidth > e.clientWidth + 1;

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest
 from django.utils.translation import gettext, gettext_noop
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
-from pydantic import StrictBool, StrictInt, StrictStr, WithJsonSchema
+from pydantic import ConfigDict, StrictBool, StrictInt, StrictStr, WithJsonSchema
 
 from crm.models import Source
 from events import services
@@ -49,7 +49,14 @@ class SubscriptionIn(Body):
 
 
 class SubscriptionPatch(Body):
-    """Any subset of the fields; `source_id` may be null (every source), the others may not."""
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "description": gettext_noop(
+                "Any subset of the fields; `source_id` may be null (every source), the others may not."
+            )
+        },
+    )
 
     url: Url = Field(None)
     events: EventTypes = Field(None)
