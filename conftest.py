@@ -23,11 +23,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if connection.vendor == "postgresql":
-        # They run a server or process of their own on a database of their own: one run is enough.
+        # They run a server or process of their own on a database of their own, or check words and layout,
+        # which no engine changes: one run is enough (the SQLite pass), and CI's time goes to the rest.
         ran = pytest.mark.skip(reason="runs on a SQLite database of its own: it ran in the SQLite pass")
+        said = pytest.mark.skip(
+            reason="words and layout, the same on every engine: it ran in the SQLite pass"
+        )
         for item in items:
             if "own_database" in item.keywords:
                 item.add_marker(ran)
+            elif "words" in item.keywords or "browser" in item.keywords:
+                item.add_marker(said)
         return
     skip = pytest.mark.skip(
         reason=f"needs PostgreSQL; the suite runs on {connection.vendor}. "

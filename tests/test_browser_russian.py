@@ -30,6 +30,8 @@ from tests.browser import ARTIFACTS, chromium
 from tests.test_browser_lists import DESKTOP, PHONE, assert_no_cell_overflows, open_page, session_for
 from tests.test_i18n import STORED_CODES, english_left, visible_text
 
+pytestmark = pytest.mark.words
+
 LONG_OPERATOR = "Александра-Константиновна Рождественская-Васильева"
 
 # Text a box cuts off (overflow hidden or an ellipsis), and boxes whose content is wider than they are and

@@ -58,6 +58,8 @@ from integrations.api.validation import message as validation_message
 from integrations.models import Scope
 from integrations.services import create_api_key
 
+pytestmark = pytest.mark.words
+
 PO = Path(settings.BASE_DIR) / "locale" / "ru" / "LC_MESSAGES" / "django.po"
 MO = PO.with_suffix(".mo")
 
