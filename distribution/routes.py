@@ -48,15 +48,18 @@ class Route:
         contact has `waited` past the source's relax time (crm.eligibility)."""
         found = list(self.operators)
         for i, starts, ends in self.shifts:
-            found[i] = replace(
-                found[i], on_shift=eligibility.on_shift(scheduled=True, starts=starts, ends=ends, now=now)
-            )
+            # The cached candidates are on shift: only those whose shift does not hold now are copied.
+            if not eligibility.on_shift(scheduled=True, starts=starts, ends=ends, now=now):
+                found[i] = replace(found[i], on_shift=False)
         required, preferred = self.requirements(skills=skills, waited=waited)
         if not required and not preferred:
             return tuple(found)
         held = self.held()
+        # Candidates hold every skill until shown otherwise: only those lacking some are copied.
         return tuple(
-            replace(c, skilled=required <= own, preferred=preferred <= own)
+            c
+            if required <= own and preferred <= own
+            else replace(c, skilled=required <= own, preferred=preferred <= own)
             for c, own in zip(found, held, strict=True)
         )
 

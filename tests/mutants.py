@@ -423,8 +423,8 @@ M = [
     (
         "routes: holding any required skill is enough",
         "distribution/routes.py",
-        "replace(c, skilled=required <= own, preferred=preferred <= own)",
-        "replace(c, skilled=not required or bool(required & own), preferred=preferred <= own)",
+        "if required <= own and preferred <= own",
+        "if (not required or bool(required & own)) and preferred <= own",
         "distribution/tests/test_strategies.py distribution/tests/test_known_routes.py distribution/tests/test_webhook_skills.py distribution/tests/test_admin_skills.py integrations/tests/test_skills.py",
     ),
     (
