@@ -662,6 +662,9 @@ class Offer(models.Model):
             models.Index(fields=["contact", "id"], name="offer_contact"),
             models.Index(fields=["operator", "offered_at"], name="offer_operator_window"),
             models.Index(fields=["source", "offered_at"], name="offer_source_window"),
+            # Offers ended in a period, all sources at once (who answers, the reports): ended ones only, so
+            # the intake's pending offer costs nothing more.
+            models.Index(fields=["ended_at"], condition=Q(ended_at__isnull=False), name="offer_ended"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(outcome__in=OfferOutcome.values), name="offer_outcome_valid"),

@@ -112,7 +112,8 @@ class DashboardPage:
 
     @property
     def source_answers(self) -> list[tuple[Source, Outcomes | None]]:
-        return [(s.source, self.source_outcomes.get(s.source.pk)) for s in self.sources]
+        """The sources of the page's operators, and those with contacts waiting (the reports list all)."""
+        return [(s.source, self.source_outcomes.get(s.source.pk)) for s in answered_sources(self)]
 
     @property
     def operator_answers(self) -> list[tuple[Operator, Outcomes | None]]:
@@ -153,18 +154,28 @@ def dashboard_page(
     on_page = list(page.object_list)
     frees_at = freeing_times(now=now, operators=on_page)
     page.object_list = [OperatorLoad.of(op, now=now, frees_at=frees_at.get(op.pk)) for op in on_page]
-    return DashboardPage(
+    board = DashboardPage(
         now=now,
         sources=sources,
         operators=page,
         load_lines=load_lines(now=now, loads=page.object_list),
         shares=_shares(now=now, loads=page.object_list, sources={s.source.pk: s for s in sources}),
         worker_last_pass=WorkerBeat.objects.aggregate(latest=Max("last_pass_at"))["latest"],
-        source_outcomes=outcomes(by="source", since=eligibility.window_start(now)),
         operator_outcomes=outcomes(
             by="operator", since=eligibility.window_start(now), ids=[op.pk for op in on_page]
         ),
     )
+    shown = [s.source.pk for s in answered_sources(board)]
+    return replace(
+        board, source_outcomes=outcomes(by="source", since=eligibility.window_start(now), ids=shown)
+    )
+
+
+def answered_sources(board: DashboardPage) -> list[SourceSummary]:
+    """The sources whose answers the dashboard shows: those of the page's operators and those with contacts
+    waiting, by name. All of them would be hundreds of rows at hundreds of sources; the reports list all."""
+    shown = {share.source.pk for share in board.shares}
+    return [s for s in board.sources if s.source.pk in shown or s.waiting.count]
 
 
 def source_summaries(*, now: datetime) -> list[SourceSummary]:

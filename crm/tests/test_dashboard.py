@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm import selectors
+from crm.selectors.dashboard import OPERATORS_PER_PAGE
 from crm.tests.factories import ContactFactory, OperatorFactory, SourceFactory, WeightFactory
 
 pytestmark = pytest.mark.django_db
@@ -310,3 +311,21 @@ def test_a_source_counts_operators_on_shift_to_the_second_as_the_intake_does():
     at_end = summary(ends)
     assert (at_end.on_shift, at_end.free, at_end.blocked) == (0, 0, UnassignedReason.NOBODY_ON_SHIFT)
     assert [row.operator.name for row in at_end.off_shift] == ["Anna"]
+
+
+def test_who_answers_per_source_lists_the_pages_sources_and_those_waiting():
+    now = timezone.now()
+    near, far, queued = (
+        SourceFactory(name="A near"),
+        SourceFactory(name="Z far"),
+        SourceFactory(name="Q queued"),
+    )
+    for n in range(OPERATORS_PER_PAGE):  # the first page: near's operators only
+        WeightFactory(source=near, operator=OperatorFactory(name=f"A{n:03}"))
+    WeightFactory(source=far, operator=OperatorFactory(name="Zed"))
+    ContactFactory(source=queued, operator=None)
+    board = selectors.dashboard_page(now=now)
+    assert [source.name for source, _ in board.source_answers] == ["A near", "Q queued"]
+    assert set(board.source_outcomes) <= {near.pk, queued.pk}
+    second = selectors.dashboard_page(now=now, operator_page=2)
+    assert [source.name for source, _ in second.source_answers] == ["Q queued", "Z far"]

@@ -93,3 +93,16 @@ def test_percentile_interpolates_as_percentile_cont():
     assert percentile([7.0], 0.9) == 7.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
     assert percentile([10.0, 30.0, 50.0], 0.9) == pytest.approx(46.0)
+
+
+def test_offered_counts_pending_offers_and_only_those_made_in_the_period():
+    vera = OperatorFactory(name="Vera")
+    source = SourceFactory()
+    contact = ContactFactory(
+        source=source, operator=vera, assigned_at=T0, state=ContactState.OFFERED, offer_expires_at=T0 + 60 * S
+    )
+    offer(contact, vera, at=T0 + 5 * S)  # pending, made in the period
+    before = ContactFactory(source=source, operator=None, created_at=T0 - S)
+    offer(before, vera, at=T0 - 10 * S, ended_after=20 * S, outcome=OfferOutcome.EXPIRED)  # ended inside
+    found = outcomes(by="operator", since=T0, until=T0 + timedelta(days=1))[vera.pk]
+    assert (found.offered, found.expired) == (1, 1)
