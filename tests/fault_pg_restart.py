@@ -34,7 +34,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds of traffic")
+    parser.add_argument("--duration", type=float, default=14.0, help="seconds of traffic")
     parser.add_argument("--restart-after", type=float, default=6.0, help="seconds into the traffic")
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
@@ -57,13 +57,13 @@ def main() -> int:
     import django
 
     django.setup()
-    from crm.models import Operator, Source, SourceOperatorWeight
+    from crm.models import Operator, SourceOperatorWeight
+    from crm.services import create_source
 
-    source = Source.objects.create(name="Fault source")
+    source, token = create_source(name="Fault source")  # its token is shown only here (crm.secrets)
     for weight, (name, limit) in enumerate(LIMITS.items(), start=1):
         operator = Operator.objects.create(name=name, load_limit=limit)
         SourceOperatorWeight.objects.create(source=source, operator=operator, weight=weight)
-    token = source.token
     from django.db import connections
 
     connections.close_all()

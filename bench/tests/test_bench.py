@@ -97,28 +97,34 @@ def test_a_very_short_run_prints_every_case_against_the_floor(tmp_path: Path):
     ]
     command += ["--duration", "2", "--slice", "1", "--warmup", "0", "--workers", "2", "--connections", "4"]
     command += ["--history", "50"]
-    command += ["--scenario", "free", "flood", "--sources", "2", "--schedules", "off", "on", "--pages"]
+    # Two cases, each with the features that change what the intake reads (shifts, skills in the body).
+    command += [
+        "--scenario",
+        "free",
+        "flood",
+        "--sources",
+        "2",
+        "--schedules",
+        "on",
+        "--skills",
+        "on",
+        "--pages",
+    ]
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
     out = subprocess.run(command, check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
 
     assert out.returncode == 0, out.stderr[-3000:]
     lines = {line.split("  ")[0].strip(): line for line in out.stdout.splitlines()}
     assert "cores" in out.stdout and "command: python bench/bench_intake.py --database-url" in out.stdout
-    cases = (
-        "free, 2 sources",
-        "flood, 2 sources",
-        "free, 2 sources, schedules",
-        "flood, 2 sources, schedules",
-    )
+    cases = ("free, 2 sources, schedules, skills", "flood, 2 sources, schedules, skills")
     for case in cases:
         rate, floor, ratio, _, _, errors = lines[case].removeprefix(case).split()[:6]
         # A floor of its own; no errors.
         assert float(floor.replace(",", "")) > 0 and errors == "0", lines[case]
         assert abs(float(rate.replace(",", "")) / float(floor.replace(",", "")) - float(ratio)) < 0.001
-    assert lines["free, 2 sources"].endswith(" assigned")  # nobody is full
-    assert lines["flood, 2 sources"].endswith(" all_at_limit")  # everybody is full
-    # On a schedule that holds now, everyone stays eligible: contacts are assigned, not left off shift.
-    assert lines["free, 2 sources, schedules"].endswith(" assigned")
-    assert lines["flood, 2 sources, schedules"].endswith(" all_at_limit")
+    # On a schedule that holds now and with the skills asked for, everyone stays eligible: contacts are
+    # assigned (nobody is full), not left off shift or waiting for skills; in a flood everybody is full.
+    assert lines["free, 2 sources, schedules, skills"].endswith(" assigned")
+    assert lines["flood, 2 sources, schedules, skills"].endswith(" all_at_limit")
     assert "/admin/crm/contact/" in out.stdout and " 200 " in lines["/admin/crm/contact/"]
     assert "AXES" not in out.stderr  # the pages' login is no news
