@@ -152,6 +152,17 @@ class Candidate:
         return replace(self, load=load, **reread)
 
 
+def is_there(candidate: Candidate) -> bool:
+    """Switched on, one of the source's operators, on shift and available: the first rules of exclusion's,
+    before skills, offers and capacity."""
+    return (
+        candidate.active
+        and candidate.weight > 0
+        and candidate.on_shift
+        and candidate.presence == Presence.AVAILABLE
+    )
+
+
 def exclusion(candidate: Candidate) -> Exclusion | None:
     """Why the candidate cannot take a contact, or None while it still may (its load may be uncounted).
     In the order the rules apply (docs: the filters): availability (switched on, a member of the source,

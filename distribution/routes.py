@@ -86,12 +86,11 @@ class Route:
         required, preferred = self.requirements(skills=skills, waited=waited)
         if not required and not preferred:
             return {}
-        there = [
-            own
-            for c, own in zip(candidates, self.held(), strict=True)
-            if c.active and c.weight > 0 and c.on_shift and c.presence == "available"
-        ]
-        held = frozenset().union(*there)
+        if any(c.skilled and eligibility.is_there(c) for c in candidates):
+            held = required  # someone there holds them all: nothing is missing, no skills read again
+        else:
+            there = [own for c, own in zip(candidates, self.held(), strict=True) if eligibility.is_there(c)]
+            held = frozenset().union(*there)
         return {
             "required": sorted(required),
             "preferred": sorted(preferred),
