@@ -61,8 +61,17 @@ class LeadFilterForm(_SourceOperatorChoices):
 
 
 class DashboardForm(forms.Form):
-    """The dashboard's operator table: ?op_q=<name>&op_source=<id>&op_page=<n> (a search over names, the
-    operators of one source). A value that does not parse is left out rather than failing the page."""
+    """The dashboard's source table: ?src_q=<name>&src_page=<n>; its operator table: ?op_q=<name>&op_source=<id>
+    &op_page=<n> (a search over names, the operators of one source). A value that does not parse is left out
+    rather than failing the page."""
+
+    src_q = forms.CharField(
+        label=_("Source"),
+        required=False,
+        strip=True,
+        max_length=200,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("e.g. Site form")}),
+    )
 
     op_q = forms.CharField(
         label=_("Operator"),

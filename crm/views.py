@@ -109,6 +109,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         operator_query=form.cleaned_data.get("op_q") or "",
         operator_source=source_id,
         operator_page=request.GET.get("op_page"),
+        source_query=form.cleaned_data.get("src_q") or "",
+        source_page=request.GET.get("src_page"),
     )
     context = {
         "board": board,

@@ -8,6 +8,7 @@ from crm.selectors.changes import Change, change_authors, change_page
 from crm.selectors.charts import Bucket, LoadLine, arrivals, load_lines, trends
 from crm.selectors.dashboard import (
     OPERATORS_PER_PAGE,
+    SOURCES_PER_PAGE,
     DashboardPage,
     SourceSummary,
     dashboard_page,
@@ -46,6 +47,7 @@ __all__ = [
     "report",
     "INLINE_OTHERS_MAX",
     "OPERATORS_PER_PAGE",
+    "SOURCES_PER_PAGE",
     "PAGE_SIZE",
     "SEARCHED_LEADS_ORDER",
     "AssignChoices",

@@ -1,4 +1,5 @@
-"""The staff dashboard: every source summed up in SQL, the operators a page at a time, whatever their number."""
+"""The staff dashboard: every source summed up in SQL, the sources and the operators shown a page at a time,
+whatever their number."""
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,8 @@ from crm.selectors.loads import (
 from crm.selectors.outcomes import Outcomes, outcomes
 
 OPERATORS_PER_PAGE = 50
+# Hundreds of sources are hundreds of rows in each of two tables: a page of them at a time.
+SOURCES_PER_PAGE = 50
 # The worker passes every few seconds (distribution.worker); silent this long, it is not running.
 WORKER_SILENT_AFTER = timedelta(minutes=1)
 
@@ -101,19 +104,20 @@ class SourceShares:
 @dataclass(frozen=True)
 class DashboardPage:
     now: datetime
-    sources: list[SourceSummary]  # every source, by name
+    sources: list[SourceSummary]  # every source, by name (the alerts and the queue's totals count them all)
+    source_page: Page  # of SourceSummary, by name: the search's page of the capacity and answers tables
     operators: Page  # of OperatorLoad, by name: the search's page
     load_lines: list[LoadLine]  # of the page's operators
     shares: list[SourceShares]  # the sources of the page's operators, by name
     worker_last_pass: datetime | None = None  # the latest pass of any worker (manage.py run_worker)
-    # Who answers and how fast in the window (crm.selectors.outcomes): per source, and per operator of the page.
+    # Who answers and how fast in the window (crm.selectors.outcomes): per source and per operator of the pages.
     source_outcomes: dict[int, Outcomes] = field(default_factory=dict)
     operator_outcomes: dict[int, Outcomes] = field(default_factory=dict)
 
     @property
     def source_answers(self) -> list[tuple[Source, Outcomes | None]]:
-        """The sources of the page's operators, and those with contacts waiting (the reports list all)."""
-        return [(s.source, self.source_outcomes.get(s.source.pk)) for s in answered_sources(self)]
+        """The sources of the capacity table's page (the reports list all)."""
+        return [(s.source, self.source_outcomes.get(s.source.pk)) for s in self.source_page]
 
     @property
     def operator_answers(self) -> list[tuple[Operator, Outcomes | None]]:
@@ -140,11 +144,17 @@ def dashboard_page(
     operator_query: str = "",
     operator_source: int | None = None,
     operator_page: str | int | None = 1,
+    source_query: str = "",
+    source_page: str | int | None = 1,
 ) -> DashboardPage:
     """The staff dashboard for one moment, in a fixed number of queries however many operators there are:
-    every source's capacity summed up in SQL, and the operators 50 a page (searched by name, or those of
-    one source) with their loads over the day and their shares of the sources they work."""
+    every source's capacity summed up in SQL and shown 50 a page (searched by name), and the operators 50 a
+    page (searched by name, or those of one source) with their loads over the day and their shares of the
+    sources they work."""
     sources = source_summaries(now=now)
+    wanted = source_query.casefold()
+    found = [s for s in sources if wanted in s.source.name.casefold()] if wanted else sources
+    shown_sources = Paginator(found, SOURCES_PER_PAGE).get_page(source_page)
     operators = Operator.objects.with_load(now).only(*OPERATOR_ROW)
     if operator_query:
         operators = operators.filter(name__icontains=operator_query)
@@ -154,9 +164,10 @@ def dashboard_page(
     on_page = list(page.object_list)
     frees_at = freeing_times(now=now, operators=on_page)
     page.object_list = [OperatorLoad.of(op, now=now, frees_at=frees_at.get(op.pk)) for op in on_page]
-    board = DashboardPage(
+    return DashboardPage(
         now=now,
         sources=sources,
+        source_page=shown_sources,
         operators=page,
         load_lines=load_lines(now=now, loads=page.object_list),
         shares=_shares(now=now, loads=page.object_list, sources={s.source.pk: s for s in sources}),
@@ -164,18 +175,10 @@ def dashboard_page(
         operator_outcomes=outcomes(
             by="operator", since=eligibility.window_start(now), ids=[op.pk for op in on_page]
         ),
+        source_outcomes=outcomes(
+            by="source", since=eligibility.window_start(now), ids=[s.source.pk for s in shown_sources]
+        ),
     )
-    shown = [s.source.pk for s in answered_sources(board)]
-    return replace(
-        board, source_outcomes=outcomes(by="source", since=eligibility.window_start(now), ids=shown)
-    )
-
-
-def answered_sources(board: DashboardPage) -> list[SourceSummary]:
-    """The sources whose answers the dashboard shows: those of the page's operators and those with contacts
-    waiting, by name. All of them would be hundreds of rows at hundreds of sources; the reports list all."""
-    shown = {share.source.pk for share in board.shares}
-    return [s for s in board.sources if s.source.pk in shown or s.waiting.count]
 
 
 def source_summaries(*, now: datetime) -> list[SourceSummary]:

@@ -572,3 +572,12 @@ def inline_formset_data(inline_admin_formset) -> str:
 
 
 register.filter("author_label", author_label)
+
+
+@register.simple_tag(takes_context=True)
+def page_query(context: template.Context, param: str, number: int) -> str:
+    """The current query string with `param` set to `number`: `{% querystring %}` with a key that is not
+    written out, for a page with two paged tables (the dashboard's ?src_page= and ?op_page=)."""
+    params = context.request.GET.copy()
+    params[param] = number
+    return f"?{params.urlencode()}"

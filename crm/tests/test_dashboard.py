@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm import selectors
-from crm.selectors.dashboard import OPERATORS_PER_PAGE
+from crm.selectors.dashboard import OPERATORS_PER_PAGE, SOURCES_PER_PAGE
 from crm.tests.factories import ContactFactory, OperatorFactory, SourceFactory, WeightFactory
 
 pytestmark = pytest.mark.django_db
@@ -313,19 +313,39 @@ def test_a_source_counts_operators_on_shift_to_the_second_as_the_intake_does():
     assert [row.operator.name for row in at_end.off_shift] == ["Anna"]
 
 
-def test_who_answers_per_source_lists_the_pages_sources_and_those_waiting():
+def test_the_source_table_is_paged_and_searched_and_who_answers_follows_its_page(staff_client):
+    # 300 sources were 300 rows in each of two tables (capacity, who answers): a page of them at a time.
     now = timezone.now()
-    near, far, queued = (
-        SourceFactory(name="A near"),
-        SourceFactory(name="Z far"),
-        SourceFactory(name="Q queued"),
-    )
-    for n in range(OPERATORS_PER_PAGE):  # the first page: near's operators only
-        WeightFactory(source=near, operator=OperatorFactory(name=f"A{n:03}"))
-    WeightFactory(source=far, operator=OperatorFactory(name="Zed"))
-    ContactFactory(source=queued, operator=None)
-    board = selectors.dashboard_page(now=now)
-    assert [source.name for source, _ in board.source_answers] == ["A near", "Q queued"]
-    assert set(board.source_outcomes) <= {near.pk, queued.pk}
-    second = selectors.dashboard_page(now=now, operator_page=2)
-    assert [source.name for source, _ in second.source_answers] == ["Q queued", "Z far"]
+    count = SOURCES_PER_PAGE + 5
+    sources = [SourceFactory(name=f"Source {n:03}") for n in range(count)]
+    ContactFactory(source=sources[-1], operator=None)  # waiting on the last page: counted on every page
+    url = reverse("dashboard")
+
+    first = staff_client.get(url)
+    board = first.context["board"]
+    assert [s.source for s in board.source_page] == sources[:SOURCES_PER_PAGE]
+    assert [source for source, _ in board.source_answers] == sources[:SOURCES_PER_PAGE]
+    assert set(board.source_outcomes) <= {s.pk for s in sources[:SOURCES_PER_PAGE]}
+    assert len(board.sources) == count and board.waiting.count == 1
+    assert f"1–{SOURCES_PER_PAGE} of {count} sources" in first.text
+    assert 'href="?src_page=2#capacity-title"' in first.text
+    capacity = first.text.split('id="capacity-title"')[1].split('id="load-title"')[0]
+    assert capacity.count('<th scope="row"') == SOURCES_PER_PAGE
+    assert sources[-1].name not in capacity
+
+    # The other table keeps its page: the operator table's ?op_page= stays in the source table's links.
+    kept = staff_client.get(url, {"op_page": 2}).text
+    assert 'href="?op_page=2&amp;src_page=2#capacity-title"' in kept
+
+    second = staff_client.get(url, {"src_page": 2}).context["board"]
+    assert [s.source for s in second.source_page] == sources[SOURCES_PER_PAGE:]
+    assert [source for source, _ in second.source_answers] == sources[SOURCES_PER_PAGE:]
+
+    found = staff_client.get(url, {"src_q": "source 05"})
+    assert [s.source for s in found.context["board"].source_page] == sources[50:count]
+    assert "1–5 of 5 sources" in found.text
+    nothing = staff_client.get(url, {"src_q": "nowhere"})
+    assert "No source matches." in nothing.text and nothing.context["board"].waiting.count == 1
+    # A page number past the end shows the last page, as the operator table does.
+    assert staff_client.get(url, {"src_page": "99"}).context["board"].source_page.number == 2
+    assert selectors.dashboard_page(now=now, source_page="x").source_page.number == 1
