@@ -552,10 +552,9 @@ class Contact(models.Model):
         verbose_name_plural = _("contacts")
         ordering = ["-created_at", "-id"]
         indexes = [
-            # An operator's load is an index range over (operator, created_at): never a scan of history.
-            # The trailing id matches the pages' order (newest first, id breaking ties), so a filtered page
-            # reads its 50 rows off the index instead of sorting every match (SQLite has no incremental sort).
-            # The pages' "contacts of an operator"; the order is newest first, id breaking ties.
+            # The pages' "contacts of an operator" (and of a source, a lead; all of them): the trailing id
+            # matches their order (newest first, id breaking ties), so a filtered page reads its 50 rows off
+            # the index instead of sorting every match (SQLite has no incremental sort).
             models.Index(fields=["operator", "created_at", "id"], name="contact_operator_window"),
             # An operator's load is an index range over (operator, assigned_at): at most `limit` entries.
             models.Index(fields=["operator", "assigned_at"], name="contact_operator_load"),

@@ -6,15 +6,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.core.paginator import Page, Paginator
-from django.db import connection
 from django.db.models import (
-    BooleanField,
     Count,
-    F,
-    Func,
     Max,
     Q,
-    QuerySet,
     Sum,
 )
 
@@ -275,7 +270,8 @@ def _shares(
     # A source created after `sources` was read is left out until the next load.
     source_ids = (set(mine) | set(counts)) & set(sources)
     assigned = dict(
-        _anyone_in_window(now)
+        # Through the index of the moments contacts were given (contact_given): the window's entries only.
+        Contact.objects.in_window(now)
         .filter(source_id__in=source_ids)
         .order_by()
         .values_list("source_id")
@@ -309,25 +305,3 @@ def _shares(
             )
         )
     return result
-
-
-def _anyone_in_window(now: datetime) -> QuerySet[Contact]:
-    """Contacts assigned in the window to any operator, read through the (operator, assigned_at) index.
-
-    Without naming the operators PostgreSQL reads the whole table for `assigned_at > …` (60 ms at a
-    million contacts); `operator_id = ANY(ARRAY(SELECT id FROM operators))` is one index range per
-    operator (about 25 ms at 6,000), and needs no operator loaded here. SQLite looks each one up by
-    itself for `IN (SELECT …)`.
-    """
-    everyone = Operator.objects.order_by().values("pk")
-    if connection.vendor != "postgresql":
-        return Contact.objects.in_window(now).filter(operator_id__in=everyone)
-    return Contact.objects.in_window(now).filter(AnyOf(F("operator_id"), everyone))
-
-
-class AnyOf(Func):
-    """`<column> = ANY(ARRAY(<subquery>))`, a condition PostgreSQL can search an index for, per value."""
-
-    template = "%(expressions)s))"
-    arg_joiner = " = ANY(ARRAY("
-    output_field = BooleanField()
