@@ -339,11 +339,22 @@ def rollback_to(name: str) -> Statement:
 
 
 def insert_contact(contact: Contact) -> Statement:
-    """The INSERT of a new contact, each value prepared by its model field as the ORM would."""
+    """The INSERT of a new contact, each value prepared by its model field as the ORM would.
+
+    A plain int, str or None is what every field here prepares it to: it goes as it is (a choice's enum
+    member is not plain, and is prepared like the rest). The field machinery costs some 5 µs a value."""
     db = default_db()
     return _named(
-        "insert_contact", tuple(_prepared(f, getattr(contact, f.attname), db) for f in _contact_fields())
+        "insert_contact",
+        tuple(
+            value if type(value) in _PLAIN else _prepared(f, value, db)
+            for f in _contact_fields()
+            for value in (getattr(contact, f.attname),)
+        ),
     )
+
+
+_PLAIN = frozenset({int, str, type(None)})
 
 
 def _prepared(field: Field, value: object, db: BaseDatabaseWrapper) -> object:

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm import selectors
-from crm.selectors.dashboard import OPERATORS_PER_PAGE, SOURCES_PER_PAGE
+from crm.selectors.dashboard import SOURCES_PER_PAGE
 from crm.tests.factories import ContactFactory, OperatorFactory, SourceFactory, WeightFactory
 
 pytestmark = pytest.mark.django_db
