@@ -582,6 +582,18 @@ class Contact(models.Model):
                 fields=["assigned_at"], condition=Q(assigned_at__isnull=False), name="contact_given"
             ),
             models.Index(fields=["closed_at"], condition=Q(closed_at__isnull=False), name="contact_closed"),
+            # The same per operator and per source, for the pages that show some of them (the reports' and
+            # the dashboard's pages of 50). No new contact is closed, so the intake never writes these.
+            models.Index(
+                fields=["operator", "closed_at"],
+                condition=Q(closed_at__isnull=False),
+                name="contact_closed_by_operator",
+            ),
+            models.Index(
+                fields=["source", "closed_at"],
+                condition=Q(closed_at__isnull=False),
+                name="contact_closed_by_source",
+            ),
             # The dashboard's queue per source (how many wait, since when) over the waiting contacts alone.
             models.Index(
                 fields=["source", "created_at"],

@@ -290,7 +290,14 @@ def reports(request: HttpRequest) -> HttpResponse:
     """Who answered and how fast over a range of days, per operator and per source, with CSV exports."""
     form = ReportForm(request.GET)
     days = form.period(timezone.localdate())
-    report = selectors.report(start=days[0], end=days[1]) if days else None
+    report = None
+    if days:
+        report = selectors.report(
+            start=days[0],
+            end=days[1],
+            operator_page=request.GET.get("op_page"),
+            source_page=request.GET.get("src_page"),
+        )
     return render(request, "crm/reports.html", {"form": form, "report": report})
 
 
@@ -306,8 +313,10 @@ def report_csv(request: HttpRequest, table: str) -> HttpResponse:
         rows = selectors.contact_rows(start=start, end=end)
         header = selectors.CONTACT_COLUMNS
     else:
-        report = selectors.report(start=start, end=end)
-        rows = ((owner.pk, owner.name, *figures(o)) for owner, o in getattr(report, table))
+        rows = (
+            (owner.pk, owner.name, *figures(o))
+            for owner, o in selectors.report_rows(table, start=start, end=end)
+        )
         header = (f"{table[:-1]}_id", "name", *FIGURE_COLUMNS)
     response = StreamingHttpResponse(csv_lines(header, rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="leadflow-{table}-{start}-{end}.csv"'

@@ -36,7 +36,14 @@ from crm.selectors.my_work import (
 )
 from crm.selectors.outcomes import Outcomes, outcomes
 from crm.selectors.overview import Dashboard, SourceOverview, dashboard, source_overview, source_overviews
-from crm.selectors.reports import CONTACT_COLUMNS, Report, contact_rows, report
+from crm.selectors.reports import (
+    CONTACT_COLUMNS,
+    REPORT_ROWS_PER_PAGE,
+    Report,
+    contact_rows,
+    report,
+    report_rows,
+)
 
 __all__ = [
     "CONTACT_COLUMNS",
@@ -45,6 +52,8 @@ __all__ = [
     "contact_rows",
     "outcomes",
     "report",
+    "report_rows",
+    "REPORT_ROWS_PER_PAGE",
     "INLINE_OTHERS_MAX",
     "OPERATORS_PER_PAGE",
     "SOURCES_PER_PAGE",

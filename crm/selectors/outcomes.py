@@ -15,7 +15,7 @@ does: computed there in SQL; on SQLite (development) from the durations in Pytho
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -105,15 +105,6 @@ def outcomes(
     for owner, values in _percentiles(closed, key, "assigned_at", "closed_at").items():
         found[owner].to_close = values
     return dict(found)
-
-
-def total(rows: Iterable[Outcomes]) -> Outcomes:
-    """The counts of several rows added up (percentiles do not add up: left empty)."""
-    summed = Outcomes()
-    for row in rows:
-        for name in ("assigned", "offered", "accepted", "declined", "expired", "closed"):
-            setattr(summed, name, getattr(summed, name) + getattr(row, name))
-    return summed
 
 
 class PercentileCont(Aggregate):

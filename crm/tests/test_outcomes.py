@@ -7,7 +7,7 @@ import pytest
 
 from crm.choices import ContactState, OfferOutcome
 from crm.models import Offer
-from crm.selectors.outcomes import outcomes, percentile, total
+from crm.selectors.outcomes import outcomes, percentile
 from crm.tests.factories import ContactFactory, OperatorFactory, SourceFactory
 
 pytestmark = pytest.mark.django_db
@@ -86,7 +86,7 @@ def test_per_source_and_only_some(data):
     assert list(only) == [data["phone"].pk]
     # The period is half-open: a moment at `until` is the next period's.
     assert outcomes(by="operator", since=T0 - timedelta(days=1), until=T0)[data["anna"].pk].accepted == 1
-    assert total(found.values()).offered == 6
+    assert sum(row.offered for row in found.values()) == 6
 
 
 def test_percentile_interpolates_as_percentile_cont():
