@@ -2,9 +2,11 @@
 for the tests that run on a database of their own (once, in the SQLite pass)."""
 
 import random
+from collections.abc import Iterator
 
 import pytest
 from django.db import connection
+from django.utils import translation
 
 
 @pytest.fixture
@@ -60,3 +62,12 @@ def new_worker() -> None:
     from distribution.routes import memory
 
     memory.clear()
+
+
+@pytest.fixture(autouse=True)
+def default_language() -> Iterator[None]:
+    """Each test starts in the default language. A request through the test client activates its language
+    for the rest of the thread (LocaleMiddleware never deactivates it: a server's next request activates its
+    own), so a Russian page would otherwise turn the next test's template tags Russian."""
+    yield
+    translation.deactivate()
