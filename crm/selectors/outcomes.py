@@ -68,7 +68,7 @@ def outcomes(
     *, by: str, since: datetime, until: datetime | None = None, ids: Sequence[int] | None = None
 ) -> dict[int, Outcomes]:
     """{operator or source id: Outcomes} for the period [since, until) (no end: up to now), `by` "operator"
-    or "source", only `ids` if given. Six grouped queries, whatever the number of contacts (ids absent from
+    or "source", only `ids` if given. Five grouped queries, whatever the number of contacts (ids absent from
     the answer had nothing)."""
     key = f"{by}_id"
     found: dict[int, Outcomes] = defaultdict(Outcomes)
@@ -94,16 +94,16 @@ def outcomes(
     for owner, outcome, n in ended:
         if outcome in (OfferOutcome.ACCEPTED, OfferOutcome.DECLINED, OfferOutcome.EXPIRED):
             setattr(found[owner], outcome, n)
-    for owner, n in scoped(Contact.objects, "closed_at").values_list(key).annotate(n=Count("pk")):
-        found[owner].closed = n
     answered = scoped(Offer.objects, "ended_at").filter(
         outcome=OfferOutcome.ACCEPTED, ended_at__gt=F("offered_at")
     )
-    for owner, values in _percentiles(answered, key, "offered_at", "ended_at").items():
+    for owner, (values, _) in _percentiles(answered, key, "offered_at", "ended_at").items():
         found[owner].to_accept = values
+    # The contacts closed are counted by the same read as their times to close (every closed contact was
+    # given: it has both moments).
     closed = scoped(Contact.objects, "closed_at")
-    for owner, values in _percentiles(closed, key, "assigned_at", "closed_at").items():
-        found[owner].to_close = values
+    for owner, (values, n) in _percentiles(closed, key, "assigned_at", "closed_at").items():
+        found[owner].to_close, found[owner].closed = values, n
     return dict(found)
 
 
@@ -118,17 +118,22 @@ class PercentileCont(Aggregate):
         super().__init__(expression, fraction=float(fraction), **extra)
 
 
-def _percentiles(queryset: QuerySet, key: str, start: str, end: str) -> dict[int, dict[float, float]]:
-    """{owner: {fraction: seconds}} of the durations end − start over the queryset's rows."""
+def _percentiles(
+    queryset: QuerySet, key: str, start: str, end: str
+) -> dict[int, tuple[dict[float, float], int]]:
+    """{owner: ({fraction: seconds}, how many)} of the durations end − start over the queryset's rows."""
     if connection.vendor == "postgresql":
         seconds = Extract(ExpressionWrapper(F(end) - F(start), output_field=DurationField()), "epoch")
         aggregates = {f"p{int(q * 100)}": PercentileCont(seconds, q) for q in PERCENTILES}
-        rows = queryset.values(key).annotate(**aggregates)
-        return {row[key]: {q: row[f"p{int(q * 100)}"] for q in PERCENTILES} for row in rows}
+        rows = queryset.values(key).annotate(n=Count("pk"), **aggregates)
+        return {row[key]: ({q: row[f"p{int(q * 100)}"] for q in PERCENTILES}, row["n"]) for row in rows}
     durations: dict[int, list[float]] = defaultdict(list)
     for owner, began, ended in queryset.values_list(key, start, end).iterator(chunk_size=2000):
         durations[owner].append((ended - began).total_seconds())
-    return {owner: {q: percentile(values, q) for q in PERCENTILES} for owner, values in durations.items()}
+    return {
+        owner: ({q: percentile(values, q) for q in PERCENTILES}, len(values))
+        for owner, values in durations.items()
+    }
 
 
 def percentile(values: list[float], fraction: float) -> float:

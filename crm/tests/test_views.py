@@ -25,9 +25,9 @@ PASSWORD = "correct horse battery staple"
 # ones free a slot. Operators: count and page (with load), when the page's full ones free a slot, their
 # loads over the day. Shares: the page's operators' weights and window contacts, their sources' window
 # contacts, their arrivals by hour. The workers' latest pass. Who answers, per source and per operator of the
-# page: contacts given, offers made, offers ended, contacts closed, times to accept and to close (6 each).
-# However many operators and sources there are.
-DASHBOARD_QUERIES = 31  # 30, and the outbound deliveries failed lately (events.selectors)
+# pages: contacts given, offers made, offers ended, times to accept, and contacts closed with their times to
+# close (5 each). However many operators and sources there are.
+DASHBOARD_QUERIES = 29  # 28, and the outbound deliveries failed lately (events.selectors)
 # sources and operators for the filters, count of leads, the page, contacts count and last time for the
 # page's leads, their latest contacts
 LEAD_LIST_QUERIES = 10
