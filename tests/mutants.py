@@ -511,6 +511,48 @@ M = [
         "if read is None:",
         "distribution/tests/test_strategies.py distribution/tests/test_known_routes.py distribution/tests/test_webhook_skills.py distribution/tests/test_admin_skills.py integrations/tests/test_skills.py",
     ),
+    (
+        "outcomes: contacts closed not counted by their times' read",
+        "crm/selectors/outcomes.py",
+        "found[owner].to_close, found[owner].closed = values, n",
+        "found[owner].to_close = values",
+        "crm/tests/test_outcomes.py crm/tests/test_reports.py",
+    ),
+    (
+        "outcomes: accepted offers counted as closed contacts",
+        "crm/selectors/outcomes.py",
+        "for owner, (values, _) in _percentiles(answered",
+        "for owner, (values, found[owner].closed) in _percentiles(answered",
+        "crm/tests/test_outcomes.py crm/tests/test_reports.py",
+    ),
+    (
+        "reports: a page's figures read for the first page's owners",
+        "crm/selectors/reports.py",
+        "ids=[owner.pk for owner in page]",
+        "ids=[owner.pk for owner in owners[:REPORT_ROWS_PER_PAGE]]",
+        "crm/tests/test_reports.py",
+    ),
+    (
+        "dashboard: who answers per source not following the source page",
+        "crm/selectors/dashboard.py",
+        "return [(s.source, self.source_outcomes.get(s.source.pk)) for s in self.source_page]",
+        "return [(s.source, self.source_outcomes.get(s.source.pk)) for s in self.sources]",
+        "crm/tests/test_dashboard.py",
+    ),
+    (
+        "dashboard: the source search ignored",
+        "crm/selectors/dashboard.py",
+        "found = [s for s in sources if wanted in s.source.name.casefold()] if wanted else sources",
+        "found = sources",
+        "crm/tests/test_dashboard.py",
+    ),
+    (
+        "dashboard: the page's loads of other operators",
+        "crm/selectors/dashboard.py",
+        '.filter(pk__in=page.object_list.values("pk"))',
+        '.filter(pk__in=operators.values("pk")[:OPERATORS_PER_PAGE])',
+        "crm/tests/test_dashboard.py crm/tests/test_views.py",
+    ),
 ]
 
 

@@ -29,8 +29,9 @@ from crm.selectors.loads import (
 from crm.selectors.outcomes import Outcomes, outcomes
 
 OPERATORS_PER_PAGE = 50
-# Hundreds of sources are hundreds of rows in each of two tables: a page of them at a time.
-SOURCES_PER_PAGE = 50
+# Hundreds of sources are hundreds of rows in each of two tables (capacity, who answers): a page of them at
+# a time, fewer than operators, as each is two rows.
+SOURCES_PER_PAGE = 25
 # The worker passes every few seconds (distribution.worker); silent this long, it is not running.
 WORKER_SILENT_AFTER = timedelta(minutes=1)
 
@@ -143,7 +144,7 @@ def dashboard_page(
     source_page: str | int | None = 1,
 ) -> DashboardPage:
     """The staff dashboard for one moment, in a fixed number of queries however many operators there are:
-    every source's capacity summed up in SQL and shown 50 a page (searched by name), and the operators 50 a
+    every source's capacity summed up in SQL and shown 25 a page (searched by name), and the operators 50 a
     page (searched by name, or those of one source) with their loads over the day and their shares of the
     sources they work."""
     sources = source_summaries(now=now)
