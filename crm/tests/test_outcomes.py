@@ -77,6 +77,15 @@ def test_per_operator(data):
     assert boris.accept_median is None  # the supervisor's pick is no answer
 
 
+def test_an_answer_is_not_a_close():
+    # Contacts closed are counted by the read of their times to close, not by any other read of durations.
+    vera = OperatorFactory(name="Vera")
+    contact = ContactFactory(operator=vera, created_at=T0, assigned_at=T0, state=ContactState.ACCEPTED)
+    offer(contact, vera, at=T0, ended_after=15 * S, outcome=OfferOutcome.ACCEPTED)
+    found = outcomes(by="operator", since=T0, until=T0 + timedelta(days=1))[vera.pk]
+    assert (found.accepted, found.accept_median, found.closed, found.close_median) == (1, 15 * S, 0, None)
+
+
 def test_per_source_and_only_some(data):
     found = outcomes(by="source", since=T0, until=T0 + timedelta(days=1))
     bot, phone = found[data["bot"].pk], found[data["phone"].pk]
