@@ -60,26 +60,24 @@ class LeadFilterForm(_SourceOperatorChoices):
     field_order = ("q", "source", "operator", "waiting")
 
 
+def _name_search(label: str, example: str) -> forms.CharField:
+    """A search over names: optional, trimmed, as long as a name may be."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        strip=True,
+        max_length=200,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": example}),
+    )
+
+
 class DashboardForm(forms.Form):
-    """The dashboard's source table: ?src_q=<name>&src_page=<n>; its operator table: ?op_q=<name>&op_source=<id>
-    &op_page=<n> (a search over names, the operators of one source). A value that does not parse is left out
-    rather than failing the page."""
+    """The dashboard's source table: ?src_q=<name>&src_page=<n>; its operator table: ?op_q=<name>
+    &op_source=<id>&op_page=<n> (a search over names, the operators of one source). A value that does not
+    parse is left out rather than failing the page."""
 
-    src_q = forms.CharField(
-        label=_("Source"),
-        required=False,
-        strip=True,
-        max_length=200,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("e.g. Site form")}),
-    )
-
-    op_q = forms.CharField(
-        label=_("Operator"),
-        required=False,
-        strip=True,
-        max_length=200,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("e.g. Anna")}),
-    )
+    src_q = _name_search(_("Source"), _("e.g. Site form"))
+    op_q = _name_search(_("Operator"), _("e.g. Anna"))
     op_source = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
 
