@@ -128,9 +128,11 @@ def test_waiting_contacts_per_source_with_the_oldest_and_those_past_the_max_age(
 
 def test_arrivals_per_hour_and_per_day_split_assigned_from_waiting(staff_client):
     now = timezone.now()
+    # The start of this hour: a minute ago is the last hour's during the first minute of every hour.
+    this_hour = now.replace(minute=0, second=0, microsecond=0)
     source = SourceFactory(name="Bot")
-    ContactFactory.create_batch(2, source=source, created_at=now - timedelta(minutes=1))
-    ContactFactory(source=source, operator=None, created_at=now - timedelta(minutes=1))
+    ContactFactory.create_batch(2, source=source, created_at=this_hour)
+    ContactFactory(source=source, operator=None, created_at=this_hour)
     ContactFactory(source=source, created_at=now - timedelta(days=3))
     ContactFactory(source=source, created_at=now - timedelta(days=40))  # older than the chart
     item, _ = overview("Bot", now)
