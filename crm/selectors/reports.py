@@ -57,7 +57,10 @@ def report(
     )
 
 
-def _paged(model: type[Operator | Source], by: str, since: datetime, until: datetime, number) -> Page:
+def _paged(
+    model: type[Operator | Source], by: str, since: datetime, until: datetime, number: str | int | None
+) -> Page:
+    """A page of the operators or sources by name, each with its figures (zeros when it had nothing)."""
     owners = model.objects.only("name").order_by("name", "pk")
     page = Paginator(owners, REPORT_ROWS_PER_PAGE).get_page(number)
     found = outcomes(by=by, since=since, until=until, ids=[owner.pk for owner in page])

@@ -577,7 +577,8 @@ register.filter("author_label", author_label)
 @register.simple_tag(takes_context=True)
 def page_query(context: template.Context, param: str, number: int) -> str:
     """The current query string with `param` set to `number`: `{% querystring %}` with a key that is not
-    written out, for a page with two paged tables (the dashboard's ?src_page= and ?op_page=)."""
+    written out, so that one set of page links (crm/_page_links.html) serves every paged list, and a page
+    with two of them (the dashboard's ?src_page= and ?op_page=)."""
     params = context.request.GET.copy()
     params[param] = number
     return f"?{params.urlencode()}"
