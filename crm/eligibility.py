@@ -11,7 +11,7 @@ when it can leave everyone out).
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Case, Count, Expression, F, OuterRef, Q, Subquery, Value, When
@@ -38,6 +38,18 @@ def in_window(now: datetime | None = None, *, prefix: str = "") -> Q:
 def leaves_window(assigned_at: datetime) -> datetime:
     """When a contact assigned at that moment stops counting (its operator's slot frees)."""
     return assigned_at + timedelta(hours=settings.LOAD_WINDOW_HOURS)
+
+
+def epoch_hour(moment: datetime) -> int:
+    """The UTC hour a moment falls in, as whole hours since the Unix epoch: the key of crm.models.LoadHour,
+    which the triggers compute in SQL the same way."""
+    return int(moment.timestamp()) // 3600
+
+
+def whole_hours_after(since: datetime) -> datetime:
+    """The end of the window's first hour: contacts assigned after `since` and before this are counted one by
+    one; those from this on are in the hourly totals (LoadHour) of the hours after `since`'s."""
+    return datetime.fromtimestamp((epoch_hour(since) + 1) * 3600, tz=UTC)
 
 
 def is_full(load: int, limit: int) -> bool:

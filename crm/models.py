@@ -254,6 +254,28 @@ class WorkerBeat(models.Model):
         return self.worker
 
 
+class LoadHour(models.Model):
+    """How many contacts were given to an operator in one UTC hour (by `Contact.assigned_at`), kept by
+    database triggers on the contacts' table (migration 0017), so that rows written any way count.
+
+    The intake reads an operator's load as these totals over the window's whole hours plus the contacts of
+    its first, partial hour counted one by one (distribution.sql): a few rows, however many contacts the
+    window holds, and the same number as counting them (crm.eligibility.in_window). The worker drops the
+    hours the window has left (distribution.worker)."""
+
+    pk = models.CompositePrimaryKey("operator", "hour")
+    # No database constraint: the triggers' writes need no check of the operator's row (its contacts, which
+    # protect it from deletion, are what they count); Django's cascade still removes an operator's hours.
+    operator = models.ForeignKey(
+        Operator, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    hour = models.IntegerField()  # whole hours since the Unix epoch, UTC (crm.eligibility.epoch_hour)
+    given = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["hour"], name="load_hour_age")]
+
+
 class Source(TimeStamped):
     name = models.CharField(
         _("name"),

@@ -20,7 +20,17 @@ from psycopg.types.json import Jsonb
 
 from crm import eligibility
 from crm.choices import OfferOutcome
-from crm.models import Contact, Lead, Offer, Operator, Skill, Source, SourceOperatorWeight, SourceToken
+from crm.models import (
+    Contact,
+    Lead,
+    LoadHour,
+    Offer,
+    Operator,
+    Skill,
+    Source,
+    SourceOperatorWeight,
+    SourceToken,
+)
 from events.models import Event, Subscription
 from throttle.models import AuthFailures
 
@@ -55,6 +65,7 @@ def _names() -> dict[str, str]:
     names["offer"] = table(Offer)
     names |= {"subscription": table(Subscription), "event": table(Event)}
     names |= {"contact": table(Contact), "lead": table(Lead), "token": table(SourceToken)}
+    names["load_hour"] = table(LoadHour)
     for key, model, field in [
         ("t_source", SourceToken, "source"),
         ("t_digest", SourceToken, "digest"),
@@ -76,6 +87,9 @@ def _names() -> dict[str, str]:
         ("o_starts", Operator, "shift_starts_at"),
         ("o_ends", Operator, "shift_ends_at"),
         ("c_operator", Contact, "operator"),
+        ("h_operator", LoadHour, "operator"),
+        ("h_hour", LoadHour, "hour"),
+        ("h_given", LoadHour, "given"),
         ("c_assigned", Contact, "assigned_at"),
         ("c_created", Contact, "created_at"),
         ("c_lead", Contact, "lead"),
@@ -122,17 +136,30 @@ def named() -> dict[str, str]:
         n["last_contact"] = "(SELECT max(id) FROM {contact})".format(**n)
     # The load window's comparison ("> %s"), as crm.eligibility defines it for the ORM too.
     n["in_window"] = connection.operators[eligibility.WINDOW_LOOKUP]
-    in_window = (
-        "FROM {contact} c WHERE c.{c_operator} = w.{w_operator} AND c.{c_assigned} {in_window}".format(**n)
+    # An operator's load (of the operator row o, its limit read with it): the contacts of the window's first,
+    # partial hour counted one by one (up to the limit), plus the hourly totals of the hours after it that the
+    # triggers keep (crm.models.LoadHour), kept to the limit as the count was. Parameters: the window's
+    # start, the end of its first hour, and that hour (crm.eligibility.whole_hours_after, epoch_hour). SQLite
+    # cannot name the outer row in a LIMIT: it counts the hour whole (the same value, at the development
+    # database).
+    # The lower bound as a comparison of (operator, assigned_at) pairs: only the index of those pairs can
+    # read it as a range, so no plan ranges over every operator's contacts of that hour (contact_given) nor
+    # over all of the operator's contacts (contact_operator_window).
+    first_hour = "FROM {contact} c WHERE c.{c_operator} = o.id AND (c.{c_operator}, c.{c_assigned}) ".format(
+        **n
     )
-    # An operator's load counted up to its limit, for each row of w. SQLite cannot name the outer row in a
-    # LIMIT: it counts the whole window and keeps the smaller (the same value, at the development database).
+    first_hour += n["in_window"] % "(o.id, %s)" + " AND c.{c_assigned} < %s".format(**n)
+    # The same for the hours, so that they are read over (operator, hour), never over the hours of everyone.
+    hours = (
+        "(SELECT coalesce(sum(h.{h_given}), 0) FROM {load_hour} h "
+        "WHERE h.{h_operator} = o.id AND (h.{h_operator}, h.{h_hour}) > (o.id, %s))"
+    )
+    limit = "coalesce(o.{o_limit}, 0)".format(**n)
     if connection.vendor == "postgresql":
-        n["capped_load"] = (
-            f"(SELECT count(*) FROM (SELECT 1 {in_window} LIMIT o.{n['o_limit']}) AS window_rows)"
-        )
+        counted = f"(SELECT count(*) FROM (SELECT 1 {first_hour} LIMIT {limit}) AS window_rows)"
+        n["capped_load"] = f"least({counted} + {hours.format(**n)}, {limit})"
     else:
-        n["capped_load"] = f"min((SELECT count(*) {in_window}), o.{n['o_limit']})"
+        n["capped_load"] = f"min((SELECT count(*) {first_hour}) + {hours.format(**n)}, {limit})"
     with_operators = (
         "LEFT JOIN {weight} w ON w.{w_source} = s.id LEFT JOIN {operator} o ON o.id = w.{w_operator} "
     )
@@ -204,17 +231,15 @@ def named() -> dict[str, str]:
         ).format(**n),
         "lock_operator": "SELECT {reachable} FROM {operator} o WHERE id = %s{for_update}".format(**n),
         # Run once the lock is granted, so its snapshot holds everything the previous holder committed:
-        # the operator's weight for this source now (a removed operator has none) and its load, counted
-        # over at most `limit` index entries of (operator, assigned_at).
+        # the operator's weight for this source now (a removed operator has none) and its load.
         "weight_and_load": (
-            "SELECT (SELECT {w_weight} FROM {weight} WHERE {w_source} = %s AND {w_operator} = %s), "
-            "(SELECT {w_last} FROM {weight} WHERE {w_source} = %s AND {w_operator} = %s), "
-            "(SELECT count(*) FROM (SELECT 1 FROM {contact} WHERE {c_operator} = %s AND {c_assigned} {in_window} "
-            # An operator deleted meanwhile has no limit: LIMIT NULL is "no limit" on PostgreSQL but an
-            # error on SQLite, and the count is moot anyway (the lock read nothing, so it drops out).
-            "LIMIT coalesce((SELECT {o_limit} FROM {operator} WHERE id = %s), 0)) AS window_rows)"
+            "SELECT (SELECT {w_weight} FROM {weight} WHERE {w_source} = %s AND {w_operator} = x.id), "
+            "(SELECT {w_last} FROM {weight} WHERE {w_source} = %s AND {w_operator} = x.id), "
+            # An operator deleted meanwhile has no row: its limit reads 0 (the lock read nothing, so it drops
+            # out anyway).
+            "{capped_load} FROM (SELECT CAST(%s AS bigint) AS id) AS x LEFT JOIN {operator} o ON o.id = x.id"
         ).format(**n),
-        # Loads of all the source's operators without locks, each counted up to its limit as above: used to
+        # Loads of all the source's operators without locks, each kept to its limit as above: used to
         # skip the full ones once a draw has landed on a full operator (a flood while everyone is full
         # costs one statement, not one lock each). Loads only fall as time passes, so this can only make
         # an operator look fuller than it is for a moment: never a passed limit, and the drain routes what
@@ -277,10 +302,7 @@ def lock_operator(operator_id: int) -> Statement:
 
 def weight_and_load(*, source_id: int, operator_id: int, since: datetime) -> Statement:
     """The operator's weight for the source, when it was last given one of its contacts, and its load."""
-    return _named(
-        "weight_and_load",
-        (source_id, operator_id, source_id, operator_id, operator_id, _at(since), operator_id),
-    )
+    return _named("weight_and_load", (source_id, source_id, *_window(since), operator_id))
 
 
 def touch_given(*, source_id: int, operator_id: int, now: datetime) -> Statement:
@@ -289,7 +311,12 @@ def touch_given(*, source_id: int, operator_id: int, now: datetime) -> Statement
 
 
 def loads(*, source_id: int, since: datetime) -> Statement:
-    return _named("loads", (_at(since), source_id))
+    return _named("loads", (*_window(since), source_id))
+
+
+def _window(since: datetime) -> tuple:
+    """The capped load's parameters for a window starting at `since` (see named())."""
+    return _at(since), _at(eligibility.whole_hours_after(since)), eligibility.epoch_hour(since)
 
 
 def latest_operator(lead_id: int) -> Statement:
