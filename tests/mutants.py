@@ -611,6 +611,14 @@ M = [
         "distribution/tests/test_load_hours.py",
         "pg",
     ),
+    (
+        "load hours: the first hour's range as two conditions (a plan may read every operator's hour)",
+        "distribution/sql.py",
+        'first_hour += n["in_window"] % "(o.id, %s)"',
+        'first_hour = "FROM {contact} c WHERE c.{c_operator} = o.id AND c.{c_assigned} ".format(**n)\n    first_hour += n["in_window"]',
+        "distribution/tests/test_round_trips.py",
+        "pg",
+    ),
 ]
 
 
