@@ -260,8 +260,9 @@ class LoadHour(models.Model):
 
     The intake reads an operator's load as these totals over the window's whole hours plus the contacts of
     its first, partial hour counted one by one (distribution.sql): a few rows, however many contacts the
-    window holds, and the same number as counting them (crm.eligibility.in_window). The worker drops the
-    hours the window has left (distribution.worker)."""
+    window holds, and the same number as counting them (crm.eligibility.in_window). Old hours are kept: a
+    row per operator and hour with contacts is a small fraction of the contacts themselves, and a longer
+    LOAD_WINDOW_HOURS set later finds its hours there."""
 
     pk = models.CompositePrimaryKey("operator", "hour")
     # No database constraint: the triggers' writes need no check of the operator's row (its contacts, which
@@ -271,9 +272,6 @@ class LoadHour(models.Model):
     )
     hour = models.IntegerField()  # whole hours since the Unix epoch, UTC (crm.eligibility.epoch_hour)
     given = models.IntegerField()
-
-    class Meta:
-        indexes = [models.Index(fields=["hour"], name="load_hour_age")]
 
 
 class Source(TimeStamped):

@@ -149,11 +149,7 @@ def named() -> dict[str, str]:
         **n
     )
     first_hour += n["in_window"] % "(o.id, %s)" + " AND c.{c_assigned} < %s".format(**n)
-    # The same for the hours, so that they are read over (operator, hour), never over the hours of everyone.
-    hours = (
-        "(SELECT coalesce(sum(h.{h_given}), 0) FROM {load_hour} h "
-        "WHERE h.{h_operator} = o.id AND (h.{h_operator}, h.{h_hour}) > (o.id, %s))"
-    )
+    hours = "(SELECT coalesce(sum(h.{h_given}), 0) FROM {load_hour} h WHERE h.{h_operator} = o.id AND h.{h_hour} > %s)"
     limit = "coalesce(o.{o_limit}, 0)".format(**n)
     if connection.vendor == "postgresql":
         counted = f"(SELECT count(*) FROM (SELECT 1 {first_hour} LIMIT {limit}) AS window_rows)"

@@ -2,8 +2,7 @@
 
 Each deadline is a column on the row it belongs to, so a restart loses nothing: an operator's return from
 away (`presence_until`), the start and the end of its shift (`shift_due_at`), a pending offer's end
-(`Contact.offer_expires_at`, distribution.offers), the queue itself (the waiting contacts), and the
-hourly load totals the window has left (crm.models.LoadHour). A pass takes the due rows one at a time under a row lock that skips rows another
+(`Contact.offer_expires_at`, distribution.offers), and the queue itself (the waiting contacts). A pass takes the due rows one at a time under a row lock that skips rows another
 worker holds (SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises writers anyway) and checks
 each is still due, so several workers on several hosts never do a job twice. `now` is injected in tests.
 """
@@ -17,10 +16,10 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from crm import eligibility, shifts
+from crm import shifts
 from crm.choices import Presence
 from crm.history import WORKER
-from crm.models import LoadHour, Operator, WorkerBeat
+from crm.models import Operator, WorkerBeat
 from distribution import capacity, offers, queue
 
 log = logging.getLogger("leadflow.worker")
@@ -53,15 +52,8 @@ def run_once(*, now: datetime | None = None, name: str | None = None) -> Pass:
     drained = queue.drain(now=now, max_seconds=DRAIN_SECONDS)
     done.assigned = routed.assigned + drained.assigned
     done.still_waiting = drained.still_waiting
-    _forget_old_hours(now)
     WorkerBeat.objects.update_or_create(worker=name or _name(), defaults={"last_pass_at": timezone.now()})
     return done
-
-
-def _forget_old_hours(now: datetime) -> None:
-    """Drop the hourly load totals that the load window has left: no load from now on reads them (the
-    window's first hour is counted contact by contact; see crm.models.LoadHour)."""
-    LoadHour.objects.filter(hour__lt=eligibility.epoch_hour(eligibility.window_start(now))).delete()
 
 
 def _due(deadline: str, now: datetime) -> list[int]:

@@ -26,7 +26,6 @@ POSTGRESQL = [
     """,
     # A move touches two totals in one statement, in the order of their keys: two moves in opposite
     # directions at once (offers passing between two operators) then wait for each other, never deadlock.
-    # A total the worker has dropped (an hour the window left) comes back below zero and goes again.
     f"""
     CREATE FUNCTION crm_load_hour_moved() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -133,9 +132,6 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            options={
-                "indexes": [models.Index(fields=["hour"], name="load_hour_age")],
-            },
         ),
         migrations.RunPython(
             run({"postgresql": POSTGRESQL, "sqlite": SQLITE}),

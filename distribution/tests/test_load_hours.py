@@ -9,13 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection, transaction
-from django.db.models import Count
 
 from crm.choices import ContactState, UnassignedReason
 from crm.eligibility import WINDOW_LOOKUP, epoch_hour, whole_hours_after, window_start
 from crm.models import Contact, LoadHour
 from crm.tests.factories import ContactFactory, OperatorFactory, SourceFactory, WeightFactory
-from distribution import db, sql, worker
+from distribution import db, sql
 
 pytestmark = pytest.mark.django_db
 
@@ -134,15 +133,17 @@ def test_the_first_hour_counted_one_by_one_is_kept_to_the_limit():
     assert read(source, anna, since) == (7, 7)
 
 
-def test_the_worker_drops_the_hours_the_window_has_left_and_keeps_the_rest():
+def test_old_hours_are_kept_for_a_longer_window_set_later(settings):
+    source = SourceFactory()
     anna = OperatorFactory()
-    since = window_start(NOW)
-    for at in (since - timedelta(hours=1), since, since + timedelta(hours=1), NOW):
-        ContactFactory(operator=anna, created_at=at)
-    worker.run_once(now=NOW, name="test")
-    kept = set(LoadHour.objects.values_list("hour", flat=True))
-    assert kept == {epoch_hour(since), epoch_hour(since) + 1, epoch_hour(NOW)}
-    assert Contact.objects.aggregate(n=Count("pk"))["n"] == 4  # the contacts themselves stay
+    WeightFactory(source=source, operator=anna)
+    for hours in (1, 30, 47):
+        ContactFactory(operator=anna, created_at=NOW - timedelta(hours=hours))
+    for window, load in ((24, 1), (48, 3)):
+        settings.LOAD_WINDOW_HOURS = window
+        assert (
+            read(source, anna, window_start(NOW)) == (load, load) == (counted(anna, window_start(NOW)),) * 2
+        )
 
 
 @pytest.mark.django_db(transaction=True)
