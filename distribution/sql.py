@@ -87,9 +87,6 @@ def _names() -> dict[str, str]:
         ("o_starts", Operator, "shift_starts_at"),
         ("o_ends", Operator, "shift_ends_at"),
         ("c_operator", Contact, "operator"),
-        ("h_operator", LoadHour, "operator"),
-        ("h_hour", LoadHour, "hour"),
-        ("h_given", LoadHour, "given"),
         ("c_assigned", Contact, "assigned_at"),
         ("c_created", Contact, "created_at"),
         ("c_lead", Contact, "lead"),
@@ -98,6 +95,9 @@ def _names() -> dict[str, str]:
         ("l_name", Lead, "name"),
         ("l_created", Lead, "created_at"),
         ("l_updated", Lead, "updated_at"),
+        ("h_operator", LoadHour, "operator"),
+        ("h_hour", LoadHour, "hour"),
+        ("h_given", LoadHour, "given"),
         ("f_contact", Offer, "contact"),
         ("f_source", Offer, "source"),
         ("f_operator", Offer, "operator"),
@@ -137,25 +137,26 @@ def named() -> dict[str, str]:
     # The load window's comparison ("> %s"), as crm.eligibility defines it for the ORM too.
     n["in_window"] = connection.operators[eligibility.WINDOW_LOOKUP]
     # An operator's load (of the operator row o, its limit read with it): the contacts of the window's first,
-    # partial hour counted one by one (up to the limit), plus the hourly totals of the hours after it that the
+    # partial hour counted one by one (up to the limit), plus the hourly totals of the later hours that the
     # triggers keep (crm.models.LoadHour), kept to the limit as the count was. Parameters: the window's
     # start, the end of its first hour, and that hour (crm.eligibility.whole_hours_after, epoch_hour). SQLite
     # cannot name the outer row in a LIMIT: it counts the hour whole (the same value, at the development
-    # database).
-    # The lower bound as a comparison of (operator, assigned_at) pairs: only the index of those pairs can
-    # read it as a range, so no plan ranges over every operator's contacts of that hour (contact_given) nor
-    # over all of the operator's contacts (contact_operator_window).
-    first_hour = "FROM {contact} c WHERE c.{c_operator} = o.id AND (c.{c_operator}, c.{c_assigned}) ".format(
-        **n
-    )
-    first_hour += n["in_window"] % "(o.id, %s)" + " AND c.{c_assigned} < %s".format(**n)
-    hours = "(SELECT coalesce(sum(h.{h_given}), 0) FROM {load_hour} h WHERE h.{h_operator} = o.id AND h.{h_hour} > %s)"
+    # database). The first hour's lower bound compares (operator, assigned_at) pairs: only the index of those
+    # pairs can read it as a range, so no plan ranges over every operator's contacts of that hour
+    # (contact_given) nor over all of the operator's contacts (contact_operator_window).
+    first_hour = (
+        "FROM {contact} c WHERE c.{c_operator} = o.id AND (c.{c_operator}, c.{c_assigned}) {after} "
+        "AND c.{c_assigned} < %s"
+    ).format(after=n["in_window"] % "(o.id, %s)", **n)
+    hours = (
+        "(SELECT coalesce(sum(h.{h_given}), 0) FROM {load_hour} h WHERE h.{h_operator} = o.id AND h.{h_hour} > %s)"
+    ).format(**n)
     limit = "coalesce(o.{o_limit}, 0)".format(**n)
     if connection.vendor == "postgresql":
         counted = f"(SELECT count(*) FROM (SELECT 1 {first_hour} LIMIT {limit}) AS window_rows)"
-        n["capped_load"] = f"least({counted} + {hours.format(**n)}, {limit})"
+        n["capped_load"] = f"least({counted} + {hours}, {limit})"
     else:
-        n["capped_load"] = f"min((SELECT count(*) {first_hour}) + {hours.format(**n)}, {limit})"
+        n["capped_load"] = f"min((SELECT count(*) {first_hour}) + {hours}, {limit})"
     with_operators = (
         "LEFT JOIN {weight} w ON w.{w_source} = s.id LEFT JOIN {operator} o ON o.id = w.{w_operator} "
     )

@@ -563,8 +563,8 @@ M = [
     (
         "load hours: <= for < at the end of the first hour (a contact on the hour counted twice)",
         "distribution/sql.py",
-        '" AND c.{c_assigned} < %s"',
-        '" AND c.{c_assigned} <= %s"',
+        '"AND c.{c_assigned} < %s"',
+        '"AND c.{c_assigned} <= %s"',
         "distribution/tests/test_load_hours.py",
     ),
     (
@@ -607,8 +607,8 @@ M = [
     (
         "load hours: the first hour's range as two conditions (a plan may read every operator's hour)",
         "distribution/sql.py",
-        'first_hour += n["in_window"] % "(o.id, %s)"',
-        'first_hour = "FROM {contact} c WHERE c.{c_operator} = o.id AND c.{c_assigned} ".format(**n)\n    first_hour += n["in_window"]',
+        '"FROM {contact} c WHERE c.{c_operator} = o.id AND (c.{c_operator}, c.{c_assigned}) {after} "',
+        '"FROM {contact} c WHERE c.{c_operator} = o.id AND c.{c_assigned} {in_window} "',
         "distribution/tests/test_round_trips.py",
         "pg",
     ),
