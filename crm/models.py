@@ -260,8 +260,8 @@ class LoadHour(models.Model):
 
     The intake reads an operator's load as these totals over the window's whole hours plus the contacts of
     its first, partial hour counted one by one (distribution.sql): a few rows, however many contacts the
-    window holds, and the same number as counting them (crm.eligibility.in_window). Old hours are kept: a
-    row per operator and hour with contacts is a small fraction of the contacts themselves, and a longer
+    window holds, and the same number as counting them (crm.eligibility.in_window). Old hours are kept (at
+    most a row a contact, far fewer where operators take several an hour), so that a longer
     LOAD_WINDOW_HOURS set later finds its hours there."""
 
     pk = models.CompositePrimaryKey("operator", "hour")
