@@ -612,6 +612,22 @@ M = [
         "distribution/tests/test_round_trips.py",
         "pg",
     ),
+    (
+        "token check: the subscription read in the join, once per operator row",
+        "distribution/sql.py",
+        '"SELECT s.id, s.name, s.{s_keep}, s.{s_accept}, s.subscribed, s.',
+        '"SELECT s.id, s.name, s.{s_keep}, s.{s_accept}, {subscribed}, s.',
+        "distribution/tests/test_round_trips.py",
+        "pg",
+    ),
+    (
+        "explanations: compressed with PostgreSQL's default (pglz)",
+        "crm/migrations/0018_explanation_lz4.py",
+        "ALTER COLUMN explanation SET COMPRESSION lz4;",
+        "ALTER COLUMN explanation SET COMPRESSION pglz;",
+        "distribution/tests/test_round_trips.py",
+        "pg",
+    ),
 ]
 
 
