@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl
 
+import pydantic_core
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
@@ -138,15 +139,20 @@ class WebhookReceipt(Schema):
 
     @classmethod
     def of(cls, contact: Contact) -> dict:
-        return cls(
-            contact_id=contact.pk,
-            lead_id=contact.lead_id,
-            source_id=contact.source_id,
-            assigned_operator=contact.operator_id,
-            state=contact.state,
-            offer_expires_at=contact.offer_expires_at,
-            unassigned_reason=contact.unassigned_reason or None,
-        ).model_dump(mode="json")
+        """The receipt's JSON object, written directly from the stored contact: run through the schema (a
+        validation of values the intake has just written), it cost every contact some 90 µs. The schema
+        stays the contract (the OpenAPI document); a test holds the object to it."""
+        return {
+            "contact_id": contact.pk,
+            "lead_id": contact.lead_id,
+            "source_id": contact.source_id,
+            "assigned_operator": contact.operator_id,
+            "state": ContactState(contact.state).value,
+            "offer_expires_at": pydantic_core.to_jsonable_python(contact.offer_expires_at),
+            "unassigned_reason": UnassignedReason(contact.unassigned_reason).value
+            if contact.unassigned_reason
+            else None,
+        }
 
 
 @dataclass(frozen=True)

@@ -628,6 +628,13 @@ M = [
         "distribution/tests/test_round_trips.py",
         "pg",
     ),
+    (
+        "webhook receipt: the deadline as Python's isoformat (+00:00, not the schema's Z)",
+        "distribution/webhook.py",
+        '"offer_expires_at": pydantic_core.to_jsonable_python(contact.offer_expires_at),',
+        '"offer_expires_at": contact.offer_expires_at and contact.offer_expires_at.isoformat(),',
+        "distribution/tests/test_webhook.py",
+    ),
 ]
 
 

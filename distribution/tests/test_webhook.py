@@ -459,3 +459,33 @@ def test_a_key_stored_without_skills_still_replays_without_them(client, source, 
         post(client, source, {"external_id": "u1", "skills": ["ru"]}, HTTP_IDEMPOTENCY_KEY="d-1").status_code
         == 422
     )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"operator_id": 7, "state": "assigned", "unassigned_reason": ""},
+        {"operator_id": 7, "state": "offered", "unassigned_reason": "", "offer_expires_at": "microseconds"},
+        {"operator_id": 7, "state": "offered", "unassigned_reason": "", "offer_expires_at": "whole seconds"},
+        {"operator_id": None, "state": "waiting", "unassigned_reason": "all_at_limit"},
+    ],
+)
+def test_the_receipt_written_directly_is_what_its_schema_says(fields):
+    # WebhookReceipt.of skips the schema's validation for speed: its object must be the schema's own.
+    from distribution.webhook import WebhookReceipt
+
+    deadline = {
+        "microseconds": timezone.now().replace(microsecond=5),
+        "whole seconds": timezone.now().replace(microsecond=0),
+    }
+    fields = {**fields, "offer_expires_at": deadline.get(fields.get("offer_expires_at"))}
+    contact = Contact(pk=3, lead_id=4, source_id=5, **fields)
+    receipt = WebhookReceipt.of(contact)
+    assert receipt == WebhookReceipt(**receipt).model_dump(mode="json")
+    assert json.loads(json.dumps(receipt)) == receipt  # plain JSON values only
+    expected = {"contact_id": 3, "lead_id": 4, "source_id": 5, "assigned_operator": fields["operator_id"]}
+    assert receipt.items() >= expected.items()
+    assert receipt["state"] == fields["state"] and receipt["unassigned_reason"] == (
+        fields["unassigned_reason"] or None
+    )
+    assert (receipt["offer_expires_at"] is None) == (fields["offer_expires_at"] is None)
