@@ -447,7 +447,6 @@ class Lead(TimeStamped):
     external_id = models.CharField(
         _("external id"),
         max_length=255,
-        unique=True,
         validators=[single_line],
         help_text=_("The customer's id in the channel that sent them."),
     )
@@ -460,6 +459,9 @@ class Lead(TimeStamped):
         verbose_name_plural = _("leads")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["created_at", "id"], name="lead_newest")]
+        # Unique as a constraint, not as the field's unique=True: on PostgreSQL that also makes a second
+        # index for LIKE 'prefix%', which no query here asks for and every new lead paid for (migration 0019).
+        constraints = [models.UniqueConstraint(fields=["external_id"], name="crm_lead_external_id_key")]
 
     def __str__(self) -> str:
         return self.name or self.external_id

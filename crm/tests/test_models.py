@@ -13,6 +13,33 @@ from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, So
 pytestmark = pytest.mark.django_db
 
 
+def test_a_duplicate_external_id_is_a_validation_error_naming_the_field():
+    # What a form (the admin's) shows: unique by a constraint, checked by full_clean as the field's unique=True was.
+    from django.core.exceptions import ValidationError
+
+    LeadFactory(external_id="user123")
+    with pytest.raises(ValidationError) as caught:
+        Lead(external_id="user123").full_clean()
+    assert caught.value.message_dict == {"external_id": ["Lead with this External id already exists."]}
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_external_id_has_one_btree_index_the_unique_one():
+    # unique=True on a CharField also makes a LIKE 'prefix%' index (varchar_pattern_ops) that no query here
+    # reads and every new lead paid for (migration 0019).
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'crm_lead' AND indexdef LIKE %s",
+            ["%USING btree (external_id%"],
+        )
+        found = dict(cursor.fetchall())
+    assert list(found) == ["crm_lead_external_id_key"] and "UNIQUE" in found["crm_lead_external_id_key"], (
+        found
+    )
+
+
 def test_external_id_is_unique_in_the_database():
     LeadFactory(external_id="user123")
     with pytest.raises(IntegrityError), transaction.atomic():
