@@ -1,7 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -15,8 +16,6 @@ pytestmark = pytest.mark.django_db
 
 def test_a_duplicate_external_id_is_a_validation_error_naming_the_field():
     # What a form (the admin's) shows: unique by a constraint, checked by full_clean as the field's unique=True was.
-    from django.core.exceptions import ValidationError
-
     LeadFactory(external_id="user123")
     with pytest.raises(ValidationError) as caught:
         Lead(external_id="user123").full_clean()
@@ -27,8 +26,6 @@ def test_a_duplicate_external_id_is_a_validation_error_naming_the_field():
 def test_on_postgresql_the_external_id_has_one_btree_index_the_unique_one():
     # unique=True on a CharField also makes a LIKE 'prefix%' index (varchar_pattern_ops) that no query here
     # reads and every new lead paid for (migration 0019).
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'crm_lead' AND indexdef LIKE %s",

@@ -11,11 +11,15 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm.models import Contact, Lead, Operator, Source, SourceOperatorWeight, SourceToken
+from crm.secrets import token_digest
+from crm.services import create_skill, create_source
 from crm.tests.factories import SourceFactory, WeightFactory
 from distribution import db, sql
+from distribution.capacity import set_source_skills
 from distribution.intake import store_contact
 from distribution.routes import memory
 from distribution.tests.test_webhook import post
+from events.models import Subscription
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -257,15 +261,11 @@ def test_a_load_count_planned_while_there_were_no_contacts_still_reads_by_index(
 def test_the_token_check_reads_the_sources_own_values_once_not_once_per_operator():
     # Its subscription and its skills belong to the source: read for each operator's row of the join, they
     # would cost a read each per operator, and the token check runs with every contact.
-    from crm.secrets import token_digest
-    from crm.services import create_skill, create_source
-    from distribution.capacity import set_source_skills
-    from events.models import Subscription
-
     source, token = create_source(name="once per source")
     for _ in range(20):
         WeightFactory(source=source, weight=1)
-    create_skill(name="ru"), create_skill(name="vip")
+    create_skill(name="ru")
+    create_skill(name="vip")
     set_source_skills(source=source, required=["ru"], preferred=["vip"])
     Subscription.objects.create(url="https://example.com/hook", source=source)
     with transaction.atomic(), connection.cursor() as cursor:
