@@ -13,20 +13,18 @@ from django.db import migrations, models
 from crm.validators import single_line
 
 
-def like_index(schema_editor) -> str:
-    # The name Django gave it: _create_index_name is deterministic (table, column, suffix).
-    return schema_editor._create_index_name("crm_lead", ["external_id"], suffix="_like")
+# The name Django gave that index when migration 0001 made the field (table, column and a hash of them).
+LIKE_INDEX = "crm_lead_external_id_340d0fa3_like"
 
 
 def drop_like_index(apps, schema_editor) -> None:
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(like_index(schema_editor))}")
+        schema_editor.execute(f"DROP INDEX IF EXISTS {LIKE_INDEX}")
 
 
 def create_like_index(apps, schema_editor) -> None:
     if schema_editor.connection.vendor == "postgresql":
-        name = schema_editor.quote_name(like_index(schema_editor))
-        schema_editor.execute(f"CREATE INDEX {name} ON crm_lead (external_id varchar_pattern_ops)")
+        schema_editor.execute(f"CREATE INDEX {LIKE_INDEX} ON crm_lead (external_id varchar_pattern_ops)")
 
 
 class Migration(migrations.Migration):
