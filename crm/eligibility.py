@@ -10,7 +10,7 @@ when it can leave everyone out).
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -160,8 +160,15 @@ class Candidate:
 
     def with_load(self, load: int, **reread) -> "Candidate":
         """The candidate as counted: its load, and whatever was re-read with it (limit, active, weight,
-        presence, on_shift)."""
-        return replace(self, load=load, **reread)
+        presence, on_shift).
+
+        A copy of its fields, not dataclasses.replace: that runs __init__ again (4 µs against 0.7), and a
+        flood counts every one of the source's candidates for every contact (router._skip_full)."""
+        if unknown := reread.keys() - self.__dataclass_fields__.keys():
+            raise TypeError(f"Candidate has no field {', '.join(sorted(unknown))}")
+        counted = object.__new__(Candidate)
+        counted.__dict__.update(self.__dict__, load=load, **reread)
+        return counted
 
 
 def is_there(candidate: Candidate) -> bool:

@@ -643,6 +643,20 @@ M = [
         "crm/tests/test_models.py",
         "pg",
     ),
+    (
+        "counted candidate: a field it does not have taken silently",
+        "crm/eligibility.py",
+        "if unknown := reread.keys() - self.__dataclass_fields__.keys():",
+        "if unknown := set():",
+        "distribution/tests/test_selection.py",
+    ),
+    (
+        "counted candidate: the original changed instead of copied",
+        "crm/eligibility.py",
+        "counted = object.__new__(Candidate)",
+        "counted = self",
+        "distribution/tests/test_selection.py",
+    ),
 ]
 
 

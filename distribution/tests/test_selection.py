@@ -136,3 +136,23 @@ def test_explanation_lists_every_candidate_with_probabilities_in_the_deciding_dr
 def test_choice_never_calls_the_global_random(monkeypatch, rng):
     monkeypatch.setattr(random, "choices", lambda *a, **k: pytest.fail("global random used"))
     assert choose([Candidate(1, 1, 5, load=0)], rng=rng).operator_id == 1
+
+
+@pytest.mark.parametrize(
+    "reread",
+    [{}, {"weight": 0}, {"limit": 0, "active": False, "weight": 0}, {"presence": "away", "on_shift": False}],
+)
+def test_a_counted_candidate_is_a_copy_with_its_load_and_what_was_read_again(reread):
+    fields = {"operator_id": 7, "weight": 3, "limit": 10, "name": "Ann", "skilled": False}
+    before = Candidate(**fields)
+    counted = before.with_load(4, **reread)
+    assert counted == Candidate(**{**fields, "load": 4, **reread})
+    assert type(counted) is Candidate and counted is not before
+    assert before == Candidate(**fields)  # the original is untouched
+    with pytest.raises(AttributeError):  # still frozen
+        counted.load = 5
+
+
+def test_a_counted_candidate_refuses_a_field_it_does_not_have():
+    with pytest.raises(TypeError, match="limt"):
+        Candidate(1, weight=1, limit=1).with_load(0, limt=3)
