@@ -24,7 +24,15 @@ TRACKED = {
         "presence_until",
         "timezone",
     ),
-    "source": ("name", "keep_operator", "accept_within_seconds", "missed_offers_before_away", "token_prefix"),
+    "source": (
+        "name",
+        "keep_operator",
+        "accept_within_seconds",
+        "missed_offers_before_away",
+        "strategy",
+        "relax_preferred_after_seconds",
+        "token_prefix",
+    ),
     "weight": ("weight",),
 }
 

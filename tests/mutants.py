@@ -657,6 +657,20 @@ M = [
         "counted = self",
         "distribution/tests/test_selection.py",
     ),
+    (
+        "history: a change of the routing strategy alone not recorded",
+        "crm/history.py",
+        '        "strategy",\n',
+        "",
+        "crm/tests/test_changes.py",
+    ),
+    (
+        "history: a change of the relax time alone not recorded",
+        "crm/history.py",
+        '        "relax_preferred_after_seconds",\n',
+        "",
+        "crm/tests/test_changes.py",
+    ),
 ]
 
 

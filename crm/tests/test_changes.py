@@ -157,3 +157,18 @@ def test_changes_filter_by_who_made_them_and_by_day(staff_client, admin_user, mo
     )
     refused = staff_client.get(reverse("change_list"), {"who": "nobody-like-this"})
     assert refused.status_code == 200 and "errorlist" in refused.text or "not one of" in refused.text
+
+
+@pytest.mark.parametrize(
+    ("changes", "shown"),
+    [
+        ({"strategy": "round_robin"}, "routing strategy</span> weighted draw → round robin"),
+        ({"relax_preferred_after_seconds": 120}, "relax preferred skills after (seconds)</span> — → 120"),
+    ],
+)
+def test_a_change_of_the_routing_strategy_or_the_relax_time_alone_is_recorded(staff_client, changes, shown):
+    source = SourceFactory(name="Bot")
+    before = source.history.count()
+    services.update_source(source=source, **changes)
+    assert source.history.count() == before + 1
+    assert shown in staff_client.get(reverse("change_list")).text
