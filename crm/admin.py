@@ -13,7 +13,7 @@ from django.utils.translation import ngettext_lazy
 from simple_history.admin import SimpleHistoryAdmin
 
 from crm import selectors
-from crm.history import author, author_label, field_changes
+from crm.history import author, author_label, field_changes, related_values
 from crm.models import Contact, Lead, Skill
 from crm.templatetags.leadflow import when
 
@@ -92,8 +92,10 @@ class TrackedHistoryAdmin(SimpleHistoryAdmin):
     def set_history_delta_changes(self, request: HttpRequest, historical_records, foreign_keys_are_objs=True):
         records = list(historical_records)  # newest first; the oldest's predecessor is on the next page
         older = [*records[1:], records[-1].prev_record if records else None]
+        ids = [record.history_id for record in [*records, *older[-1:]] if record is not None]
+        related = related_values(self.history_kind, type(records[0]), ids) if records else {}
         for record, previous in zip(records, older, strict=True):
-            record.history_delta_changes = field_changes(self.history_kind, record, previous)
+            record.history_delta_changes = field_changes(self.history_kind, record, previous, related)
             record.leadflow_author = author_label(author(record))
 
 

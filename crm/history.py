@@ -1,9 +1,12 @@
 """The change history of operators, sources and weights (django-simple-history): the fields it is about, and
 a record only when one of them changed, so every entry names what changed (the Changes page, the admin's
-History)."""
+History). The skill lists (many-to-many) are recorded with every entry, and a change of them alone is one
+entry, written by the service that changed them (record_related_change)."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.db.models import Max
 from django.utils.translation import gettext
 from simple_history.models import HistoricalRecords
 
@@ -35,6 +38,12 @@ TRACKED = {
     ),
     "weight": ("weight",),
 }
+# The many-to-many fields recorded with each entry (simple-history's m2m_fields): skills, shown by name.
+TRACKED_RELATED = {
+    "operator": ("skills",),
+    "source": ("required_skills", "preferred_skills"),
+    "weight": (),
+}
 
 
 class TrackedHistory(HistoricalRecords):
@@ -42,8 +51,16 @@ class TrackedHistory(HistoricalRecords):
     a change of an untracked field): such a record would say "changed" and name nothing."""
 
     def __init__(self, *, kind: str, **kwargs) -> None:
-        super().__init__(**kwargs)
+        super().__init__(m2m_fields=TRACKED_RELATED[kind], **kwargs)
         self.tracked = TRACKED[kind]
+
+    def contribute_to_class(self, cls, name) -> None:
+        super().contribute_to_class(cls, name)
+        _recorders[cls] = self
+
+    def m2m_changed(self, *args, **kwargs) -> None:
+        """Nothing: a list's `set()` sends a removal and an addition, which would be two entries, each
+        half of the change. The service that changes a list records it once (record_related_change)."""
 
     def post_save(self, instance, created, using=None, **kwargs) -> None:
         if not created and not kwargs.get("raw", False):
@@ -51,6 +68,52 @@ class TrackedHistory(HistoricalRecords):
             if latest is not None and all(latest[name] == getattr(instance, name) for name in self.tracked):
                 return
         super().post_save(instance, created, using=using, **kwargs)
+
+
+_recorders: dict[type, TrackedHistory] = {}
+
+
+def record_related_change(instance) -> None:
+    """One entry for a change of the instance's many-to-many lists (TRACKED_RELATED), with every list and
+    field as they are now; who made it as for any other entry."""
+    _recorders[type(instance)].create_historical_record(instance, "~")
+
+
+def record_related_lists(model: type, pks: Iterable[int]) -> None:
+    """Write the many-to-many lists into the latest entries of these objects: simple-history's bulk
+    writes (bulk_update_with_history) leave them out, which would read as lists emptied. One query for the
+    entries, two for each list."""
+    latest = dict(
+        model.history.filter(id__in=list(pks))
+        .values("id")
+        .annotate(last=Max("history_id"))
+        .values_list("id", "last")
+    )
+    for name in _recorders[model].m2m_fields:
+        field = model._meta.get_field(name)
+        owner, other = field.m2m_field_name(), field.m2m_reverse_field_name()
+        held = field.remote_field.through.objects.filter(**{f"{owner}_id__in": list(latest)})
+        rows = getattr(model.history.model, name).model
+        rows.objects.bulk_create(
+            rows(id=row_id, history_id=latest[owner_id], **{f"{owner}_id": owner_id, f"{other}_id": other_id})
+            for row_id, owner_id, other_id in held.values_list("id", f"{owner}_id", f"{other}_id")
+        )
+
+
+def related_values(kind: str, table: type, history_ids: list[int]) -> dict[int, dict[str, frozenset[str]]]:
+    """The recorded many-to-many lists of these entries of `table` (kind's history model), by entry and
+    field: skill names. One query per field; an entry that recorded none reads empty lists."""
+    found: dict[int, dict[str, frozenset[str]]] = {history_id: {} for history_id in history_ids}
+    for name in TRACKED_RELATED[kind]:
+        rows = getattr(table, name).model.objects.filter(history_id__in=history_ids)
+        names: dict[int, set[str]] = {}
+        # A skill deleted since reads as gone from every entry alike, so it shows as no change.
+        for history_id, skill in rows.values_list("history_id", "skill__name"):
+            if skill is not None:
+                names.setdefault(history_id, set()).add(skill)
+        for history_id in history_ids:
+            found[history_id][name] = frozenset(names.get(history_id, ()))
+    return found
 
 
 @dataclass(frozen=True)
@@ -61,10 +124,11 @@ class FieldChange:
     labels: dict = field(default_factory=dict)  # a choice field's labels by stored code ("available": …)
 
 
-def field_changes(kind: str, record, previous) -> list[FieldChange]:
+def field_changes(kind: str, record, previous, related: dict | None = None) -> list[FieldChange]:
     """What a history record changed, against the record before it (None: it was created, or the history
     starts there, so every value is new). Compared here rather than with simple-history's diff_against,
-    which skips non-editable fields (the token's prefix)."""
+    which skips non-editable fields (the token's prefix). `related`: the entries' recorded skill lists
+    (related_values), when the caller has read them for many entries at once."""
     if record.history_type == "-":
         return []
     table = type(record)
@@ -76,12 +140,27 @@ def field_changes(kind: str, record, previous) -> list[FieldChange]:
 
     if previous is None:
         values = [(name, getattr(record, name)) for name in TRACKED[kind]]
-        return [change(name, None, value) for name, value in values if value is not None]
-    return [
-        change(name, getattr(previous, name), getattr(record, name))
-        for name in TRACKED[kind]
-        if getattr(previous, name) != getattr(record, name)
-    ]
+        changes = [change(name, None, value) for name, value in values if value is not None]
+    else:
+        changes = [
+            change(name, getattr(previous, name), getattr(record, name))
+            for name in TRACKED[kind]
+            if getattr(previous, name) != getattr(record, name)
+        ]
+    if TRACKED_RELATED[kind]:
+        ids = [record.history_id, *([previous.history_id] if previous else [])]
+        related = related or related_values(kind, table, ids)
+        for name in TRACKED_RELATED[kind]:
+            new = related[record.history_id][name]
+            old = related[previous.history_id][name] if previous else frozenset()
+            if new != old:
+                verbose_name = table.instance_type._meta.get_field(name).verbose_name
+                changes.append(FieldChange(str(verbose_name), _listed(old), _listed(new)))
+    return changes
+
+
+def _listed(names: frozenset[str]) -> str | None:
+    return ", ".join(sorted(names)) or None
 
 
 def author(record) -> str:

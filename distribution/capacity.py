@@ -21,6 +21,7 @@ from simple_history.utils import bulk_update_with_history
 
 from crm import eligibility, shifts
 from crm.choices import Presence
+from crm.history import record_related_change, record_related_lists
 from crm.models import Operator, Source, SourceOperatorWeight
 from crm.services import skills_named
 from crm.validators import bounds
@@ -170,6 +171,7 @@ def set_operators_active(*, operators: QuerySet[Operator], is_active: bool) -> t
         operator.is_active, operator.updated_at = is_active, now
     with transaction.atomic():
         bulk_update_with_history(changed, Operator, ["is_active", "updated_at"])
+        record_related_lists(Operator, [op.pk for op in changed])
         routed = drain_after_commit(sources_of(op.pk for op in changed)) if is_active else Routed()
     return len(changed), routed
 
@@ -240,11 +242,15 @@ def set_operator_skills(*, operator: Operator, names: Iterable[str]) -> Routed:
     skills = skills_named(names)
     with transaction.atomic():
         # The operator's row first: a delete of the operator (or another change of its skills) runs wholly
-        # before or after this one.
-        Operator.objects.select_for_update().filter(pk=operator.pk).values_list("pk").get()
-        before = set(operator.skills.values_list("pk", flat=True))
-        operator.skills.set(skills)
-        if {skill.pk for skill in skills} - before:
+        # before or after this one. Read whole: the history entry records the operator as it is now.
+        locked = Operator.objects.select_for_update().get(pk=operator.pk)
+        before = set(locked.skills.values_list("pk", flat=True))
+        after = {skill.pk for skill in skills}
+        if after == before:
+            return Routed()
+        locked.skills.set(skills)
+        record_related_change(locked)
+        if after - before:
             return drain_after_commit(sources_of([operator.pk]))
     return Routed()
 
@@ -274,7 +280,9 @@ def set_source_skills(
         uses = locked.required_skills.exists() or locked.preferred_skills.exists()
         if uses != locked.uses_skills:
             Source.objects.filter(pk=locked.pk).update(uses_skills=uses)
-        source.uses_skills = uses
+        source.uses_skills = locked.uses_skills = uses
+        if changed:
+            record_related_change(locked)
         dropped = before.get("required_skills", set()) - changed.get("required_skills", set())
         if ("required_skills" in changed and dropped) or "preferred_skills" in changed:
             return drain_after_commit([source.pk])

@@ -671,6 +671,48 @@ M = [
         "",
         "crm/tests/test_changes.py",
     ),
+    (
+        "history: an operator's skills changed without an entry",
+        "distribution/capacity.py",
+        "        locked.skills.set(skills)\n        record_related_change(locked)\n",
+        "        locked.skills.set(skills)\n",
+        "crm/tests/test_changes.py",
+    ),
+    (
+        "history: a source's skills changed without an entry",
+        "distribution/capacity.py",
+        "        if changed:\n            record_related_change(locked)\n",
+        "",
+        "crm/tests/test_changes.py",
+    ),
+    (
+        "history: every set() of a list recorded by simple-history's signal (a removal and an addition)",
+        "crm/history.py",
+        "    def m2m_changed(self, *args, **kwargs) -> None:",
+        "    def m2m_changed_off(self, *args, **kwargs) -> None:",
+        "crm/tests/test_changes.py",
+    ),
+    (
+        "history: a list action's entries without the skill lists (read as emptied)",
+        "distribution/capacity.py",
+        "        record_related_lists(Operator, [op.pk for op in changed])\n",
+        "",
+        "crm/tests/test_changes.py",
+    ),
+    (
+        "history: entries made before the lists were recorded left without them",
+        "crm/migrations/0020_skills_in_history.py",
+        "filter(id__in=list(held))",
+        "filter(id__in=[])",
+        "crm/tests/test_changes.py",
+    ),
+    (
+        "history: a deleted skill read as a name",
+        "crm/history.py",
+        "            if skill is not None:",
+        "            if True:",
+        "crm/tests/test_changes.py",
+    ),
 ]
 
 

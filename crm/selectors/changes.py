@@ -15,7 +15,7 @@ from django.db.models import (
 )
 
 from crm.days import within_days
-from crm.history import FieldChange, author, field_changes
+from crm.history import FieldChange, author, field_changes, related_values
 from crm.models import Operator, Source, SourceOperatorWeight
 from crm.selectors.loads import PAGE_SIZE
 
@@ -116,7 +116,8 @@ def change_page(
 
 
 def _changes(table: type, kind: str, history_ids: list[int]) -> list[tuple[int, Change]]:
-    """The records with these ids as Change rows: two queries (the records with users, their predecessors)."""
+    """The records with these ids as Change rows: two queries (the records with users, their predecessors),
+    and one for each of the kind's skill lists (crm.history.TRACKED_RELATED)."""
     before = table.objects.filter(id=OuterRef("id"), history_id__lt=OuterRef("history_id")).order_by(
         "-history_id"
     )
@@ -128,9 +129,10 @@ def _changes(table: type, kind: str, history_ids: list[int]) -> list[tuple[int, 
     previous = table.objects.in_bulk(
         [row.previous_id for row in rows if row.previous_id], field_name="history_id"
     )
+    related = related_values(kind, table, [*(row.history_id for row in rows), *previous])
     changes = []
     for row in rows:
-        fields = field_changes(kind, row, previous.get(row.previous_id))
+        fields = field_changes(kind, row, previous.get(row.previous_id), related)
         changes.append(
             (
                 row.history_id,

@@ -1,21 +1,25 @@
 """The Changes page: who changed operators, sources and weights, when, and from what to what."""
 
+import importlib
 from datetime import timedelta
 
 import pytest
+from django.apps import apps as django_apps
 from django.urls import reverse
 
 from crm import services
-from crm.models import Operator
+from crm.history import field_changes
+from crm.models import Operator, Skill
 from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory, operator_admin_form
 from distribution import capacity
 
 pytestmark = pytest.mark.django_db
 
-# Session and user, the menu's queue count, the user's operator (the menu's My work), sources and operators for the filters, who made changes (users
-# and API keys), a count and a page over the three history tables, and per kind on the page its records
-# (with users) and their predecessors.
-CHANGES_QUERIES = 14
+# Session and user, the menu's queue count, the user's operator (the menu's My work), sources and operators
+# for the filters, who made changes (users and API keys), a count and a page over the three history tables,
+# and per kind on the page its records (with users), their predecessors and their skill lists (one query
+# per list: the operators' skills, the sources' required and preferred ones).
+CHANGES_QUERIES = 17
 
 
 @pytest.fixture
@@ -172,3 +176,84 @@ def test_a_change_of_the_routing_strategy_or_the_relax_time_alone_is_recorded(st
     services.update_source(source=source, **changes)
     assert source.history.count() == before + 1
     assert shown in staff_client.get(reverse("change_list")).text
+
+
+def skills(*names):
+    return [Skill.objects.get_or_create(name=name)[0] for name in names]
+
+
+def test_a_change_of_an_operators_skills_is_one_entry_naming_them(admin_client, staff_client):
+    skills("en", "ru", "vip")
+    anna = OperatorFactory(name="Anna")
+    capacity.set_operator_skills(operator=anna, names=["en"])
+    before = anna.history.count()
+    capacity.set_operator_skills(operator=anna, names=["ru", "en", "vip"])
+    assert anna.history.count() == before + 1  # one entry, not a removal and an addition
+    capacity.set_operator_skills(operator=anna, names=["vip", "en", "ru"])  # the same set: nothing
+    assert anna.history.count() == before + 1
+    first = staff_client.get(reverse("change_list")).text.split('<li class="change card">')[1]
+    assert "skills</span> en → en, ru, vip" in first
+    # The admin's History of the operator says the same; the skills page's save records it as the user's.
+    url = reverse("admin:crm_operator_change", args=[anna.pk])
+    assert (
+        admin_client.post(url, operator_admin_form(anna, skills=[s.pk for s in skills("ru")])).status_code
+        == 302
+    )
+    history = admin_client.get(reverse("admin:crm_operator_history", args=[anna.pk])).text
+    assert "en, ru, vip" in history and "<strong>skills:</strong>" in history
+    latest = anna.history.first()
+    assert latest.history_user.username == "admin" and latest.history_type == "~"
+    assert [(c.field, c.old, c.new) for c in field_changes("operator", latest, latest.prev_record)] == [
+        ("skills", "en, ru, vip", "ru")
+    ]
+
+
+def test_a_change_of_a_sources_skills_is_one_entry_naming_both_lists(staff_client):
+    skills("en", "ru", "vip")
+    source = SourceFactory(name="Bot")
+    before = source.history.count()
+    capacity.set_source_skills(source=source, required=["en"], preferred=["vip"])
+    assert source.history.count() == before + 1
+    capacity.set_source_skills(source=source, required=["en"], preferred=["vip"])  # unchanged: nothing
+    capacity.set_source_skills(source=source, required=["en", "ru"])
+    assert source.history.count() == before + 2
+    latest, previous = source.history.all()[:2]
+    assert [(c.field, c.old, c.new) for c in field_changes("source", latest, previous)] == [
+        ("required skills", "en", "en, ru")
+    ]
+    assert [(c.field, c.old, c.new) for c in field_changes("source", previous, previous.prev_record)] == [
+        ("required skills", None, "en"),
+        ("preferred skills", None, "vip"),
+    ]
+    assert "required skills</span> en → en, ru" in staff_client.get(reverse("change_list")).text
+
+
+def test_other_changes_carry_the_skills_along_and_show_no_skills_change(staff_client):
+    anna = OperatorFactory(name="Anna", load_limit=5)
+    capacity.set_operator_skills(operator=anna, names=[s.name for s in skills("en")])
+    capacity.set_operators_active(operators=Operator.objects.filter(pk=anna.pk), is_active=False)
+    latest = anna.history.first()
+    assert [c.field for c in field_changes("operator", latest, latest.prev_record)] == ["active"]
+    # A skill deleted since reads as gone from every entry alike: no change is made up.
+    Skill.objects.filter(name="en").delete()
+    assert [c.field for c in field_changes("operator", latest, latest.prev_record)] == ["active"]
+    capacity.set_operator_skills(operator=anna, names=[s.name for s in skills("vip")])
+    changed = anna.history.first()
+    assert [(c.field, c.old, c.new) for c in field_changes("operator", changed, latest)] == [
+        ("skills", None, "vip")
+    ]
+
+
+def test_entries_made_before_the_skills_were_recorded_get_the_lists_as_they_are():
+    en, ru = skills("en", "ru")
+    anna = OperatorFactory(name="Anna")
+    anna.skills.set([en, ru])  # as before this version: no entry, no recorded lists
+    entries = anna.history.model.skills.model.objects
+    entries.filter(history__id=anna.pk).delete()
+    migration = importlib.import_module("crm.migrations.0020_skills_in_history")
+    migration.lists_as_they_are(django_apps, None)
+    recorded = entries.filter(history__id=anna.pk).values_list("skill__name", flat=True)
+    assert sorted(recorded) == ["en", "ru"]
+    capacity.set_operators_active(operators=Operator.objects.filter(pk=anna.pk), is_active=False)
+    latest = anna.history.first()
+    assert [c.field for c in field_changes("operator", latest, latest.prev_record)] == ["active"]

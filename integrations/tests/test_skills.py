@@ -275,3 +275,14 @@ def test_patch_source_skills_needs_a_write_key(reader):
     source = SourceFactory()
     assert reader.patch(f"/api/v1/sources/{source.pk}", {"required_skills": ["ru"]}).status_code == 403
     assert not source.required_skills.exists()
+
+
+def test_a_skills_change_through_the_api_is_one_entry_in_the_history_as_the_keys(writer, write_key):
+    named("ru", "vip")
+    anna = OperatorFactory()
+    before = anna.history.count()
+    assert writer.put(f"/api/v1/operators/{anna.pk}/skills", {"skills": ["ru", "vip"]}).status_code == 200
+    assert anna.history.count() == before + 1
+    latest = anna.history.first()
+    assert latest.history_change_reason == f"api:{write_key[0].name}" and latest.history_user is None
+    assert sorted(latest.skills.values_list("skill__name", flat=True)) == ["ru", "vip"]
