@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext
 
 from crm import secrets
+from crm.history import TRACKED
 from crm.models import Operator, Skill, Source
 
 
@@ -21,14 +22,9 @@ def create_source(*, name: str, keep_operator: bool = False, **fields) -> tuple[
     return source, add_source(source=source)
 
 
-SOURCE_CHANGEABLE = {
-    "name",
-    "keep_operator",
-    "accept_within_seconds",
-    "missed_offers_before_away",
-    "strategy",
-    "relax_preferred_after_seconds",
-}
+# What update_source may change: every field the history tracks but the token's prefix (its rotation is
+# regenerate_token's), so that no change a service can make goes unrecorded.
+SOURCE_CHANGEABLE = frozenset(TRACKED["source"]) - {"token_prefix"}
 
 
 def update_source(*, source: Source, **changes) -> Source:

@@ -713,6 +713,13 @@ M = [
         "            if True:",
         "crm/tests/test_changes.py",
     ),
+    (
+        "source update: the token's prefix changeable outside its rotation",
+        "crm/services.py",
+        'SOURCE_CHANGEABLE = frozenset(TRACKED["source"]) - {"token_prefix"}',
+        'SOURCE_CHANGEABLE = frozenset(TRACKED["source"])',
+        "crm/tests/test_changes.py",
+    ),
 ]
 
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps as django_apps
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from crm import services
@@ -257,3 +258,11 @@ def test_entries_made_before_the_skills_were_recorded_get_the_lists_as_they_are(
     capacity.set_operators_active(operators=Operator.objects.filter(pk=anna.pk), is_active=False)
     latest = anna.history.first()
     assert [c.field for c in field_changes("operator", latest, latest.prev_record)] == ["active"]
+
+
+@pytest.mark.parametrize("field", ["token_prefix", "uses_skills", "updated_at"])
+def test_a_source_update_refuses_what_only_other_services_write(field):
+    source = SourceFactory(name="Bot")
+    with pytest.raises(ValidationError) as refused:
+        services.update_source(source=source, **{field: "x"})
+    assert list(refused.value.message_dict) == [field]
