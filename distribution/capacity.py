@@ -21,7 +21,7 @@ from simple_history.utils import bulk_update_with_history
 
 from crm import eligibility, shifts
 from crm.choices import Presence
-from crm.history import record_related_change, record_related_lists
+from crm.history import TRACKED, record_related_change, record_related_lists
 from crm.models import Operator, Source, SourceOperatorWeight
 from crm.services import skills_named
 from crm.validators import bounds
@@ -81,7 +81,8 @@ def adds_capacity(before: Operator | None, after: Operator, *, now: datetime) ->
     return before is None or not eligibility.reachable(before, now) or after.load_limit > before.load_limit
 
 
-CHANGEABLE = {"name", "is_active", "load_limit", "presence", "presence_reason", "presence_until", "timezone"}
+# What update_operator may change: exactly what the history tracks (its skills are set_operator_skills').
+CHANGEABLE = frozenset(TRACKED["operator"])
 
 
 def save_operator(*, operator: Operator, now: datetime | None = None) -> Routed:
