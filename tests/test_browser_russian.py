@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from crm import services
 from crm.choices import AwayReason, Presence, UnassignedReason
-from crm.models import Operator
+from crm.models import Operator, Skill
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
 from distribution import capacity
 from distribution.intake import store_contact
@@ -98,6 +98,8 @@ def centre(db) -> dict:
             explanation={"candidates": [], "draws": [], "chosen": None, "reason": reason},
         )
     capacity.update_operator(operator=anna, load_limit=1)  # a command: nobody signed in
+    Skill.objects.bulk_create([Skill(name="ru"), Skill(name="en")])
+    capacity.set_operator_skills(operator=anna, names=["ru", "en"])  # in the history as "навыки"
     _key, secret = create_api_key(name="Телефония", scope=Scope.WRITE)
     through_api = Client(headers={"Authorization": f"Bearer {secret}"})
     assert (
@@ -119,6 +121,7 @@ def pages(centre: dict) -> dict[str, str]:
         "admin-operators": reverse("admin:crm_operator_changelist"),
         "admin-source": reverse("admin:crm_source_change", args=[centre["bot"].pk]),
         "admin-history": reverse("admin:crm_operator_history", args=[centre["anna"].pk]),
+        "changes": reverse("change_list"),
     }
 
 
