@@ -6,7 +6,11 @@ import django.db.models.deletion
 import simple_history.models
 from django.db import migrations, models
 
-RELATED = [("Operator", "skills", "operator"), ("Source", "required_skills", "source"), ("Source", "preferred_skills", "source")]
+RELATED = [
+    ("Operator", "skills", "operator"),
+    ("Source", "required_skills", "source"),
+    ("Source", "preferred_skills", "source"),
+]
 
 
 def lists_as_they_are(apps, schema_editor) -> None:
