@@ -6,6 +6,7 @@ entry, written by the service that changed them (record_related_change)."""
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Max
 from django.utils.translation import gettext
 from simple_history.models import HistoricalRecords
@@ -26,6 +27,7 @@ TRACKED = {
         "presence_reason",
         "presence_until",
         "timezone",
+        "user",  # the account that signs in as the operator: who may act as them
     ),
     "source": (
         "name",
@@ -52,7 +54,7 @@ class TrackedHistory(HistoricalRecords):
 
     def __init__(self, *, kind: str, **kwargs) -> None:
         super().__init__(m2m_fields=TRACKED_RELATED[kind], **kwargs)
-        self.tracked = TRACKED[kind]
+        self.kind = kind
 
     def contribute_to_class(self, cls, name) -> None:
         super().contribute_to_class(cls, name)
@@ -64,8 +66,10 @@ class TrackedHistory(HistoricalRecords):
 
     def post_save(self, instance, created, using=None, **kwargs) -> None:
         if not created and not kwargs.get("raw", False):
-            latest = getattr(instance, self.manager_name).using(using).values(*self.tracked).first()
-            if latest is not None and all(latest[name] == getattr(instance, name) for name in self.tracked):
+            # By column: a linked account compares by its id, without reading it.
+            columns = [instance._meta.get_field(name).attname for name in TRACKED[self.kind]]
+            latest = getattr(instance, self.manager_name).using(using).values(*columns).first()
+            if latest is not None and all(latest[column] == getattr(instance, column) for column in columns):
                 return
         super().post_save(instance, created, using=using, **kwargs)
 
@@ -138,14 +142,20 @@ def field_changes(kind: str, record, previous, related: dict | None = None) -> l
         labels = dict(model_field.flatchoices) if model_field.choices else {}
         return FieldChange(str(model_field.verbose_name), old, new, labels)
 
+    def stored(entry, name: str) -> object:
+        return getattr(entry, table._meta.get_field(name).attname)
+
     if previous is None:
-        values = [(name, getattr(record, name)) for name in TRACKED[kind]]
-        changes = [change(name, None, value) for name, value in values if value is not None]
+        changes = [
+            change(name, None, _shown(record, name))
+            for name in TRACKED[kind]
+            if stored(record, name) is not None
+        ]
     else:
         changes = [
-            change(name, getattr(previous, name), getattr(record, name))
+            change(name, _shown(previous, name), _shown(record, name))
             for name in TRACKED[kind]
-            if getattr(previous, name) != getattr(record, name)
+            if stored(previous, name) != stored(record, name)
         ]
     if TRACKED_RELATED[kind]:
         ids = [record.history_id, *([previous.history_id] if previous else [])]
@@ -157,6 +167,18 @@ def field_changes(kind: str, record, previous, related: dict | None = None) -> l
                 verbose_name = table.instance_type._meta.get_field(name).verbose_name
                 changes.append(FieldChange(str(verbose_name), _listed(old), _listed(new)))
     return changes
+
+
+def _shown(entry, name: str) -> object:
+    """A recorded value as the pages show it: a linked account by its user name (read only for an entry
+    that changed it), one deleted since by its number."""
+    field = type(entry)._meta.get_field(name)
+    if not field.is_relation or getattr(entry, field.attname) is None:
+        return getattr(entry, field.attname)
+    try:
+        return str(getattr(entry, name))
+    except ObjectDoesNotExist:
+        return f"#{getattr(entry, field.attname)}"
 
 
 def _listed(names: frozenset[str]) -> str | None:

@@ -266,3 +266,25 @@ def test_a_source_update_refuses_what_only_other_services_write(field):
     with pytest.raises(ValidationError) as refused:
         services.update_source(source=source, **{field: "x"})
     assert list(refused.value.message_dict) == [field]
+
+
+def test_linking_an_account_to_an_operator_is_recorded_by_user_name(
+    admin_client, staff_client, django_user_model
+):
+    anna = OperatorFactory(name="Anna")
+    account = django_user_model.objects.create_user("anna.p", password="x")
+    before = anna.history.count()
+    url = reverse("admin:crm_operator_change", args=[anna.pk])
+    assert admin_client.post(url, operator_admin_form(anna, user=account.pk)).status_code == 302
+    assert anna.history.count() == before + 1
+    assert admin_client.post(url, operator_admin_form(anna, user=account.pk)).status_code == 302  # as it was
+    assert anna.history.count() == before + 1
+    first = staff_client.get(reverse("change_list")).text.split('<li class="change card">')[1]
+    assert "user account</span> — → anna.p" in first
+    # An account deleted since shows by its number, not as an error.
+    number = account.pk
+    account.delete()
+    latest = anna.history.filter(history_type="~").first()
+    assert [(c.field, c.old, c.new) for c in field_changes("operator", latest, latest.prev_record)] == [
+        ("user account", None, f"#{number}")
+    ]
