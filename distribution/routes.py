@@ -250,8 +250,13 @@ def reachable_now(state: tuple, *, now: datetime) -> dict:
     return {"limit": limit, "active": bool(active), "presence": presence, "on_shift": shift}
 
 
-def moment(value: datetime | str | None) -> datetime | None:
-    """A timestamp read by raw SQL as an aware datetime: PostgreSQL's are; SQLite's come naive, in UTC."""
+def moment(value: datetime | float | str | None) -> datetime | None:
+    """A timestamp read by raw SQL as an aware datetime: PostgreSQL's come as seconds since the epoch (see
+    sql's `epoch`), SQLite's as text, naive, in UTC."""
+    if isinstance(value, float | int):
+        # Rounded to the microsecond, the column's precision: a float of today's seconds holds it exactly
+        # enough (to some 0.2 µs), and fromtimestamp rounds half to even.
+        return datetime.fromtimestamp(value, UTC)
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value is not None and value.tzinfo is None:

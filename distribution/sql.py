@@ -160,10 +160,20 @@ def named() -> dict[str, str]:
     with_operators = (
         "LEFT JOIN {weight} w ON w.{w_source} = s.id LEFT JOIN {operator} o ON o.id = w.{w_operator} "
     )
+
+    # The moments the route and the lock read (shifts, round robin's last given) as seconds since the epoch
+    # on PostgreSQL, which routes.moment turns back into datetimes to the microsecond: Django reads a
+    # timestamptz column in Python, some 5 µs a value, and the route's check, sent with every contact,
+    # reads two for each scheduled operator (with everyone on a schedule a fifth of the intake's time); a
+    # float is read in C. SQLite's come as text either way.
+    def epoch(column: str) -> str:
+        return f"date_part('epoch', {column})" if connection.vendor == "postgresql" else column
+
+    n["last_given"] = epoch("w.{w_last}".format(**n))
     # What decides whether an operator can take a contact, its load aside (crm.eligibility): read with the
     # route, and again under the operator's lock.
-    n["reachable"] = (
-        "o.{o_limit}, o.{o_active}, o.{o_presence}, o.{o_scheduled}, o.{o_starts}, o.{o_ends}".format(**n)
+    n["reachable"] = "o.{o_limit}, o.{o_active}, o.{o_presence}, o.{o_scheduled}, {starts}, {ends}".format(
+        starts=epoch("o.{o_starts}".format(**n)), ends=epoch("o.{o_ends}".format(**n)), **n
     )
     # Whether an active subscription may want the source's events (events.outbox.wanted): read with the
     # route, so that the intake writes its event only then, in its last round trip, and a subscription
@@ -207,7 +217,7 @@ def named() -> dict[str, str]:
             "{subscribed} AS subscribed, s.{s_strategy}, s.{s_relax}, {source_required} AS required, "
             "{source_preferred} AS preferred, s.{s_skills} " + found + ") "
             "SELECT s.id, s.name, s.{s_keep}, s.{s_accept}, s.subscribed, s.{s_strategy}, s.{s_relax}, "
-            "s.required, s.preferred, w.{w_operator}, w.{w_weight}, o.{o_name}, w.{w_last}, "
+            "s.required, s.preferred, w.{w_operator}, w.{w_weight}, o.{o_name}, {last_given}, "
             "{operator_skills}, {reachable} FROM found_source s " + with_operators + "ORDER BY w.{w_operator}"
         ).format(**n)
 
@@ -234,7 +244,7 @@ def named() -> dict[str, str]:
         # the operator's weight for this source now (a removed operator has none) and its load.
         "weight_and_load": (
             "SELECT (SELECT {w_weight} FROM {weight} WHERE {w_source} = %s AND {w_operator} = x.id), "
-            "(SELECT {w_last} FROM {weight} WHERE {w_source} = %s AND {w_operator} = x.id), "
+            "(SELECT {last_given} FROM {weight} w WHERE w.{w_source} = %s AND w.{w_operator} = x.id), "
             # An operator deleted meanwhile has no row: its limit reads 0 (the lock read nothing, so it drops
             # out anyway).
             "{capped_load} FROM (SELECT CAST(%s AS bigint) AS id) AS x LEFT JOIN {operator} o ON o.id = x.id"

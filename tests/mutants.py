@@ -741,6 +741,22 @@ M = [
         "    except ZeroDivisionError:",
         "crm/tests/test_changes.py",
     ),
+    (
+        "route moments: read back to the second only",
+        "distribution/routes.py",
+        "return datetime.fromtimestamp(value, UTC)",
+        "return datetime.fromtimestamp(int(value), UTC)",
+        "distribution/tests/test_known_routes.py",
+        "pg",
+    ),
+    (
+        "route moments: read back in the server's local zone",
+        "distribution/routes.py",
+        "return datetime.fromtimestamp(value, UTC)",
+        "return datetime.fromtimestamp(value).replace(tzinfo=UTC)",
+        "distribution/tests/test_known_routes.py",
+        "pg",
+    ),
 ]
 
 

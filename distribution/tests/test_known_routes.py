@@ -2,17 +2,18 @@
 statements (distribution.routes.known_route). Whatever the check reads differently must win."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
 from crm.choices import Strategy
-from crm.models import Contact, Lead, Skill, Source, SourceOperatorWeight
+from crm.models import Contact, Lead, Operator, Skill, Source, SourceOperatorWeight
 from crm.secrets import token_digest
 from crm.services import regenerate_token
 from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory
 from distribution import capacity, intake
-from distribution.routes import WorkerMemory, known_route, memory
+from distribution.routes import WorkerMemory, known_route, memory, route_for_token_digest
 from distribution.tests.test_webhook import post
 
 pytestmark = pytest.mark.django_db
@@ -123,3 +124,27 @@ def test_round_robin_times_moved_by_another_worker_keep_the_route_but_a_skill_do
     attempts.clear()
     body = post(client, met, {"external_id": "rr-third"}).json()
     assert len(attempts) == 2 and body["unassigned_reason"] == "nobody_with_skills"
+
+
+def test_a_shift_and_a_last_given_time_read_with_the_route_are_exact_to_the_microsecond(met, settings):
+    """The route and the lock read these moments as seconds since the epoch on PostgreSQL (sql's `epoch`):
+    turned back, they are the stored values, so a shift starts at its first microsecond, not a second off
+    (nor hours off in a server whose own zone is not UTC)."""
+    settings.TIME_ZONE = "Asia/Tokyo"  # the process's zone too (Django sets TZ)
+    starts = datetime(2026, 12, 7, 8, 0, 0, 123457, tzinfo=UTC)
+    ends = starts + timedelta(hours=9, microseconds=1)
+    given = datetime(2026, 12, 7, 7, 59, 59, 999999, tzinfo=UTC)
+    weight = SourceOperatorWeight.objects.get(source=met)
+    Operator.objects.filter(pk=weight.operator_id).update(
+        scheduled=True, shift_starts_at=starts, shift_ends_at=ends
+    )
+    SourceOperatorWeight.objects.filter(pk=weight.pk).update(last_given_at=given)
+    route = route_for_token_digest(token_digest(met.token), now=starts)
+    assert route.shifts == ((0, starts, ends),)
+    assert route.operators[0].last_given == given
+    tick = timedelta(microseconds=1)
+    for n, (now, operator_id) in enumerate(
+        [(starts - tick, None), (starts, weight.operator_id), (ends - tick, weight.operator_id), (ends, None)]
+    ):
+        contact = intake.store_contact(source=met, external_id=f"shift-{n}", now=now, route=route)
+        assert contact.operator_id == operator_id, now
