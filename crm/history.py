@@ -83,6 +83,17 @@ def record_related_change(instance) -> None:
     _recorders[type(instance)].create_historical_record(instance, "~")
 
 
+def record_account_unlinked(sender, instance, **kwargs) -> None:
+    """pre_delete of a user account: the operator it signed in as loses it (the link is SET NULL, an UPDATE
+    without a save, which would record nothing). Recorded as that operator's change, in the deletion's
+    transaction, by whoever deletes the account."""
+    from crm.models import Operator  # the models import this module
+
+    for operator in Operator.objects.filter(user_id=instance.pk):
+        operator.user = None
+        _recorders[Operator].create_historical_record(operator, "~")
+
+
 def record_related_lists(model: type, pks: Iterable[int]) -> None:
     """Write the many-to-many lists into the latest entries of these objects: simple-history's bulk
     writes (bulk_update_with_history) leave them out, which would read as lists emptied. One query for the

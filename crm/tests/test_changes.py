@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from crm import services
-from crm.history import field_changes
+from crm.history import author, field_changes
 from crm.models import Operator, Skill
 from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory, operator_admin_form
 from distribution import capacity
@@ -281,10 +281,19 @@ def test_linking_an_account_to_an_operator_is_recorded_by_user_name(
     assert anna.history.count() == before + 1
     first = staff_client.get(reverse("change_list")).text.split('<li class="change card">')[1]
     assert "user account</span> — → anna.p" in first
-    # An account deleted since shows by its number, not as an error.
+    # Deleting the account unlinks it: one entry more, by whoever deleted it; the account, gone, shows by
+    # its number in both entries, not as an error.
     number = account.pk
-    account.delete()
-    latest = anna.history.filter(history_type="~").first()
-    assert [(c.field, c.old, c.new) for c in field_changes("operator", latest, latest.prev_record)] == [
+    assert (
+        admin_client.post(reverse("admin:auth_user_delete", args=[number]), {"post": "yes"}).status_code
+        == 302
+    )
+    assert anna.history.count() == before + 2
+    unlinked, linked = anna.history.filter(history_type="~")[:2]
+    assert [(c.field, c.old, c.new) for c in field_changes("operator", unlinked, unlinked.prev_record)] == [
+        ("user account", f"#{number}", None)
+    ]
+    assert author(unlinked) == "admin"
+    assert [(c.field, c.old, c.new) for c in field_changes("operator", linked, linked.prev_record)] == [
         ("user account", None, f"#{number}")
     ]
