@@ -1,7 +1,7 @@
 """The change history of operators, sources and weights (django-simple-history): the fields it is about, and
 a record only when one of them changed, so every entry names what changed (the Changes page, the admin's
 History). The skill lists (many-to-many) are recorded with every entry, and a change of them alone is one
-entry, written by the service that changed them (record_related_change)."""
+entry, written by the service that changed them (record_change)."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -62,7 +62,7 @@ class TrackedHistory(HistoricalRecords):
 
     def m2m_changed(self, *args, **kwargs) -> None:
         """Nothing: a list's `set()` sends a removal and an addition, which would be two entries, each
-        half of the change. The service that changes a list records it once (record_related_change)."""
+        half of the change. The service that changes a list records it once (record_change)."""
 
     def post_save(self, instance, created, using=None, **kwargs) -> None:
         if not created and not kwargs.get("raw", False):
@@ -77,9 +77,10 @@ class TrackedHistory(HistoricalRecords):
 _recorders: dict[type, TrackedHistory] = {}
 
 
-def record_related_change(instance) -> None:
-    """One entry for a change of the instance's many-to-many lists (TRACKED_RELATED), with every list and
-    field as they are now; who made it as for any other entry."""
+def record_change(instance) -> None:
+    """One entry with the instance's fields and lists as they are now, for a change its save does not record:
+    its many-to-many lists (TRACKED_RELATED), set by a service, or a link the database cleared (an account
+    deleted); who made it as for any other entry."""
     _recorders[type(instance)].create_historical_record(instance, "~")
 
 
@@ -91,7 +92,7 @@ def record_account_unlinked(sender, instance, **kwargs) -> None:
 
     for operator in Operator.objects.filter(user_id=instance.pk):
         operator.user = None
-        _recorders[Operator].create_historical_record(operator, "~")
+        record_change(operator)
 
 
 def record_related_lists(model: type, pks: Iterable[int]) -> None:

@@ -21,7 +21,7 @@ from simple_history.utils import bulk_update_with_history
 
 from crm import eligibility, shifts
 from crm.choices import Presence
-from crm.history import TRACKED, record_related_change, record_related_lists
+from crm.history import TRACKED, record_change, record_related_lists
 from crm.models import Operator, Source, SourceOperatorWeight
 from crm.services import skills_named
 from crm.validators import bounds
@@ -250,7 +250,7 @@ def set_operator_skills(*, operator: Operator, names: Iterable[str]) -> Routed:
         if after == before:
             return Routed()
         locked.skills.set(skills)
-        record_related_change(locked)
+        record_change(locked)
         if after - before:
             return drain_after_commit(sources_of([operator.pk]))
     return Routed()
@@ -283,7 +283,7 @@ def set_source_skills(
             Source.objects.filter(pk=locked.pk).update(uses_skills=uses)
         source.uses_skills = locked.uses_skills = uses
         if changed:
-            record_related_change(locked)
+            record_change(locked)
         dropped = before.get("required_skills", set()) - changed.get("required_skills", set())
         if ("required_skills" in changed and dropped) or "preferred_skills" in changed:
             return drain_after_commit([source.pk])

@@ -674,14 +674,14 @@ M = [
     (
         "history: an operator's skills changed without an entry",
         "distribution/capacity.py",
-        "        locked.skills.set(skills)\n        record_related_change(locked)\n",
+        "        locked.skills.set(skills)\n        record_change(locked)\n",
         "        locked.skills.set(skills)\n",
         "crm/tests/test_changes.py",
     ),
     (
         "history: a source's skills changed without an entry",
         "distribution/capacity.py",
-        "        if changed:\n            record_related_change(locked)\n",
+        "        if changed:\n            record_change(locked)\n",
         "",
         "crm/tests/test_changes.py",
     ),
