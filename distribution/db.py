@@ -7,10 +7,11 @@ PostgreSQL plans a statement sent as text anew every time, and for the intake's 
 more than running them (docs/performance.md). They run with sequential scans turned off (sql.index_only).
 """
 
+import contextlib
 import logging
 import re
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from django.conf import settings
@@ -143,9 +144,27 @@ def _run_together(statements: Sequence[Statement]) -> list[list[tuple]]:
         raise
 
 
+@contextlib.contextmanager
+def _cursor(db: BaseDatabaseWrapper) -> Iterator:
+    """A cursor of the connection, kept open between round trips: for each `db.cursor()` Django builds a
+    wrapper and psycopg a cursor, and closes both after, some 20 µs of Python a round trip (two a contact).
+    Every execute still goes through Django's wrapper (its checks of a broken transaction, its error
+    translation). A new connection (a restart, CONN_MAX_AGE) gets a new one; while queries are logged
+    (DEBUG, CaptureQueriesContext) the logging cursor Django gives then is used instead, once."""
+    db.ensure_connection()
+    if db.queries_logged:
+        with db.cursor() as cursor:
+            yield cursor
+        return
+    kept = getattr(db, "_leadflow_cursor", None)
+    if kept is None or kept.cursor.connection is not db.connection or kept.cursor.closed:
+        kept = db._leadflow_cursor = db.cursor()
+    yield kept
+
+
 def _run_together_once(statements: Sequence[Statement]) -> list[list[tuple]]:
     db = sql.default_db()
-    with db.cursor() as cursor:
+    with _cursor(db) as cursor:
         if not batching(db):
             results = []
             for statement in statements:
@@ -174,7 +193,7 @@ def roll_back() -> None:
 
 def fetch_all(statement: Statement) -> list[tuple]:
     try:
-        with sql.default_db().cursor() as cursor:
+        with _cursor(sql.default_db()) as cursor:
             (text,) = _texts(cursor, [statement])
             cursor.execute(text, statement.params)
             return cursor.fetchall()

@@ -78,6 +78,24 @@ def test_a_token_met_before_takes_two_round_trips(client, source, monkeypatch):
     assert Contact.objects.filter(lead__external_id="tg-2").exclude(operator=None).count() == 1
 
 
+def test_a_connection_keeps_one_cursor_for_its_round_trips_and_a_new_connection_opens_its_own(
+    client, source, monkeypatch
+):
+    assert post(client, source, {"external_id": "warm-up"}).status_code == 201
+    opened = []
+    real = connection.create_cursor
+    monkeypatch.setattr(connection, "create_cursor", lambda name=None: opened.append(name) or real(name))
+    a_new_request_on_a_reused_connection()
+    assert post(client, source, {"external_id": "warm"}).status_code == 201
+    assert opened == []  # both round trips on the cursor the connection kept
+    connection.close()  # as CONN_MAX_AGE or a failure would
+    assert post(client, source, {"external_id": "reconnected"}).status_code == 201
+    assert opened == [None]  # one for the new connection, kept for its next round trips
+    assert post(client, source, {"external_id": "again"}).status_code == 201
+    assert opened == [None]
+    assert Contact.objects.filter(lead__external_id__in=["warm", "reconnected", "again"]).count() == 3
+
+
 def kill_the_connection() -> int:
     pid = connection.connection.info.backend_pid
     with psycopg.connect(**connection.get_connection_params(), autocommit=True) as admin:
