@@ -99,11 +99,9 @@ def explain(
     `strategy` and each candidate's `key` (round robin: when last given a contact, ISO 8601 or null;
     least loaded: load ÷ limit).
     """
-    if chosen:
-        # The deciding draw ran among the chosen operator and those not yet excluded.
-        in_final_draw = [c for c in candidates if exclusion(c) is None]
-    else:
-        in_final_draw = []
+    excluded = [exclusion(c) for c in candidates]  # once each: a contact's explanation lists all of them
+    # The deciding draw ran among the chosen operator and those not yet excluded.
+    in_final_draw = [c for c, why in zip(candidates, excluded, strict=True) if why is None] if chosen else []
     if strategy == Strategy.WEIGHTED:
         total = sum(c.weight for c in in_final_draw)
         chance = {c.operator_id: round(c.weight / total, 4) for c in in_final_draw}
@@ -120,11 +118,11 @@ def explain(
                 "load": c.load,
                 "limit": c.limit,
                 "active": c.active,
-                "excluded": exclusion(c),
+                "excluded": why,
                 "p": chance.get(c.operator_id, 0.0),
                 **({"key": shown_key(c, strategy)} if strategy != Strategy.WEIGHTED else {}),
             }
-            for c in candidates
+            for c, why in zip(candidates, excluded, strict=True)
         ],
         "draws": list(draws),
         "chosen": chosen.operator_id if chosen else None,
