@@ -764,6 +764,37 @@ M = [
         "(lambda *args, **kwargs: None)(",
         "crm/tests/test_changes.py",
     ),
+    (
+        "kept cursor: a new cursor for every round trip",
+        "distribution/db.py",
+        "    if kept is None or kept.cursor.connection is not db.connection or kept.cursor.closed:",
+        "    if True:",
+        "distribution/tests/test_round_trips.py",
+        "pg",
+    ),
+    (
+        "kept cursor: kept across a new connection",
+        "distribution/db.py",
+        "    if kept is None or kept.cursor.connection is not db.connection or kept.cursor.closed:",
+        "    if kept is None:",
+        "distribution/tests/test_round_trips.py",
+        "pg",
+    ),
+    (
+        "kept cursor: used while queries are logged",
+        "distribution/db.py",
+        '    if db.queries_logged or db.vendor != "postgresql":',
+        '    if db.vendor != "postgresql":',
+        "distribution/tests/test_round_trips.py",
+        "pg",
+    ),
+    (
+        "explanation: a candidate's exclusion listed against its neighbour's",
+        "distribution/selection.py",
+        "            for c, why in zip(candidates, excluded, strict=True)",
+        "            for c, why in zip(candidates, [*excluded[1:], *excluded[:1]], strict=True)",
+        "distribution/tests/test_selection.py distribution/tests/test_rules.py",
+    ),
 ]
 
 
