@@ -789,6 +789,14 @@ M = [
         "pg",
     ),
     (
+        "kept cursor: a request's first read on it skips Django's health check",
+        "distribution/db.py",
+        "    db.close_if_health_check_failed()\n",
+        "",
+        "distribution/tests/test_round_trips.py",
+        "pg",
+    ),
+    (
         "explanation: a candidate's exclusion listed against its neighbour's",
         "distribution/selection.py",
         "            for c, why in zip(candidates, excluded, strict=True)",

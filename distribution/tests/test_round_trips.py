@@ -17,7 +17,7 @@ from crm.tests.factories import SourceFactory, WeightFactory
 from distribution import db, sql
 from distribution.capacity import set_source_skills
 from distribution.intake import store_contact
-from distribution.routes import memory
+from distribution.routes import memory, source_route
 from distribution.tests.test_webhook import post
 from events.models import Subscription
 
@@ -123,6 +123,17 @@ def test_a_connection_broken_since_the_last_request_is_replaced_by_the_first_bat
     assert connection.connection.info.backend_pid != pid
     assert Contact.objects.filter(lead__external_id="after").count() == 1
     assert Lead.objects.filter(external_id="after").count() == 1
+
+
+def test_a_read_that_opens_a_request_on_the_kept_cursor_still_gets_djangos_health_check(client, source):
+    # The worker reads a route this way (routes.source_route), not through fetch_first: Django's own check
+    # of a reused connection must still replace one that broke since the last request.
+    assert post(client, source, {"external_id": "before"}).status_code == 201
+    pid = kill_the_connection()
+    a_new_request_on_a_reused_connection()
+    route = source_route(source.pk)
+    assert route is not None and route.source.pk == source.pk
+    assert connection.connection.info.backend_pid != pid
 
 
 def test_a_connection_broken_in_the_middle_of_an_intake_is_not_sent_again(client, source, monkeypatch):
