@@ -152,16 +152,17 @@ def _cursor(db: BaseDatabaseWrapper) -> Iterator:
     translation). A new connection (a restart, CONN_MAX_AGE) gets a new one; while queries are logged
     (DEBUG, CaptureQueriesContext) the logging cursor Django gives then is used instead, once. PostgreSQL
     only: SQLite's statements go one by one anyway, and its speed is not what a production intake meets."""
-    # As db.cursor() does: a reused connection's first query of a request runs Django's health check, unless
-    # _instead_of_the_health_check stands in for it (the intake's reads do; the worker's route read does not).
-    db.close_if_health_check_failed()
-    db.ensure_connection()
     if db.queries_logged or db.vendor != "postgresql":
         with db.cursor() as cursor:
             yield cursor
         return
+    # What db.cursor() does first: a reused connection's first query of a request runs Django's health check,
+    # unless _instead_of_the_health_check stands in for it (the intake's reads do; the worker's route read
+    # does not), and a closed connection is opened again.
+    db.close_if_health_check_failed()
+    db.ensure_connection()
     kept = getattr(db, "_leadflow_cursor", None)
-    if kept is None or kept.cursor.connection is not db.connection or kept.cursor.closed:
+    if kept is None or kept.cursor.connection is not db.connection:
         kept = db._leadflow_cursor = db.cursor()
     yield kept
 

@@ -767,7 +767,7 @@ M = [
     (
         "kept cursor: a new cursor for every round trip",
         "distribution/db.py",
-        "    if kept is None or kept.cursor.connection is not db.connection or kept.cursor.closed:",
+        "    if kept is None or kept.cursor.connection is not db.connection:",
         "    if True:",
         "distribution/tests/test_round_trips.py",
         "pg",
@@ -775,7 +775,7 @@ M = [
     (
         "kept cursor: kept across a new connection",
         "distribution/db.py",
-        "    if kept is None or kept.cursor.connection is not db.connection or kept.cursor.closed:",
+        "    if kept is None or kept.cursor.connection is not db.connection:",
         "    if kept is None:",
         "distribution/tests/test_round_trips.py",
         "pg",
