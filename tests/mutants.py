@@ -803,6 +803,22 @@ M = [
         "            for c, why in zip(candidates, [*excluded[1:], *excluded[:1]], strict=True)",
         "distribution/tests/test_selection.py distribution/tests/test_rules.py",
     ),
+    (
+        "token check: each operator's skills sorted by name again",
+        "distribution/sql.py",
+        'names = f"ARRAY({listed} ORDER BY k.{skill_column})"',
+        'names = f"ARRAY({listed} ORDER BY sk.{skill_name})"',
+        "distribution/tests/test_round_trips.py",
+        "pg",
+    ),
+    (
+        "token check: each operator's skills in no fixed order",
+        "distribution/sql.py",
+        'names = f"ARRAY({listed} ORDER BY k.{skill_column})"',
+        'names = f"ARRAY({listed} ORDER BY random())"',
+        "distribution/tests/test_round_trips.py",
+        "pg",
+    ),
 ]
 
 

@@ -2,6 +2,7 @@
 is replaced by the first read, the statements run as EXECUTE of copies each connection prepares once, and
 whatever fails leaves the connection out of any transaction."""
 
+import re
 from datetime import timedelta
 
 import psycopg
@@ -76,6 +77,23 @@ def test_a_token_met_before_takes_two_round_trips(client, source, monkeypatch):
     assert sent[1].startswith("EXECUTE leadflow_insert_contact(") and sent[1].endswith("; COMMIT")
     assert checks == []
     assert Contact.objects.filter(lead__external_id="tg-2").exclude(operator=None).count() == 1
+
+
+def test_a_token_met_before_takes_two_round_trips_when_its_source_uses_skills(client, source):
+    # The token check sent along reads each operator's skills again: read in another order than the
+    # remembered route's, they would look like a changed route and run the contact again, every time.
+    skills = [create_skill(name=name) for name in ("ru", "en", "vip")]
+    set_source_skills(source=source, required=["ru"])
+    for weight in source.weights.select_related("operator"):
+        weight.operator.skills.set(skills)
+    assert post(client, source, {"external_id": "skilled-warm-up"}).status_code == 201
+    for n in range(5):
+        with CaptureQueriesContext(connection) as queries:
+            assert post(client, source, {"external_id": f"skilled-{n}"}).status_code == 201
+        assert len(queries.captured_queries) == 2, [q["sql"][:80] for q in queries.captured_queries]
+    assert (
+        Contact.objects.filter(lead__external_id__startswith="skilled-").exclude(operator=None).count() == 6
+    )
 
 
 def test_a_connection_keeps_one_cursor_for_its_round_trips_and_a_new_connection_opens_its_own(
@@ -310,6 +328,41 @@ def test_the_token_check_reads_the_sources_own_values_once_not_once_per_operator
     # Read once, whichever plan: a few scans (one per skill of the source at most); per operator row, 20 or more.
     assert set(scans) == {"events_subscription", "crm_source_required_skills", "crm_source_preferred_skills"}
     assert 1 <= min(scans.values()) and max(scans.values()) < 10, scans
+
+
+def test_the_token_check_reads_each_operators_skills_without_sorting_them():
+    # The token check runs with every contact and reads the skills of each of the source's operators: in
+    # the order of the link table's (operator, skill) index they need no sort; ordered by name, each
+    # operator's list was sorted on its own (20 sorts a contact). The rows still carry the names.
+    source, token = create_source(name="skills unsorted")
+    skills = [create_skill(name=name) for name in ("vip", "en", "ru")]  # ids in another order than names
+    set_source_skills(source=source, required=["ru"])
+    for n in range(20):
+        weight = WeightFactory(source=source, weight=1)
+        weight.operator.skills.set(skills[: 1 + n % 3])
+    statement = sql.authenticate(token_digest(token), now=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE crm_operator_skills, crm_skill, crm_sourceoperatorweight, crm_operator")
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        cursor.execute("SET enable_seqscan = off")  # as the token check's own transaction does
+        cursor.execute(f"PREPARE generic_check AS {db.numbered(statement.sql)}")
+        try:
+            cursor.execute("EXPLAIN EXECUTE generic_check(%s, %s)", statement.params)
+            plan = "\n".join(row for (row,) in cursor.fetchall())
+        finally:
+            cursor.execute("DEALLOCATE generic_check")
+            cursor.execute("RESET plan_cache_mode")
+            cursor.execute("RESET enable_seqscan")
+    rows = db.fetch_all(statement)
+    # (The rows themselves are ordered by operator: a sort of the 20 rows at most, once.)
+    assert not re.search(r"Sort Key: \w+\.name", plan), plan
+    held = {row[9]: row[13] for row in rows}
+    by_operator = {
+        w.operator_id: {s.name for s in w.operator.skills.all()}
+        for w in source.weights.select_related("operator")
+    }
+    assert {op: set(names) for op, names in held.items()} == by_operator
+    assert all(len(names) == len(set(names)) for names in held.values())
 
 
 def test_a_contacts_explanation_is_compressed_with_lz4(rng):
