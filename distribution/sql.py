@@ -198,7 +198,7 @@ def named() -> dict[str, str]:
             f"WHERE k.{owner_column} = {owner}"
         )
         # In the link table's order (skill id), which its (owner, skill) index reads as it is: ordered by name,
-        # each operator's list was sorted on its own, 20 sorts a token check (some 40 µs of the backend's
+        # each operator's list was sorted on its own, 20 sorts a token check (30–50 µs of the backend's
         # CPU). The lists are read as sets (routes.names); a fixed order keeps two reads of a route equal.
         if connection.vendor == "postgresql":
             names = f"ARRAY({listed} ORDER BY k.{skill_column})"

@@ -234,6 +234,28 @@ def test_behind_a_pooler_in_transaction_mode_the_statements_go_as_text(client, s
     assert not {name for name in prepared_here() if name.startswith(db.PREPARED_PREFIX)}
 
 
+def generic_plan(statement: sql.Statement, *, analyze: str) -> tuple[str, list[tuple]]:
+    """The token check's generic plan (made without the parameters' values, as PostgreSQL may keep for a
+    prepared statement) after ANALYZE of the `analyze` tables, under the settings of the token check's
+    own transaction (db.fetch_first: no sequential scans), and the rows that plan reads."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {analyze}")
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute(f"PREPARE generic_check AS {db.numbered(statement.sql)}")
+        placeholders = ", ".join(["%s"] * len(statement.params))
+        try:
+            cursor.execute(f"EXPLAIN EXECUTE generic_check({placeholders})", statement.params)
+            plan = "\n".join(row for (row,) in cursor.fetchall())
+            cursor.execute(f"EXECUTE generic_check({placeholders})", statement.params)
+            rows = cursor.fetchall()
+        finally:
+            cursor.execute("DEALLOCATE generic_check")
+            cursor.execute("RESET plan_cache_mode")
+            cursor.execute("RESET enable_seqscan")
+    return plan, rows
+
+
 def test_the_token_checks_plan_reads_by_index_however_many_sources():
     # A prepared statement may run its generic plan, made without the parameters' values: it must still
     # find the source by its digest's index, not scan the sources, weights and operators.
@@ -250,22 +272,9 @@ def test_the_token_checks_plan_reads_by_index_however_many_sources():
         for j in range(20)
     )
     statement = sql.authenticate(f"{15:064x}", now=timezone.now())  # sources[7]'s current token
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE crm_source, crm_sourcetoken, crm_sourceoperatorweight, crm_operator")
-        cursor.execute("SET plan_cache_mode = force_generic_plan")
-        cursor.execute(
-            "SET enable_seqscan = off"
-        )  # as the token check's own transaction does (db.fetch_first)
-        cursor.execute(f"PREPARE generic_check AS {db.numbered(statement.sql)}")
-        try:
-            cursor.execute("EXPLAIN EXECUTE generic_check(%s, %s)", statement.params)
-            plan = "\n".join(row for (row,) in cursor.fetchall())
-            cursor.execute("EXECUTE generic_check(%s, %s)", statement.params)
-            rows = cursor.fetchall()
-        finally:
-            cursor.execute("DEALLOCATE generic_check")
-            cursor.execute("RESET plan_cache_mode")
-            cursor.execute("RESET enable_seqscan")
+    plan, rows = generic_plan(
+        statement, analyze="crm_source, crm_sourcetoken, crm_sourceoperatorweight, crm_operator"
+    )
     assert "Seq Scan" not in plan, plan
     assert {row[0] for row in rows} == {sources[7].pk} and len(rows) == 20
 
@@ -340,20 +349,10 @@ def test_the_token_check_reads_each_operators_skills_without_sorting_them():
     for n in range(20):
         weight = WeightFactory(source=source, weight=1)
         weight.operator.skills.set(skills[: 1 + n % 3])
-    statement = sql.authenticate(token_digest(token), now=timezone.now())
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE crm_operator_skills, crm_skill, crm_sourceoperatorweight, crm_operator")
-        cursor.execute("SET plan_cache_mode = force_generic_plan")
-        cursor.execute("SET enable_seqscan = off")  # as the token check's own transaction does
-        cursor.execute(f"PREPARE generic_check AS {db.numbered(statement.sql)}")
-        try:
-            cursor.execute("EXPLAIN EXECUTE generic_check(%s, %s)", statement.params)
-            plan = "\n".join(row for (row,) in cursor.fetchall())
-        finally:
-            cursor.execute("DEALLOCATE generic_check")
-            cursor.execute("RESET plan_cache_mode")
-            cursor.execute("RESET enable_seqscan")
-    rows = db.fetch_all(statement)
+    plan, rows = generic_plan(
+        sql.authenticate(token_digest(token), now=timezone.now()),
+        analyze="crm_operator_skills, crm_skill, crm_sourceoperatorweight, crm_operator",
+    )
     # (The rows themselves are ordered by operator: a sort of the 20 rows at most, once.)
     assert not re.search(r"Sort Key: \w+\.name", plan), plan
     held = {row[9]: row[13] for row in rows}
