@@ -156,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine()}; {database()}")
     print(f"command: python {shlex.join(sys.argv)}")
     print(f"gunicorn: {args.workers} workers; wrk: {args.connections} connections, {args.duration} s each")
+    # A quiet machine is the benchmark's premise: the load before it starts says whether it was.
+    print(f"load average before: {load_average()}")
     tokens: list[str] = []
     add_sources(min(args.sources), tokens)
     if args.history:
@@ -183,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             args.strategy,
             args.skills,
         )
+        started = cpu_times()
         for sources, scenario, scheduled, offering, subscribed, strategy, skilled in cases:
             add_sources(sources, tokens)
             set_scenario(scenario)
@@ -203,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             label += f", {strategy.replace('_', ' ')}" if strategy != "weighted" else ""
             label += ", skills" if skilled == "on" else ""
             print(row(label, result, floor_rps=rps(floor), stored=stored_since(mark)))
+        print(f"CPU over the cases (the whole machine): {cpu_share(started, cpu_times())}")
     if args.pages:
         for line in time_pages():
             print(line)
@@ -230,8 +234,14 @@ def fresh_database(url: str) -> None:
 def machine() -> str:
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
-    return f"{os.cpu_count()} cores, {model or platform.processor() or 'unknown CPU'}"
+
+    def first(key: str) -> str | None:
+        return next((line.split(":", 1)[1].strip() for line in lines if line.startswith(key)), None)
+
+    # Two hosts sold as the same "AMD EPYC" have run at 2.45 and 2.6 GHz: the clock tells them apart.
+    mhz = first("cpu MHz")
+    clock = f", {float(mhz):,.0f} MHz" if mhz else ""
+    return f"{os.cpu_count()} cores, {first('model name') or platform.processor() or 'unknown CPU'}{clock}"
 
 
 def database() -> str:
@@ -239,8 +249,52 @@ def database() -> str:
 
     if connection.vendor == "postgresql":
         major, minor = divmod(connection.pg_version, 10_000)
-        return f"PostgreSQL {major}.{minor}"
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW shared_preload_libraries")
+            [(preloaded,)] = cursor.fetchall()
+        return f"PostgreSQL {major}.{minor}{preload_warning(preloaded)}"
     return f"{connection.vendor} {connection.Database.sqlite_version}"
+
+
+def preload_warning(preloaded: str) -> str:
+    """A warning for the header when PostgreSQL loads extensions at start: pg_stat_statements (the usual
+    one) slows every statement, the intake's many more than the floor's one, so such figures do not compare
+    with others."""
+    preloaded = preloaded.strip()
+    if not preloaded:
+        return ""
+    return (
+        f" (WARNING: shared_preload_libraries = {preloaded!r} slows every statement; figures not comparable)"
+    )
+
+
+def cpu_times() -> list[int] | None:
+    """The machine's CPU time so far (/proc/stat's first line: user, nice, system, idle, iowait, irq,
+    softirq, steal, ...), in ticks; None where there is no /proc."""
+    stat = Path("/proc/stat")
+    if not stat.exists():
+        return None
+    return [int(value) for value in stat.read_text().split("\n", 1)[0].split()[1:]]
+
+
+def cpu_share(before: list[int] | None, after: list[int] | None) -> str:
+    """How busy the machine was between two cpu_times(), and how much of it the host's other tenants took
+    (steal): a ratio measured while something else ran, or on a host that lent its cores away, says so."""
+    if not before or not after:
+        return "not known (no /proc/stat)"
+    spent = [b - a for a, b in zip(before, after, strict=False)]
+    total = sum(spent[:8]) or 1
+    idle = spent[3] + spent[4]
+    steal = spent[7] if len(spent) > 7 else 0
+    return f"busy {1 - idle / total:.1%}, idle {idle / total:.1%}, stolen {steal / total:.1%}"
+
+
+def load_average() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "not known"
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)"
 
 
 def add_sources(count: int, tokens: list[str]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from bench.bench_intake import REPO, combined, parse_wrk, row
+from bench.bench_intake import REPO, combined, cpu_share, parse_wrk, preload_warning, row
 from tests.livehost import free_port, start_gunicorn, stop, wait_healthy
 
 
@@ -86,6 +86,21 @@ def test_turns_add_up_to_one_measurement():
     assert [total[key] for key in keys] == [600, 6.0, 1, 2, 6.0, 30.0]
 
 
+def test_the_header_warns_when_postgresql_preloads_a_library():
+    # pg_stat_statements slows every statement, the intake's more than the floor's: say so in the header.
+    assert preload_warning("") == "" and preload_warning("  ") == ""
+    warning = preload_warning("pg_stat_statements")
+    assert "WARNING" in warning and "'pg_stat_statements'" in warning and "not comparable" in warning
+
+
+def test_the_cpu_share_counts_idle_and_steal_of_the_measured_span():
+    # /proc/stat's ticks: user nice system idle iowait irq softirq steal guest guest_nice.
+    before = [1000, 0, 200, 5000, 10, 0, 5, 40, 0, 0]
+    after = [1700, 0, 400, 5080, 20, 0, 5, 50, 0, 0]  # 1000 ticks: 90 idle or waiting, 10 stolen
+    assert cpu_share(before, after) == "busy 91.0%, idle 9.0%, stolen 1.0%"
+    assert cpu_share(None, after) == "not known (no /proc/stat)"
+
+
 @pytest.mark.own_database
 def test_a_very_short_run_prints_every_case_against_the_floor(tmp_path: Path):
     require_wrk()
@@ -116,6 +131,9 @@ def test_a_very_short_run_prints_every_case_against_the_floor(tmp_path: Path):
     assert out.returncode == 0, out.stderr[-3000:]
     lines = {line.split("  ")[0].strip(): line for line in out.stdout.splitlines()}
     assert "cores" in out.stdout and "command: python bench/bench_intake.py --database-url" in out.stdout
+    # The machine's state is part of every figure: the load before, how busy it was and what was stolen.
+    assert "load average before: " in out.stdout and "(1, 5, 15 min)" in out.stdout
+    assert "CPU over the cases (the whole machine): busy " in out.stdout and ", stolen " in out.stdout
     cases = ("free, 2 sources, schedules, skills", "flood, 2 sources, schedules, skills")
     for case in cases:
         rate, floor, ratio, _, _, errors = lines[case].removeprefix(case).split()[:6]
