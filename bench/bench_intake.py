@@ -2,7 +2,7 @@
 
     python bench/bench_intake.py [--scenario free flood] [--sources 2 300] [--schedules off on] [--history N]
                                  [--offers off on] [--subscribed off on] [--strategy weighted round_robin]
-                                 [--skills off on] [--pages]
+                                 [--skills off on] [--pages] [--runs 3]
 
 It drops and re-creates the database (its name must contain "bench"; SQLite: deletes the file), migrates
 it, serves the floor project (bench/floor/) and the app side by side with the repository's gunicorn.conf.py
@@ -15,7 +15,12 @@ their tokens; several values are measured in rising order, adding sources as it 
 each case also with every operator on a weekly schedule and an exception (on shift now), which the intake
 must read without another round trip. `--strategy`: the sources' routing strategy. `--skills off on`: each
 case also with two skills on every operator, one required by every source and another asked for by every
-contact in the webhook body (the floor's body carries the same field).
+contact in the webhook body (the floor's body carries the same field). `--runs 3`: every case three times
+(all cases once before any again), then each case's median and spread: the figures we report.
+
+The header names the machine (cores, processor, clock), the load average before the run and a warning if
+PostgreSQL preloads a library (pg_stat_statements slows every statement); after the cases, how busy the
+machine was and how much of it the host's other tenants took (stolen).
 """
 
 import argparse
@@ -119,6 +124,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     arg("--history", type=int, default=0, help="contacts over the past year, loaded before measuring")
     arg("--pages", action="store_true", help="then time the staff pages and admin lists in-process")
+    arg(
+        "--runs",
+        type=int,
+        default=1,
+        help="measure every case this many times, all cases once before any again, and end with each "
+        "case's median and spread (default 1; figures we report: 3)",
+    )
     arg("--duration", type=int, default=20, help="measured seconds per case, and of its floor (default 20)")
     arg(
         "--slice", type=int, default=2, help="seconds per turn of the floor and the case in turns (default 2)"
@@ -176,17 +188,23 @@ def main(argv: list[str] | None = None) -> int:
         serving("bench.floor.wsgi:application", "/api/contacts/", floor_env, args) as floor_url,
         serving("config.wsgi:application", "/healthz", env, args) as url,
     ):
-        cases = itertools.product(
-            sorted(set(args.sources)),
-            args.scenario,
-            args.schedules,
-            args.offers,
-            args.subscribed,
-            args.strategy,
-            args.skills,
+        cases = list(
+            itertools.product(
+                sorted(set(args.sources)),
+                args.scenario,
+                args.schedules,
+                args.offers,
+                args.subscribed,
+                args.strategy,
+                args.skills,
+            )
         )
         started = cpu_times()
-        for sources, scenario, scheduled, offering, subscribed, strategy, skilled in cases:
+        ratios: dict[str, list[float]] = {}
+        # Run after run rather than case after case: the host's slow minutes then fall on every case alike.
+        for turn, (sources, scenario, scheduled, offering, subscribed, strategy, skilled) in (
+            (turn, case) for turn in range(args.runs) for case in cases
+        ):
             add_sources(sources, tokens)
             set_scenario(scenario)
             set_schedules(scheduled == "on")
@@ -195,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
             set_strategy(strategy)
             set_skills(skilled == "on")
             refresh_statistics()
-            prefix = f"{scenario}-{sources}-{scheduled}-{offering}-{subscribed}-{strategy}-{skilled}-{run}"
+            prefix = (
+                f"{scenario}-{sources}-{scheduled}-{offering}-{subscribed}-{strategy}-{skilled}-{run}-{turn}"
+            )
             floor, result, mark = measure(
                 url, floor_url, prefix=prefix, tokens=tokens[:sources], args=args, skills=skilled == "on"
             )
@@ -206,7 +226,11 @@ def main(argv: list[str] | None = None) -> int:
             label += f", {strategy.replace('_', ' ')}" if strategy != "weighted" else ""
             label += ", skills" if skilled == "on" else ""
             print(row(label, result, floor_rps=rps(floor), stored=stored_since(mark)))
+            ratios.setdefault(label, []).append(rps(result) / rps(floor) if rps(floor) else 0.0)
         print(f"CPU over the cases (the whole machine): {cpu_share(started, cpu_times())}")
+        if args.runs > 1:
+            for line in summary(ratios):
+                print(line)
     if args.pages:
         for line in time_pages():
             print(line)
@@ -634,6 +658,16 @@ def row(label: str, result: dict, *, floor_rps: float, stored: str = "") -> str:
         f"{rps(result):9,.1f} {floor_rps:9,.1f} {ratio:8.3f} {result['p50_ms']:7.1f} {result['p99_ms']:7.1f}"
     )
     return f"{label:33} {figures} {errors:7,}  {stored}".rstrip()
+
+
+def summary(ratios: dict[str, list[float]]) -> list[str]:
+    """Each case's ratios to the floor over the runs: the median, the spread and every run's."""
+    lines = [f"{'/ floor over the runs':33} {'median':>8}  {'spread':>13}  runs"]
+    for label, found in ratios.items():
+        spread = f"{min(found):.3f}-{max(found):.3f}"
+        runs = ", ".join(f"{ratio:.3f}" for ratio in found)
+        lines.append(f"{label:33} {statistics.median(found):8.3f}  {spread:>13}  {runs}")
+    return lines
 
 
 def last_contact_id() -> int:

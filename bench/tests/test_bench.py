@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from bench.bench_intake import REPO, combined, cpu_share, parse_wrk, preload_warning, row
+from bench.bench_intake import REPO, combined, cpu_share, parse_wrk, preload_warning, row, summary
 from tests.livehost import free_port, start_gunicorn, stop, wait_healthy
 
 
@@ -84,6 +84,19 @@ def test_turns_add_up_to_one_measurement():
     total = combined([dict(zip(keys, turn, strict=True)) for turn in turns])
     # Counts and seconds summed; p50 the median of the turns', p99 the worst turn's.
     assert [total[key] for key in keys] == [600, 6.0, 1, 2, 6.0, 30.0]
+
+
+def test_several_runs_end_with_each_cases_median_and_spread():
+    lines = summary({"free, 2 sources": [0.44, 0.41, 0.47], "free, 2 sources, skills": [0.40, 0.43]})
+    assert lines[0].split() == ["/", "floor", "over", "the", "runs", "median", "spread", "runs"]
+    free = lines[1].removeprefix("free, 2 sources").split(None, 2)
+    # The median of the runs (not the mean, not the last), the lowest to the highest, every run in order.
+    assert free == ["0.440", "0.410-0.470", "0.440, 0.410, 0.470"]
+    assert lines[2].removeprefix("free, 2 sources, skills").split(None, 2) == [
+        "0.415",
+        "0.400-0.430",
+        "0.400, 0.430",
+    ]
 
 
 def test_the_header_warns_when_postgresql_preloads_a_library():
