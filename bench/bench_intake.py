@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             label += f", {strategy.replace('_', ' ')}" if strategy != "weighted" else ""
             label += ", skills" if skilled == "on" else ""
             print(row(label, result, floor_rps=rps(floor), stored=stored_since(mark)))
-            ratios.setdefault(label, []).append(rps(result) / rps(floor) if rps(floor) else 0.0)
+            ratios.setdefault(label, []).append(ratio(result, rps(floor)))
         print(f"CPU over the cases (the whole machine): {cpu_share(started, cpu_times())}")
         if args.runs > 1:
             for line in summary(ratios):
@@ -654,11 +654,16 @@ def rps(result: dict) -> float:
     return result["requests"] / result["seconds"] if result["seconds"] else 0.0
 
 
+def ratio(result: dict, floor_rps: float) -> float:
+    """The case's requests/s over the floor's of the same turns (0 when the floor answered nothing)."""
+    return rps(result) / floor_rps if floor_rps else 0.0
+
+
 def row(label: str, result: dict, *, floor_rps: float, stored: str = "") -> str:
     errors = result["http_errors"] + result["socket_errors"]
-    ratio = rps(result) / floor_rps if floor_rps else 0.0
     figures = (
-        f"{rps(result):9,.1f} {floor_rps:9,.1f} {ratio:8.3f} {result['p50_ms']:7.1f} {result['p99_ms']:7.1f}"
+        f"{rps(result):9,.1f} {floor_rps:9,.1f} {ratio(result, floor_rps):8.3f} {result['p50_ms']:7.1f} "
+        f"{result['p99_ms']:7.1f}"
     )
     return f"{label:33} {figures} {errors:7,}  {stored}".rstrip()
 
@@ -668,7 +673,7 @@ def summary(ratios: dict[str, list[float]]) -> list[str]:
     lines = [f"{'/ floor over the runs':33} {'median':>8}  {'spread':>13}  runs"]
     for label, found in ratios.items():
         spread = f"{min(found):.3f}-{max(found):.3f}"
-        runs = ", ".join(f"{ratio:.3f}" for ratio in found)
+        runs = ", ".join(f"{each:.3f}" for each in found)
         lines.append(f"{label:33} {statistics.median(found):8.3f}  {spread:>13}  {runs}")
     return lines
 
