@@ -274,6 +274,24 @@ class LoadHour(models.Model):
     given = models.IntegerField()
 
 
+class RouteChange(models.Model):
+    """One change to what a source's route reads (distribution.routes): its own routing columns, its
+    weights, its operators' routing columns, its skills and its operators' skills, a skill's name. Written
+    only by database triggers (migration 0021), so that every write counts, whatever path made it.
+
+    The ids of a source's rows are its route's version: a worker that remembers a route confirms it with
+    every contact by reading these ids (a few) instead of the route (every operator's row). Compared as a
+    set, not by the newest id: ids are taken in one order and committed in another. The worker keeps them
+    few (distribution.worker), deleting a source's rows only together with inserting a new one, so that a
+    change deleted before anyone read it still leaves an id no one has seen."""
+
+    # No foreign key: a source's rows may outlive it (its token, and so its route, is gone with it).
+    source_id = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["source_id", "id"], name="routechange_source")]
+
+
 class Source(TimeStamped):
     name = models.CharField(
         _("name"),

@@ -18,7 +18,7 @@ from typing import TypeVar
 from django.db import OperationalError, ProgrammingError, connection, transaction
 
 from distribution import db, sql
-from distribution.routes import Route, RouteChanged, memory, same_route
+from distribution.routes import Route, RouteChanged
 
 log = logging.getLogger("leadflow.distribution")
 
@@ -48,7 +48,7 @@ class Trip:
 
         Raises RouteChanged (before anything else is read) when a token check sent along disagrees.
         """
-        check = [sql.authenticate(self.confirm.digest, now=self.now)] if self.confirm else []
+        check = [self.confirm.check(self.now)] if self.confirm else []
         head = [self.lead] if self.lead else []
         tail = [sql.commit()] if last and self.commits else []
         # Never with COMMIT: a contact must not be committed before the route it was decided on is confirmed.
@@ -58,12 +58,8 @@ class Trip:
         at, self.opens = len(self.waiting), False
         if check:
             assumed, self.confirm = self.confirm, None
-            if tuple(results[at]) != assumed.rows:
-                read = memory.remember(assumed.digest, results[at])
-                # Round robin's last-given times move with every contact and decide nothing before the
-                # lock re-reads them: keep the fresher read, carry on with this one.
-                if read is None or not same_route(assumed.rows, read.rows):
-                    raise RouteChanged(read)
+            if not assumed.confirmed_by(results[at]):
+                raise RouteChanged
             at += 1
         if head:
             self.lead_id, self.lead = results[at][0][0], None

@@ -4,7 +4,7 @@ transaction, safe to retry with an idempotency key.
 Cost: the statements live in distribution.sql, and those whose answers are not needed in between share a
 round trip on PostgreSQL (distribution.batching): two per contact. The token check rides along because
 the worker assumes the route it read last time for that token (routes.known_route) and rolls back if the
-check reads anything else; a token met for the first time costs a round trip of its own before them.
+check reads another version of it; a token met for the first time costs a round trip of its own before them.
 """
 
 import hashlib
@@ -167,7 +167,7 @@ def receive_contact(
     answers with the winner's contact. A deadlock or serialization failure (PostgreSQL rolled the whole
     transaction back) is retried a few times before it is raised. `confirm`: a route assumed for the
     caller's token (see store_contact); if its check reads differently the contact is decided again on
-    what it read, and SourceGone is raised if the token is no longer anyone's.
+    the route read anew, and SourceGone is raised if the token is no longer anyone's.
     """
     if confirm is not None and idempotency_key:
         # A replay reads a stored contact before any statement of the contact's own: confirm first.
@@ -200,8 +200,8 @@ def receive_contact(
     try:
         try:
             contact = attempt(source, route, confirm)
-        except RouteChanged as changed:
-            route = _confirmed(changed.route)
+        except RouteChanged:
+            route = _confirmed(route_for_token_digest(confirm.digest))
             contact = attempt(route.source, route, None)
     except IntegrityError:
         if idempotency_key and (earlier := _earlier_contact(source, idempotency_key, digest)):

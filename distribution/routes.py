@@ -3,20 +3,24 @@ process remembers between requests only to save round trips (`memory`).
 
 The webhook's first statement reads the route of the caller's token (sql.authenticate). A worker that has
 met a token before assumes the route it read last time and sends the token check along with the contact's
-first statements instead (intake, batching.Trip.confirm): whatever the check reads differently (a token
-rotated or removed, an operator added, a weight, limit, flag or name changed) rolls the transaction back to
-run again on what was read.
+first statements instead (intake, batching.Trip): the token and the route's version (crm.models.RouteChange,
+which triggers move whenever something the route reads changes: an operator added, a weight, limit, flag,
+name or skill changed). A token rotated or removed, or another version, rolls the transaction back to run
+again on the route read anew.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from django.db import transaction
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from crm import eligibility
+from crm.choices import Strategy
 from crm.eligibility import Candidate
-from crm.models import Operator, Source
+from crm.models import Operator, RouteChange, Source
 from distribution import db, sql
 
 
@@ -39,6 +43,29 @@ class Route:
     required: frozenset[str] = frozenset()
     preferred: frozenset[str] = frozenset()
     skills: tuple[frozenset[str], ...] | None = None
+    # What the token check reads while the route stands (sql's route_check): the source, whether someone
+    # subscribes to its events (no version follows subscriptions), and the version.
+    stamp: tuple = ()
+
+    def check(self, now: datetime) -> sql.Statement:
+        """The token check of this route, sent along with a contact's first statements.
+
+        Round robin reads its route whole, as the first read did: each operator's last-given time, which
+        decides who is first, moves with every contact such a source is given and no version follows it
+        (the version would move with every contact too)."""
+        if self.source.strategy == Strategy.ROUND_ROBIN:
+            return sql.authenticate(self.digest, now=now)
+        return sql.route_check(self.digest, now=now)
+
+    def confirmed_by(self, read: list[tuple]) -> bool:
+        """Whether the check's rows (`check`) show this route still stands; a round-robin route read
+        again whole is remembered as read (its fresher last-given times)."""
+        if self.source.strategy != Strategy.ROUND_ROBIN:
+            return [tuple(row) for row in read] == [self.stamp]
+        if tuple(read) == self.rows:
+            return True
+        fresh = memory.remember(self.digest, read)
+        return fresh is not None and same_route(self.rows, fresh.rows)
 
     def candidates(
         self, now: datetime, *, skills: Iterable[str] = (), waited: timedelta = timedelta(0)
@@ -115,11 +142,10 @@ def same_route(rows: Iterable[tuple], other: Iterable[tuple]) -> bool:
 
 class RouteChanged(Exception):
     """The token check, riding along with a contact's first statements, read something other than the route
-    the contact was being decided on; nothing was written. `route` is what it read (None: unknown token)."""
+    the contact was being decided on (another version, or no such token any more); nothing was written."""
 
-    def __init__(self, route: Route | None) -> None:
+    def __init__(self) -> None:
         super().__init__("the token's route changed")
-        self.route = route
 
 
 @dataclass
@@ -159,10 +185,38 @@ class WorkerMemory:
 
 memory = WorkerMemory()
 
+# A source's RouteChange rows the worker lets accumulate before it compacts them (compact_changes).
+KEEP_CHANGES = 20
+
 
 def known_route(digest: str) -> Route | None:
     """The route last read for this token digest in this worker, unconfirmed (None if none)."""
     return memory.routes.get(digest)
+
+
+def compact_changes(*, keep: int = KEEP_CHANGES) -> int:
+    """Keep the route versions short (the token check reads them with every contact): a source with more
+    than `keep` RouteChange rows has them replaced by one new row, in one transaction, and the rows of
+    sources that no longer exist go. The new row is what keeps the check exact: a worker that remembered
+    any of the deleted ids, or none of a change deleted before anyone read it, still meets an id it has not
+    seen and reads the route again (once). Several workers at once only add a row each. Returns how many
+    sources were compacted."""
+    gone = RouteChange.objects.exclude(source_id__in=Source.objects.values("pk"))
+    if gone.exists():  # (a pass with nothing to do writes nothing: SQLite has one writer at a time)
+        gone.delete()
+    crowded = (
+        RouteChange.objects.values("source_id")
+        .annotate(changes=Count("pk"), newest=Max("pk"))
+        .filter(changes__gt=keep)
+        .values_list("source_id", "newest")
+    )
+    compacted = 0
+    for source_id, newest in crowded:
+        with transaction.atomic():
+            RouteChange.objects.filter(source_id=source_id, pk__lte=newest).delete()
+            RouteChange.objects.create(source_id=source_id)
+        compacted += 1
+    return compacted
 
 
 def source_route(source_id: int) -> Route | None:
@@ -184,6 +238,7 @@ def parse(rows: list[tuple], *, digest: str = "") -> Route | None:
     source_id, name, keep_operator, accept_within, subscribed, strategy, relax, required, preferred = rows[0][
         :9
     ]
+    version = rows[0][-1]
     source = Source(
         id=source_id,
         name=name,
@@ -196,7 +251,7 @@ def parse(rows: list[tuple], *, digest: str = "") -> Route | None:
     uses_skills = required is not None
     operators, shifts, skills = [], [], []
     for row in rows:
-        row_source, (op_id, weight, op_name, last_given, op_skills), state = row[0], row[9:14], row[14:]
+        row_source, (op_id, weight, op_name, last_given, op_skills), state = row[0], row[9:14], row[14:20]
         # A source without operators still comes as one row; a second source can only match by a digest
         # collision, and is ignored.
         if op_id is None or row_source != source_id:
@@ -224,6 +279,7 @@ def parse(rows: list[tuple], *, digest: str = "") -> Route | None:
         required=names(required),
         preferred=names(preferred),
         skills=tuple(skills) if uses_skills else None,
+        stamp=(source_id, subscribed, version),
     )
 
 

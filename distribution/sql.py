@@ -26,6 +26,7 @@ from crm.models import (
     LoadHour,
     Offer,
     Operator,
+    RouteChange,
     Skill,
     Source,
     SourceOperatorWeight,
@@ -66,6 +67,7 @@ def _names() -> dict[str, str]:
     names |= {"subscription": table(Subscription), "event": table(Event)}
     names |= {"contact": table(Contact), "lead": table(Lead), "token": table(SourceToken)}
     names["load_hour"] = table(LoadHour)
+    names["change"] = table(RouteChange)
     for key, model, field in [
         ("t_source", SourceToken, "source"),
         ("t_digest", SourceToken, "digest"),
@@ -210,6 +212,19 @@ def named() -> dict[str, str]:
     n["source_preferred"] = skill_names(Source._meta.get_field("preferred_skills"), "s.id")
     n["operator_skills"] = skill_names(Operator._meta.get_field("skills"), "o.id")
 
+    # The route's version (crm.models.RouteChange): the ids of the source's changes, in order, read over
+    # the (source, id) index. A PostgreSQL array; SQLite's "4,9".
+    changes = "SELECT c.id FROM {change} c WHERE c.source_id = s.id ORDER BY c.id".format(**n)
+    if connection.vendor == "postgresql":
+        n["version"] = f"ARRAY({changes})"
+    else:
+        n["version"] = f"(SELECT group_concat(id) FROM ({changes}))"
+    # The token, as every check reads it: current, or rotated and within its grace (crm.secrets).
+    n["token_source"] = (
+        "FROM {token} t JOIN {source} s ON s.id = t.{t_source} "
+        "WHERE t.{t_digest} = %s AND (t.{t_expires} IS NULL OR t.{t_expires} > %s)"
+    ).format(**n)
+
     def source_with_operators(found: str) -> str:
         """The source `found` reads (a FROM ... WHERE naming it s), with its operators. The source's own
         values are read once, in a materialised CTE: in the join's select list, its subscription and skills
@@ -218,21 +233,23 @@ def named() -> dict[str, str]:
         return (
             "WITH found_source AS MATERIALIZED (SELECT s.id, s.name, s.{s_keep}, s.{s_accept}, "
             "{subscribed} AS subscribed, s.{s_strategy}, s.{s_relax}, {source_required} AS required, "
-            "{source_preferred} AS preferred, s.{s_skills} " + found + ") "
+            "{source_preferred} AS preferred, s.{s_skills}, {version} AS version " + found + ") "
             "SELECT s.id, s.name, s.{s_keep}, s.{s_accept}, s.subscribed, s.{s_strategy}, s.{s_relax}, "
             "s.required, s.preferred, w.{w_operator}, w.{w_weight}, o.{o_name}, {last_given}, "
-            "{operator_skills}, {reachable} FROM found_source s " + with_operators + "ORDER BY w.{w_operator}"
+            "{operator_skills}, {reachable}, s.version FROM found_source s "
+            + with_operators
+            + "ORDER BY w.{w_operator}"
         ).format(**n)
 
     return {
         # One lookup of the token's digest (unique index) that brings the source and its operators along:
         # its cost does not depend on how many sources or tokens exist. A token works while it is the
         # source's current one (no end) or within its grace period (crm.secrets).
-        "authenticate": source_with_operators(
-            # Joined from the token, so that even a generic plan reaches the source through its primary key.
-            "FROM {token} t JOIN {source} s ON s.id = t.{t_source} "
-            "WHERE t.{t_digest} = %s AND (t.{t_expires} IS NULL OR t.{t_expires} > %s)"
-        ),
+        # Joined from the token, so that even a generic plan reaches the source through its primary key.
+        "authenticate": source_with_operators(n["token_source"]),
+        # A remembered route confirmed (routes.Route.confirmed_by): the token, and of the route only what
+        # no version follows (whether someone subscribes to its events) and its version.
+        "route_check": "SELECT s.id, {subscribed}, {version} {token_source}".format(**n),
         "source_operators": source_with_operators("FROM {source} s WHERE s.id = %s"),
         # INSERT ... ON CONFLICT: the losing insert of a race waits for the winner and updates its row, so
         # one external_id never makes a second lead nor an error. SQLite 3.35+ runs it unchanged.
@@ -298,6 +315,10 @@ def _at(moment: datetime) -> object:
 
 def authenticate(digest: str, *, now: datetime) -> Statement:
     return _named("authenticate", (digest, _at(now)))
+
+
+def route_check(digest: str, *, now: datetime) -> Statement:
+    return _named("route_check", (digest, _at(now)))
 
 
 def source_operators(source_id: int) -> Statement:

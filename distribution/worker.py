@@ -2,9 +2,11 @@
 
 Each deadline is a column on the row it belongs to, so a restart loses nothing: an operator's return from
 away (`presence_until`), the start and the end of its shift (`shift_due_at`), a pending offer's end
-(`Contact.offer_expires_at`, distribution.offers), and the queue itself (the waiting contacts). A pass takes the due rows one at a time under a row lock that skips rows another
-worker holds (SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises writers anyway) and checks
-each is still due, so several workers on several hosts never do a job twice. `now` is injected in tests.
+(`Contact.offer_expires_at`, distribution.offers), and the queue itself (the waiting contacts); it also
+keeps the routes' versions short (distribution.routes.compact_changes). A pass takes the due rows one at
+a time under a row lock that skips rows another worker holds (SELECT ... FOR UPDATE SKIP LOCKED on
+PostgreSQL; SQLite serialises writers anyway) and checks each is still due, so several workers on several
+hosts never do a job twice. `now` is injected in tests.
 """
 
 import logging
@@ -20,7 +22,7 @@ from crm import shifts
 from crm.choices import Presence
 from crm.history import WORKER
 from crm.models import Operator, WorkerBeat
-from distribution import capacity, offers, queue
+from distribution import capacity, offers, queue, routes
 
 log = logging.getLogger("leadflow.worker")
 
@@ -52,6 +54,7 @@ def run_once(*, now: datetime | None = None, name: str | None = None) -> Pass:
     drained = queue.drain(now=now, max_seconds=DRAIN_SECONDS)
     done.assigned = routed.assigned + drained.assigned
     done.still_waiting = drained.still_waiting
+    routes.compact_changes()
     WorkerBeat.objects.update_or_create(worker=name or _name(), defaults={"last_pass_at": timezone.now()})
     return done
 

@@ -97,7 +97,7 @@ def run(statements: dict[str, list[str]]):
     def operation(apps, schema_editor) -> None:
         vendor = schema_editor.connection.vendor
         if vendor not in statements:
-            raise NotImplementedError(f"Leadflow's load totals have no triggers for {vendor}.")
+            raise NotImplementedError(f"Leadflow's triggers are written for PostgreSQL and SQLite, not {vendor}.")
         for statement in statements[vendor]:
             schema_editor.execute(statement, params=None)  # None: the text as it is ("%s" included)
 

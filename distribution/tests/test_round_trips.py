@@ -70,9 +70,10 @@ def test_a_token_met_before_takes_two_round_trips(client, source, monkeypatch):
     with CaptureQueriesContext(connection) as queries:
         assert post(client, source, {"external_id": "tg-2"}).status_code == 201
     sent = [q["sql"] for q in queries.captured_queries]
-    # BEGIN with the token check, the lead, the lock and the load; the contact with COMMIT.
+    # BEGIN with the token check (the token and the route's version, not the route), the lead, the lock and
+    # the load; the contact with COMMIT.
     assert len(sent) == 2, sent
-    assert sent[0].startswith("BEGIN; SET LOCAL enable_seqscan = off; EXECUTE leadflow_authenticate(")
+    assert sent[0].startswith("BEGIN; SET LOCAL enable_seqscan = off; EXECUTE leadflow_route_check(")
     assert "EXECUTE leadflow_upsert_lead(" in sent[0] and "EXECUTE leadflow_lock_operator(" in sent[0]
     assert sent[1].startswith("EXECUTE leadflow_insert_contact(") and sent[1].endswith("; COMMIT")
     assert checks == []
@@ -80,8 +81,8 @@ def test_a_token_met_before_takes_two_round_trips(client, source, monkeypatch):
 
 
 def test_a_token_met_before_takes_two_round_trips_when_its_source_uses_skills(client, source):
-    # The token check sent along reads each operator's skills again: read in another order than the
-    # remembered route's, they would look like a changed route and run the contact again, every time.
+    # A skill-using route is confirmed like any other (by its version): nothing the contacts do moves
+    # it, or every contact would run again.
     skills = [create_skill(name=name) for name in ("ru", "en", "vip")]
     set_source_skills(source=source, required=["ru"])
     for weight in source.weights.select_related("operator"):
@@ -277,6 +278,12 @@ def test_the_token_checks_plan_reads_by_index_however_many_sources():
     )
     assert "Seq Scan" not in plan, plan
     assert {row[0] for row in rows} == {sources[7].pk} and len(rows) == 20
+    # The check of a remembered route: the token and the source's version, over the changes' index.
+    check = sql.route_check(f"{15:064x}", now=timezone.now())
+    plan, rows = generic_plan(check, analyze="crm_source, crm_sourcetoken, crm_routechange")
+    assert "Seq Scan" not in plan and "routechange_source" in plan, plan
+    [(source_id, subscribed, version)] = rows
+    assert (source_id, subscribed, len(version)) == (sources[7].pk, False, 20)  # a change per weight added
 
 
 def test_a_load_count_planned_while_there_were_no_contacts_still_reads_by_index(client, source):
