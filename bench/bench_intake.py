@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.db import connection
 
+    from distribution import routes
+
     # The cases' set-up goes through the app's services, which log what they do (a drain once skills are
     # switched off again, in the second of several runs): lines that would cut into the table.
     logging.getLogger("leadflow").setLevel(logging.WARNING)
@@ -215,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
             set_subscribed(subscribed == "on")
             set_strategy(strategy)
             set_skills(skilled == "on")
+            # What a worker's pass does within seconds in production: the set-up's changes (a row for each
+            # weight and skill link) compacted into one version, or every token check would read them all.
+            routes.compact_changes()
             refresh_statistics()
             prefix = (
                 f"{scenario}-{sources}-{scheduled}-{offering}-{subscribed}-{strategy}-{skilled}-{run}-{turn}"

@@ -186,7 +186,7 @@ class WorkerMemory:
 memory = WorkerMemory()
 
 # A source's RouteChange rows the worker lets accumulate before it compacts them (compact_changes).
-KEEP_CHANGES = 20
+KEEP_CHANGES = 8
 
 
 def known_route(digest: str) -> Route | None:
