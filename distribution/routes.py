@@ -26,7 +26,8 @@ from distribution import db, sql
 
 @dataclass(frozen=True)
 class Route:
-    """A source with its operators, as the token check read them (`rows`) for the token `digest`.
+    """A source with its operators, as the route's statement read them (`rows`, sql's authenticate) for the
+    token `digest`.
 
     `operators` are the candidates as if every shift held; `shifts` the scheduled ones' cached shifts
     (index into operators, start, end), so that a route remembered across requests is read at each one's
@@ -127,7 +128,8 @@ class Route:
 
 # The route rows' column of when each operator was last given one of the source's contacts (round robin):
 # it changes with every contact such a source is given, and decides nothing by itself (the router reads it
-# again under the operator's lock), so a route that differs only there is the same route (same_route).
+# again under the operator's lock), so a round-robin route read again that differs only there is the same
+# route (same_route), kept with the fresher times.
 LAST_GIVEN = 12
 
 
