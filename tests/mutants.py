@@ -550,10 +550,9 @@ M = [
     (
         "route versions: a renamed skill moves only the sources that require or prefer it",
         "crm/migrations/0021_route_changes.py",
-        '        UNION {OF_OPERATORS.format("SELECT operator_id FROM crm_operator_skills WHERE skill_id = NEW.id")};',
-        ";",
+        """    f"UNION {OF_OPERATORS.format('SELECT operator_id FROM crm_operator_skills WHERE skill_id = NEW.id')}"\n""",
+        "",
         "distribution/tests/test_route_versions.py distribution/tests/test_known_routes.py distribution/tests/test_round_trips.py",
-        "pg",
     ),
     (
         "route versions: compaction deletes without a new row",

@@ -59,53 +59,39 @@ def sqlite_changed(columns: tuple[str, ...]) -> str:
 # The sources of an operator: those it has a weight in.
 OF_OPERATORS = "SELECT DISTINCT source_id FROM crm_sourceoperatorweight WHERE operator_id IN ({})"
 
+# The sources whose routes read the skill NEW.id: those requiring or preferring it, and its holders'.
+OF_SKILL = (
+    "SELECT source_id FROM crm_source_required_skills WHERE skill_id = NEW.id "
+    "UNION SELECT source_id FROM crm_source_preferred_skills WHERE skill_id = NEW.id "
+    f"UNION {OF_OPERATORS.format('SELECT operator_id FROM crm_operator_skills WHERE skill_id = NEW.id')}"
+)
+# What each PostgreSQL function inserts: the sources of the row changed, by the table it is on.
+FUNCTIONS = {
+    "source": "VALUES (NEW.id)",
+    # A weight or a source's skill names its source (OLD is NULL in an INSERT, NEW in a DELETE).
+    "link": (
+        "SELECT DISTINCT source_id FROM (VALUES (OLD.source_id), (NEW.source_id)) AS changed (source_id) "
+        "WHERE source_id IS NOT NULL"
+    ),
+    "operator": OF_OPERATORS.format("NEW.id"),
+    "operator_skill": OF_OPERATORS.format("OLD.operator_id, NEW.operator_id"),
+    "skill": OF_SKILL,
+}
+
+
+def pg_function(kind: str) -> str:
+    return f"""
+    CREATE FUNCTION crm_route_of_{kind}() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO crm_routechange (source_id) {FUNCTIONS[kind]};
+        RETURN NULL;
+    END
+    $$
+    """
+
+
 POSTGRESQL = [
-    """
-    CREATE FUNCTION crm_route_of_source() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO crm_routechange (source_id) VALUES (NEW.id);
-        RETURN NULL;
-    END
-    $$
-    """,
-    # A weight or a source's skill: the row names its source (OLD is NULL in an INSERT, NEW in a DELETE).
-    """
-    CREATE FUNCTION crm_route_of_link() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO crm_routechange (source_id)
-        SELECT DISTINCT source_id FROM (VALUES (OLD.source_id), (NEW.source_id)) AS changed (source_id)
-        WHERE source_id IS NOT NULL;
-        RETURN NULL;
-    END
-    $$
-    """,
-    f"""
-    CREATE FUNCTION crm_route_of_operator() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO crm_routechange (source_id) {OF_OPERATORS.format("NEW.id")};
-        RETURN NULL;
-    END
-    $$
-    """,
-    f"""
-    CREATE FUNCTION crm_route_of_operator_skill() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO crm_routechange (source_id) {OF_OPERATORS.format("OLD.operator_id, NEW.operator_id")};
-        RETURN NULL;
-    END
-    $$
-    """,
-    f"""
-    CREATE FUNCTION crm_route_of_skill() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO crm_routechange (source_id)
-        SELECT source_id FROM crm_source_required_skills WHERE skill_id = NEW.id
-        UNION SELECT source_id FROM crm_source_preferred_skills WHERE skill_id = NEW.id
-        UNION {OF_OPERATORS.format("SELECT operator_id FROM crm_operator_skills WHERE skill_id = NEW.id")};
-        RETURN NULL;
-    END
-    $$
-    """,
+    *(pg_function(kind) for kind in FUNCTIONS),
     f"""
     CREATE TRIGGER crm_source_route AFTER UPDATE ON crm_source
     FOR EACH ROW WHEN ({pg_changed(SOURCE_COLUMNS)}) EXECUTE FUNCTION crm_route_of_source()
@@ -212,9 +198,7 @@ SQLITE = [
         "crm_skill_route",
         "UPDATE",
         "crm_skill",
-        "SELECT source_id FROM crm_source_required_skills WHERE skill_id = NEW.id "
-        "UNION SELECT source_id FROM crm_source_preferred_skills WHERE skill_id = NEW.id "
-        f"UNION {OF_OPERATORS.format('SELECT operator_id FROM crm_operator_skills WHERE skill_id = NEW.id')}",
+        OF_SKILL,
         when="OLD.name IS NOT NEW.name",
     ),
 ]
