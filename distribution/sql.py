@@ -97,6 +97,7 @@ def _names() -> dict[str, str]:
         ("l_name", Lead, "name"),
         ("l_created", Lead, "created_at"),
         ("l_updated", Lead, "updated_at"),
+        ("r_source", RouteChange, "source_id"),
         ("h_operator", LoadHour, "operator"),
         ("h_hour", LoadHour, "hour"),
         ("h_given", LoadHour, "given"),
@@ -214,7 +215,7 @@ def named() -> dict[str, str]:
 
     # The route's version (crm.models.RouteChange): the ids of the source's changes, in order, read over
     # the (source, id) index. A PostgreSQL array; SQLite's "4,9".
-    changes = "SELECT c.id FROM {change} c WHERE c.source_id = s.id ORDER BY c.id".format(**n)
+    changes = "SELECT c.id FROM {change} c WHERE c.{r_source} = s.id ORDER BY c.id".format(**n)
     if connection.vendor == "postgresql":
         n["version"] = f"ARRAY({changes})"
     else:
