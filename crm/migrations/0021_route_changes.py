@@ -31,8 +31,8 @@ SOURCE_COLUMNS = (
     "accept_within_seconds",
     "strategy",
     "relax_preferred_after_seconds",
+    "uses_skills",
 )
-SOURCE_COLUMNS += ("uses_skills",)
 OPERATOR_COLUMNS = (
     "name",
     "is_active",
@@ -134,8 +134,7 @@ PG_TRIGGERS = [
     ("crm_skill_route", "crm_skill"),
 ]
 POSTGRESQL_REVERSE = [f"DROP TRIGGER {name} ON {table}" for name, table in PG_TRIGGERS] + [
-    f"DROP FUNCTION crm_route_of_{kind}()"
-    for kind in ("source", "link", "operator", "operator_skill", "skill")
+    f"DROP FUNCTION crm_route_of_{kind}()" for kind in FUNCTIONS
 ]
 
 
