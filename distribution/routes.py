@@ -48,20 +48,23 @@ class Route:
     # subscribes to its events (no version follows subscriptions), and the version.
     stamp: tuple = ()
 
-    def check(self, now: datetime) -> sql.Statement:
-        """The token check of this route, sent along with a contact's first statements.
+    @property
+    def checked_whole(self) -> bool:
+        """Whether the token check reads this route whole, as the first read did, rather than its version:
+        round robin's, whose operators' last-given times decide who is first and move with every contact
+        such a source is given (a version that followed them would move with every contact too)."""
+        return self.source.strategy == Strategy.ROUND_ROBIN
 
-        Round robin reads its route whole, as the first read did: each operator's last-given time, which
-        decides who is first, moves with every contact such a source is given and no version follows it
-        (the version would move with every contact too)."""
-        if self.source.strategy == Strategy.ROUND_ROBIN:
+    def check(self, now: datetime) -> sql.Statement:
+        """The token check of this route, sent along with a contact's first statements."""
+        if self.checked_whole:
             return sql.authenticate(self.digest, now=now)
         return sql.route_check(self.digest, now=now)
 
     def confirmed_by(self, read: list[tuple]) -> bool:
-        """Whether the check's rows (`check`) show this route still stands; a round-robin route read
-        again whole is remembered as read (its fresher last-given times)."""
-        if self.source.strategy != Strategy.ROUND_ROBIN:
+        """Whether the check's rows (`check`) show this route still stands; a route read again whole is
+        remembered as read (its fresher last-given times)."""
+        if not self.checked_whole:
             return [tuple(row) for row in read] == [self.stamp]
         if tuple(read) == self.rows:
             return True

@@ -514,8 +514,8 @@ M = [
     (
         "routes: round robin confirmed by its version (last-given times go stale)",
         "distribution/routes.py",
-        "        if self.source.strategy == Strategy.ROUND_ROBIN:\n            return sql.authenticate(",
-        "        if False:\n            return sql.authenticate(",
+        "        return self.source.strategy == Strategy.ROUND_ROBIN\n",
+        "        return False\n",
         "distribution/tests/test_strategies.py distribution/tests/test_known_routes.py distribution/tests/test_webhook_skills.py distribution/tests/test_admin_skills.py integrations/tests/test_skills.py",
     ),
     (
