@@ -13,7 +13,7 @@ from django.utils.translation import ngettext_lazy
 from simple_history.admin import SimpleHistoryAdmin
 
 from crm import selectors
-from crm.history import author, author_label, field_changes, related_values
+from crm.history import author, author_label, field_changes, one_entry, related_values
 from crm.models import Contact, Lead, Skill
 from crm.templatetags.leadflow import when
 
@@ -88,6 +88,11 @@ class TrackedHistoryAdmin(SimpleHistoryAdmin):
     (crm.history.field_changes), and who made it in words (no "None")."""
 
     history_kind = ""  # crm.history.TRACKED's key
+
+    def changeform_view(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        # A save and the skill lists its page sets through a service are one entry (crm.history.one_entry).
+        with one_entry():
+            return super().changeform_view(request, *args, **kwargs)
 
     def set_history_delta_changes(self, request: HttpRequest, historical_records, foreign_keys_are_objs=True):
         records = list(historical_records)  # newest first; the oldest's predecessor is on the next page

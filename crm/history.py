@@ -1,9 +1,12 @@
 """The change history of operators, sources and weights (django-simple-history): the fields it is about, and
 a record only when one of them changed, so every entry names what changed (the Changes page, the admin's
 History). The skill lists (many-to-many) are recorded with every entry, and a change of them alone is one
-entry, written by the service that changed them (record_change)."""
+entry, written by the service that changed them (record_change); within one_entry() (an admin page's save,
+an API call), a change of them is written into the entry the object's save wrote there."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -64,6 +67,11 @@ class TrackedHistory(HistoricalRecords):
         """Nothing: a list's `set()` sends a removal and an addition, which would be two entries, each
         half of the change. The service that changes a list records it once (record_change)."""
 
+    def create_historical_record_m2ms(self, history_instance, instance) -> None:
+        super().create_historical_record_m2ms(history_instance, instance)
+        if (written := _written.get()) is not None:
+            written[type(instance), instance.pk] = history_instance
+
     def post_save(self, instance, created, using=None, **kwargs) -> None:
         if not created and not kwargs.get("raw", False):
             # By column: a linked account compares by its id, without reading it.
@@ -75,13 +83,39 @@ class TrackedHistory(HistoricalRecords):
 
 
 _recorders: dict[type, TrackedHistory] = {}
+# Inside one_entry(): the entry written for each object so far, by (model, pk).
+_written: ContextVar[dict | None] = ContextVar("leadflow_history_written", default=None)
+
+
+@contextmanager
+def one_entry() -> Iterator[None]:
+    """What one request changes of an object is one history entry. An admin page or an API call that saves
+    the object and then sets its skill lists through a service (which records them, record_change) would
+    otherwise write two: the save's, naming the lists as they were (an operator added with skills: created
+    without any), and the lists' own. Inside, record_change amends the entry already written instead."""
+    token = _written.set({})
+    try:
+        yield
+    finally:
+        _written.reset(token)
 
 
 def record_change(instance) -> None:
     """One entry with the instance's fields and lists as they are now, for a change its save does not record:
     its many-to-many lists (TRACKED_RELATED), set by a service, or a link the database cleared (an account
-    deleted); who made it as for any other entry."""
-    _recorders[type(instance)].create_historical_record(instance, "~")
+    deleted); who made it as for any other entry. Within one_entry(), an entry already written there for
+    the same object is amended to hold them instead."""
+    recorder = _recorders[type(instance)]
+    entry = (_written.get() or {}).get((type(instance), instance.pk))
+    if entry is None:
+        recorder.create_historical_record(instance, "~")
+        return
+    for model_field in recorder.fields_included(instance):
+        setattr(entry, model_field.attname, getattr(instance, model_field.attname))
+    entry.save()
+    for m2m_field in entry._history_m2m_fields:
+        recorder.m2m_models[m2m_field].objects.filter(history=entry).delete()
+    recorder.create_historical_record_m2ms(entry, instance)
 
 
 def record_account_unlinked(sender, instance, **kwargs) -> None:

@@ -876,6 +876,41 @@ M = [
         "distribution/tests/test_round_trips.py",
         "pg",
     ),
+    (
+        "history: the admin page's save and the lists it sets are two entries",
+        "crm/admin.py",
+        "        with one_entry():\n            return super().changeform_view(request, *args, **kwargs)",
+        "        return super().changeform_view(request, *args, **kwargs)",
+        "distribution/tests/test_admin_skills.py",
+    ),
+    (
+        "history: an amended entry keeps the lists its save recorded, and gets the new ones too",
+        "crm/history.py",
+        "        recorder.m2m_models[m2m_field].objects.filter(history=entry).delete()",
+        "        pass",
+        "distribution/tests/test_admin_skills.py",
+    ),
+    (
+        "history: an amended entry keeps the fields its save recorded",
+        "crm/history.py",
+        "        setattr(entry, model_field.attname, getattr(instance, model_field.attname))",
+        "        pass",
+        "integrations/tests/test_skills.py",
+    ),
+    (
+        "history: entries amended outside one request too",
+        "crm/history.py",
+        'ContextVar("leadflow_history_written", default=None)',
+        'ContextVar("leadflow_history_written", default={})',
+        "distribution/tests/test_admin_skills.py",
+    ),
+    (
+        "history: a source changed with its skills through the API is two entries",
+        "integrations/api/sources.py",
+        "        with transaction.atomic(), one_entry():\n            crm_services.update_source(",
+        "        with transaction.atomic():\n            crm_services.update_source(",
+        "integrations/tests/test_skills.py",
+    ),
 ]
 
 

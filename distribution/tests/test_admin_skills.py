@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from crm.choices import Strategy, UnassignedReason
-from crm.models import Contact, Skill, Source
+from crm.models import Contact, Operator, Skill, Source
 from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory, operator_admin_form
 from distribution.intake import store_contact
 
@@ -84,3 +84,61 @@ def test_a_skill_is_named_once_and_not_renamed(admin_client):
     change = reverse("admin:crm_skill_change", args=[skill.pk])
     admin_client.post(change, {"name": "en"})
     assert Skill.objects.get().name == "ru"  # contacts keep the names they asked for
+
+
+# --- One save, one history entry ------------------------------------------------------------------------
+
+
+def entries(obj) -> list[tuple[str, list[tuple[str, object, object]]]]:
+    """The object's history, oldest first: each entry's type and what it changed (crm.history)."""
+    from crm.history import field_changes
+
+    kind = "operator" if obj._meta.model_name == "operator" else "source"
+    records = list(obj.history.order_by("history_id"))
+    return [
+        (record.history_type, [(c.field, c.old, c.new) for c in field_changes(kind, record, previous)])
+        for record, previous in zip(records, [None, *records[:-1]], strict=True)
+    ]
+
+
+def test_an_operator_added_with_skills_on_the_admin_page_is_one_entry_that_names_them(admin_client):
+    ru, vip = Skill.objects.create(name="ru"), Skill.objects.create(name="vip")
+    form = operator_admin_form(OperatorFactory.build(name="Anna"), skills=[ru.pk, vip.pk])
+    assert admin_client.post(reverse("admin:crm_operator_add"), form).status_code == 302
+    [(kind, changed)] = entries(Operator.objects.get(name="Anna"))
+    assert kind == "+" and ("skills", None, "ru, vip") in changed
+
+
+def test_a_name_and_skills_changed_in_one_save_are_one_entry(admin_client):
+    ru, vip = Skill.objects.create(name="ru"), Skill.objects.create(name="vip")
+    anna = OperatorFactory(name="Anna")
+    url = reverse("admin:crm_operator_change", args=[anna.pk])
+    assert admin_client.post(url, operator_admin_form(anna, name="Anna K", skills=[ru.pk])).status_code == 302
+    assert entries(anna)[1:] == [("~", [("name", "Anna", "Anna K"), ("skills", None, "ru")])]
+    # The entry the save wrote recorded the lists before the change: they are replaced, not added to.
+    anna.refresh_from_db()
+    form = operator_admin_form(anna, name="Anna", skills=[vip.pk])
+    assert admin_client.post(url, form).status_code == 302
+    assert entries(anna)[2:] == [("~", [("name", "Anna K", "Anna"), ("skills", "ru", "vip")])]
+    # Skills alone still make their own entry, and a save that changes nothing makes none.
+    anna.refresh_from_db()
+    assert admin_client.post(url, operator_admin_form(anna, skills=[])).status_code == 302
+    assert admin_client.post(url, operator_admin_form(anna, skills=[])).status_code == 302
+    assert entries(anna)[3:] == [("~", [("skills", "vip", None)])]
+
+
+def test_a_source_added_with_skills_on_the_admin_page_is_one_entry(admin_client):
+    ru = Skill.objects.create(name="ru")
+    form = source_form(SourceFactory.build(name="Bot"), required_skills=[ru.pk])
+    assert admin_client.post(reverse("admin:crm_source_add"), form).status_code == 302  # to the token's page
+    [(kind, changed)] = entries(Source.objects.get(name="Bot"))
+    assert kind == "+" and ("required skills", None, "ru") in changed
+
+
+def test_outside_one_request_each_change_stays_its_own_entry():
+    from distribution import capacity
+
+    Skill.objects.create(name="ru")
+    anna = OperatorFactory(name="Anna")
+    capacity.set_operator_skills(operator=anna, names=["ru"])
+    assert [kind for kind, _ in entries(anna)] == ["+", "~"]

@@ -17,6 +17,7 @@ from pydantic import ConfigDict, StrictBool, StrictInt, field_validator
 from crm import selectors
 from crm import services as crm_services
 from crm.choices import Strategy, UnassignedReason
+from crm.history import one_entry
 from crm.models import Source, SourceOperatorWeight
 from crm.validators import bounds
 from distribution import capacity
@@ -259,7 +260,7 @@ def get_source(request: HttpRequest, source_id: int) -> dict:
 def create_source(request: HttpRequest, payload: SourceIn) -> Status[Source]:
     fields = payload.dict()
     skills = {"required": fields.pop("required_skills"), "preferred": fields.pop("preferred_skills")}
-    with transaction.atomic():  # a refused skill leaves no source behind
+    with transaction.atomic(), one_entry():  # a refused skill leaves no source behind; one history entry
         source, _token = crm_services.create_source(**fields)
         capacity.set_source_skills(source=source, **skills)
     return Status(201, source)  # source.token holds the new token
@@ -290,7 +291,7 @@ def update_source(request: HttpRequest, source_id: int, payload: SourcePatch) ->
         if f"{kind}_skills" in changes
     }
     try:
-        with transaction.atomic():
+        with transaction.atomic(), one_entry():
             crm_services.update_source(source=source, **changes)
             if skills:
                 capacity.set_source_skills(source=source, **skills)

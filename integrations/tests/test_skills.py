@@ -286,3 +286,20 @@ def test_a_skills_change_through_the_api_is_one_entry_in_the_history_as_the_keys
     latest = anna.history.first()
     assert latest.history_change_reason == f"api:{write_key[0].name}" and latest.history_user is None
     assert sorted(latest.skills.values_list("skill__name", flat=True)) == ["ru", "vip"]
+
+
+def test_a_source_created_or_changed_with_skills_through_the_api_is_one_entry_each(writer):
+    named("ru", "vip")
+    response = writer.post("/api/v1/sources", {"name": "Bot", "required_skills": ["ru"]})
+    assert response.status_code == 201, response.content
+    source = Source.objects.get(name="Bot")
+    assert list(source.history.values_list("history_type", flat=True)) == ["+"]
+    created = source.history.get()
+    assert list(created.required_skills.values_list("skill__name", flat=True)) == ["ru"]
+    assert created.uses_skills  # the entry holds the source as the call left it
+    changed = {"strategy": "least_loaded", "preferred_skills": ["vip"]}
+    assert writer.patch(f"/api/v1/sources/{source.pk}", changed).status_code == 200
+    latest, created = source.history.all()[:2]
+    assert source.history.count() == 2 and latest.history_type == "~" and latest.strategy == "least_loaded"
+    assert list(latest.preferred_skills.values_list("skill__name", flat=True)) == ["vip"]
+    assert list(latest.required_skills.values_list("skill__name", flat=True)) == ["ru"]
