@@ -85,20 +85,30 @@ def adds_capacity(before: Operator | None, after: Operator, *, now: datetime) ->
 CHANGEABLE = frozenset(TRACKED["operator"])
 
 
-def save_operator(*, operator: Operator, now: datetime | None = None) -> Routed:
+def save_operator(
+    *, operator: Operator, now: datetime | None = None, changed: Iterable[str] | None = None
+) -> Routed:
     """Validate and store an operator edited in memory (admin form, API patch, the operator's own page).
+
+    `changed`: the fields the caller changed. The others are taken from the stored row, read under its
+    lock, so a copy read earlier (an admin page opened minutes ago, a request that read the operator just
+    before the worker set them away) writes back nothing it did not change; `operator` is left as stored.
+    None: the whole copy is written (a new operator).
 
     Presence is kept tidy: available has no reason and no return time, offline no reason. A return time
     must lie ahead. A new time zone moves the shift's cache with it (crm.shifts)."""
     now = now or timezone.now()
-    if operator.presence == Presence.AVAILABLE:
-        operator.presence_reason, operator.presence_until = "", None
-    elif operator.presence == Presence.OFFLINE:
-        operator.presence_reason = ""
-    operator.full_clean()
-    check_presence(presence=operator.presence, until=operator.presence_until, now=now)
     with transaction.atomic():
         before = Operator.objects.select_for_update().filter(pk=operator.pk).first() if operator.pk else None
+        if before is not None and changed is not None:
+            named = set(changed)
+            for kept in (f.attname for f in Operator._meta.concrete_fields if f.name not in named):
+                setattr(operator, kept, getattr(before, kept))
+        operator.presence_reason, operator.presence_until = tidy_presence(
+            operator.presence, operator.presence_reason, operator.presence_until
+        )
+        operator.full_clean()
+        check_presence(presence=operator.presence, until=operator.presence_until, now=now)
         operator.save()
         if before is not None and presence_of(before) != presence_of(operator):
             outbox.record_presence(before, operator, now=now)
@@ -107,6 +117,16 @@ def save_operator(*, operator: Operator, now: datetime | None = None) -> Routed:
         if adds_capacity(before, operator, now=now):
             return drain_after_commit(sources_of([operator.pk]), now=now)
     return Routed()
+
+
+def tidy_presence(presence: str, reason: str, until: datetime | None) -> tuple[str, datetime | None]:
+    """A presence's reason and return time without what it cannot have: available has neither, offline no
+    reason (a form's leftovers of the presence before)."""
+    if presence == Presence.AVAILABLE:
+        return "", None
+    if presence == Presence.OFFLINE:
+        return "", until
+    return reason, until
 
 
 def check_presence(*, presence: str, until: datetime | None, now: datetime) -> None:
@@ -140,7 +160,7 @@ def update_operator(*, operator: Operator, now: datetime | None = None, **change
         raise ValidationError(contradictions)
     for name, value in changes.items():
         setattr(operator, name, value)
-    return save_operator(operator=operator, now=now)
+    return save_operator(operator=operator, now=now, changed=changes)
 
 
 def set_presence(

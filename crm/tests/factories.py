@@ -79,6 +79,11 @@ def operator_admin_form(operator: Operator, **fields) -> dict:
         "presence_until_1": "",
         "timezone": operator.timezone,
     }
+    if operator.pk:
+        data["skills"] = [skill.pk for skill in operator.skills.all()]
+    # The page carries each value as it showed it ("initial-" fields: what the supervisor changed is told
+    # from what changed meanwhile, distribution.admin.operators.OperatorForm).
+    data |= {f"initial-{key}": value for key, value in data.items()}
     for prefix in ("shift_intervals", "schedule_exceptions"):
         data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
     data |= fields

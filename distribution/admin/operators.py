@@ -41,8 +41,24 @@ def away_action(reason: AwayReason):
 
 
 class OperatorForm(forms.ModelForm):
+    """The page carries each value as it was shown (hidden "initial-" fields), so `changed_data` names what
+    the supervisor changed rather than what differs from the operator now: the operator, the API or the
+    worker may have changed the presence (or anything else) while the page was open, and a save writes
+    only what the page changed (capacity.save_operator's `changed`)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.show_hidden_initial = True
+
     def clean(self) -> dict:
         data = super().clean()
+        # Before the model's constraints are checked: a supervisor who makes someone available need not
+        # also empty the reason they were away for.
+        if "presence" in data:
+            data["presence_reason"], data["presence_until"] = capacity.tidy_presence(
+                data["presence"], data.get("presence_reason", ""), data.get("presence_until")
+            )
         try:
             capacity.check_presence(
                 presence=data.get("presence"), until=data.get("presence_until"), now=timezone.now()
@@ -93,7 +109,10 @@ class OperatorAdmin(ReportsRouting, WordedAdmin, TrackedHistoryAdmin):
         return super().get_queryset(request).with_load().select_related("user")
 
     def save_model(self, request: HttpRequest, obj: Operator, form, change: bool) -> None:
-        self.routed(request, capacity.save_operator(operator=obj))
+        # Only what the page changed: the operator (or the worker) may have changed their presence since
+        # the page was opened.
+        changed = form.changed_data if change else None
+        self.routed(request, capacity.save_operator(operator=obj, changed=changed))
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         """The two schedule inlines are one schedule: saved together by schedules.set_schedule (which keeps
@@ -102,7 +121,7 @@ class OperatorAdmin(ReportsRouting, WordedAdmin, TrackedHistoryAdmin):
         routes the contacts waiting for the ones added."""
         skills = form.cleaned_data.pop("skills", None)
         form.save_m2m()
-        if skills is not None:
+        if skills is not None and "skills" in form.changed_data:
             names = [skill.name for skill in skills]
             self.routed(request, capacity.set_operator_skills(operator=form.instance, names=names))
         by_kind = {formset.model: formset for formset in formsets}

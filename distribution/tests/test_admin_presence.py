@@ -192,3 +192,38 @@ def test_presence_history_reads_in_words_on_the_changes_page(admin_client):
     page = admin_client.get(reverse("change_list")).text
     assert "presence</span> available → away" in page
     assert "meeting" in page
+
+
+def test_a_page_opened_before_the_operator_went_away_does_not_bring_them_back(admin_client):
+    # The supervisor opens Anna's page while she is available; she goes to lunch (her own page, the API or
+    # the worker); the supervisor then saves a new limit. Only what the page changed is written.
+    anna = OperatorFactory(name="Anna", load_limit=10)
+    form = operator_admin_form(anna, load_limit="12")  # the page as it was loaded, one field changed
+    capacity.update_operator(
+        operator=Operator.objects.get(pk=anna.pk), presence="away", presence_reason="lunch"
+    )
+    assert admin_client.post(change_url(anna), form).status_code == 302
+    anna.refresh_from_db()
+    assert (anna.load_limit, anna.presence, anna.presence_reason) == (12, "away", "lunch")
+    # A presence the page does change is still written, tidied as ever.
+    anna.refresh_from_db()
+    assert (
+        admin_client.post(change_url(anna), operator_admin_form(anna, presence="available")).status_code
+        == 302
+    )
+    anna.refresh_from_db()
+    assert (anna.presence, anna.presence_reason) == ("available", "")
+
+
+def test_a_change_through_a_stale_copy_writes_only_what_it_names():
+    # An API call or the operator's own page reads the operator, then changes one field; meanwhile the
+    # worker set them away for missed offers. The change must not write back the presence it read.
+    anna = OperatorFactory(name="Anna", load_limit=10)
+    stale = Operator.objects.get(pk=anna.pk)
+    capacity.update_operator(
+        operator=Operator.objects.get(pk=anna.pk), presence="away", presence_reason=AwayReason.MISSED_OFFERS
+    )
+    capacity.update_operator(operator=stale, load_limit=5)
+    anna.refresh_from_db()
+    assert (anna.load_limit, anna.presence, anna.presence_reason) == (5, "away", AwayReason.MISSED_OFFERS)
+    assert (stale.presence, stale.presence_reason) == ("away", AwayReason.MISSED_OFFERS)  # as stored

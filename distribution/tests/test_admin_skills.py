@@ -9,6 +9,7 @@ from django.urls import reverse
 from crm.choices import Strategy, UnassignedReason
 from crm.models import Contact, Operator, Skill, Source
 from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory, operator_admin_form
+from distribution import capacity
 from distribution.intake import store_contact
 
 pytestmark = pytest.mark.django_db
@@ -136,9 +137,20 @@ def test_a_source_added_with_skills_on_the_admin_page_is_one_entry(admin_client)
 
 
 def test_outside_one_request_each_change_stays_its_own_entry():
-    from distribution import capacity
-
     Skill.objects.create(name="ru")
     anna = OperatorFactory(name="Anna")
     capacity.set_operator_skills(operator=anna, names=["ru"])
     assert [kind for kind, _ in entries(anna)] == ["+", "~"]
+
+
+def test_skills_given_while_the_page_was_open_stay_when_it_saves_something_else(admin_client):
+    ru = Skill.objects.create(name="ru")
+    Skill.objects.create(name="vip")
+    anna = OperatorFactory(name="Anna")
+    anna.skills.set([ru])
+    form = operator_admin_form(anna, name="Anna K")  # the page as loaded, showing ru
+    capacity.set_operator_skills(operator=anna, names=["ru", "vip"])  # through the API meanwhile
+    url = reverse("admin:crm_operator_change", args=[anna.pk])
+    assert admin_client.post(url, form).status_code == 302
+    anna.refresh_from_db()
+    assert anna.name == "Anna K" and sorted(anna.skills.values_list("name", flat=True)) == ["ru", "vip"]
