@@ -201,14 +201,15 @@ M = [
     (
         "history: skipped when any field is the same",
         "crm/history.py",
-        "if latest is not None and all(latest[name] == getattr(instance, name) for name in self.tracked):",
-        "if latest is not None and any(latest[name] == getattr(instance, name) for name in self.tracked):",
+        "if latest is not None and all(latest[column] == getattr(instance, column) for column in columns):",
+        "if latest is not None and any(latest[column] == getattr(instance, column) for column in columns):",
         "crm/tests/test_changes.py",
     ),
     (
         "history: never skipped",
         "crm/history.py",
-        "            if latest is not None and all(latest[name] == getattr(instance, name) for name in self.tracked):\n                return\n",
+        "            if latest is not None and all(latest[column] == getattr(instance, column) for column in columns):\n"
+        "                return\n",
         "",
         "crm/tests/test_changes.py distribution/tests/test_seed_demo.py",
     ),
@@ -236,8 +237,8 @@ M = [
     (
         "deleted operator: LIMIT NULL",
         "distribution/sql.py",
-        '"LIMIT coalesce((SELECT {o_limit} FROM {operator} WHERE id = %s), 0)) AS window_rows)"',
-        '"LIMIT (SELECT {o_limit} FROM {operator} WHERE id = %s)) AS window_rows)"',
+        'limit = "coalesce(o.{o_limit}, 0)".format(**n)',
+        'limit = "o.{o_limit}".format(**n)',
         "distribution/tests/test_services.py",
     ),
     (
@@ -358,8 +359,8 @@ M = [
     (
         "presence: available keeps its return time",
         "distribution/capacity.py",
-        '        operator.presence_reason, operator.presence_until = "", None\n',
-        '        operator.presence_reason = ""\n',
+        '    if presence == Presence.AVAILABLE:\n        return "", None\n',
+        '    if presence == Presence.AVAILABLE:\n        return "", until\n',
         "distribution/tests/test_presence.py",
     ),
     (
@@ -472,7 +473,7 @@ M = [
     (
         "capacity: a skill added routes nothing",
         "distribution/capacity.py",
-        "        if {skill.pk for skill in skills} - before:\n            return drain_after_commit(sources_of([operator.pk]))\n",
+        "        if after - before:\n            return drain_after_commit(sources_of([operator.pk]))\n",
         "",
         "distribution/tests/test_strategies.py distribution/tests/test_known_routes.py distribution/tests/test_webhook_skills.py distribution/tests/test_admin_skills.py integrations/tests/test_skills.py",
     ),

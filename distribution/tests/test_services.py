@@ -212,3 +212,5 @@ def test_an_operator_deleted_since_the_route_was_read_is_simply_not_a_candidate(
     assert contact.operator == anna
     left_out = {c["operator_id"]: c["excluded"] for c in contact.explanation["candidates"]}
     assert left_out[gone_id] is not None and left_out[anna.pk] is None
+    # The draw landed on it and counted it: a load of 0 (None would say it was never counted).
+    assert next(c["load"] for c in contact.explanation["candidates"] if c["operator_id"] == gone_id) == 0
