@@ -3,6 +3,7 @@ who takes contacts)."""
 
 from dataclasses import dataclass
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR, ChangeList
 from django.core.paginator import Paginator
@@ -22,6 +23,18 @@ admin.site.site_title = _("Leadflow admin")
 
 # Inline rows without the object's name as a title above each row: the row's own fields say it.
 UNTITLED_TABULAR = "admin/crm/tabular_untitled.html"
+
+
+class ChangedAsShown(forms.ModelForm):
+    """A form whose page carries each value as it was shown (hidden "initial-" fields), so `changed_data`
+    names what the supervisor changed rather than what differs from the record now: the API, the worker or
+    another supervisor may have changed it while the page was open, and a save writes only what the page
+    changed (capacity.save_operator's `changed`, services.update_source, capacity.change_weights)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.show_hidden_initial = True
 
 
 @dataclass(frozen=True)

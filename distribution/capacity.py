@@ -8,7 +8,7 @@ calls the queue itself (`drain_after_commit`), and says in its answer how many t
 """
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -234,6 +234,29 @@ def set_weights(*, source: Source, weights: Mapping[int, int]) -> Routed:
     source's waiting contacts once committed; the answer says how many.
     """
     validate_weights(weights)
+    return _store_weights(source, lambda current: dict(weights))
+
+
+def change_weights(*, source: Source, weights: Mapping[int, int], removed: Iterable[int] = ()) -> Routed:
+    """Set some of the source's weights ({operator_id: weight}, added or changed) and remove the `removed`
+    operators' rows, leaving every other row as it is stored now: what a page that showed an earlier set
+    changed, so that an operator added (or a weight changed) since it was opened is not undone by it.
+    Otherwise as set_weights."""
+    validate_weights(weights)
+    gone = set(removed) - set(weights)
+    return _store_weights(
+        source,
+        lambda current: {
+            **{op: row.weight for op, row in current.items() if op not in gone},
+            **weights,
+        },
+    )
+
+
+def _store_weights(
+    source: Source, after: Callable[[dict[int, SourceOperatorWeight]], dict[int, int]]
+) -> Routed:
+    """Write the weights `after` makes of the stored rows ({operator_id: row}, read under the locks)."""
     with transaction.atomic():
         # The source's row first: a delete of the source (which takes the same lock) runs wholly before
         # or after this, so the weights are never written for a source that is gone.
@@ -241,6 +264,7 @@ def set_weights(*, source: Source, weights: Mapping[int, int]) -> Routed:
         current = {
             w.operator_id: w for w in SourceOperatorWeight.objects.select_for_update().filter(source=source)
         }
+        weights = after(current)
         for operator_id, row in current.items():
             if operator_id not in weights:
                 row.delete()

@@ -2,7 +2,6 @@
 presence (list actions too), time zone and weekly schedule (inline, saved as one schedule), a sign-in
 account; never deleted once they have handled contacts."""
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as admin_delete_selected
 from django.contrib.auth.forms import UserCreationForm
@@ -18,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, ngettext_lazy, npgettext, pgettext
 
 from crm import selectors, services
-from crm.admin import AdminWords, TrackedHistoryAdmin, WordedAdmin
+from crm.admin import AdminWords, ChangedAsShown, TrackedHistoryAdmin, WordedAdmin
 from crm.choices import CHOSEN_AWAY_REASONS, AwayReason, Presence
 from crm.models import Contact, Operator
 from crm.templatetags.leadflow import when
@@ -40,16 +39,9 @@ def away_action(reason: AwayReason):
     return admin.action(description=format_lazy(_("Set selected operators away: {}"), reason.label))(action)
 
 
-class OperatorForm(forms.ModelForm):
-    """The page carries each value as it was shown (hidden "initial-" fields), so `changed_data` names what
-    the supervisor changed rather than what differs from the operator now: the operator, the API or the
-    worker may have changed the presence (or anything else) while the page was open, and a save writes
-    only what the page changed (capacity.save_operator's `changed`)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            field.show_hidden_initial = True
+class OperatorForm(ChangedAsShown):
+    """The operator as the page showed it: the operator, the API or the worker may change the presence (or
+    anything else) while the page is open, and a save writes only what the supervisor changed."""
 
     def clean(self) -> dict:
         data = super().clean()

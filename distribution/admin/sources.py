@@ -1,5 +1,5 @@
 """Sources in the admin: the webhook's URL and a ready curl, the token rotated and shown once, the weights
-edited inline and saved through distribution.capacity.set_weights."""
+edited inline and saved through distribution.capacity.change_weights; a save writes what the page changed."""
 
 from datetime import timedelta
 
@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from crm import eligibility, services
-from crm.admin import UNTITLED_TABULAR, AdminWords, TrackedHistoryAdmin, WordedAdmin
+from crm.admin import UNTITLED_TABULAR, AdminWords, ChangedAsShown, TrackedHistoryAdmin, WordedAdmin
 from crm.models import Source, SourceOperatorWeight, SourceToken
 from crm.secret_pages import RotatesSecrets, SecretWords
 from crm.secrets import valid_at
@@ -26,21 +26,33 @@ from distribution.webhook import example_request
 
 
 class WeightFormSet(BaseInlineFormSet):
-    """The inline weights as one set, validated and saved by distribution.capacity.set_weights (which writes
-    only what changed, records it, and routes waiting contacts when capacity grew), not row by row."""
+    """The inline weights as one set, validated and saved by distribution.capacity.change_weights (which writes
+    only what changed, records it, and routes waiting contacts when capacity grew), not row by row.
 
-    def weights(self) -> dict[int, int]:
-        """{operator_id: weight} as the rows will be, removed rows and the blank row left out."""
-        return {
-            form.cleaned_data["operator"].pk: form.cleaned_data["weight"]
-            for form in self.forms
-            if form.cleaned_data.get("operator") and not form.cleaned_data.get("DELETE")
-        }
+    Each row carries its values as shown (ChangedAsShown), and only the rows the supervisor added, edited
+    or removed are saved: an operator added through the API while the page was open, or a weight changed
+    there, stays as it is."""
+
+    def changes(self) -> tuple[dict[int, int], set[int]]:
+        """{operator_id: weight} of the rows added or edited, and the operators whose rows were removed (or
+        given another operator); the blank row and the rows left as shown are in neither."""
+        weights, removed = {}, set()
+        for form in self.forms:
+            # The row's operator as stored (form.instance has the page's choice by now).
+            shown = form.initial.get("operator") if form in self.initial_forms else None
+            operator = form.cleaned_data.get("operator")
+            if self._should_delete_form(form) or operator is None:
+                removed |= {shown} - {None}
+            elif form.has_changed():
+                removed |= {shown} - {None, operator.pk}
+                weights[operator.pk] = form.cleaned_data["weight"]
+        return weights, removed
 
     def save_weights(self, source: Source) -> capacity.Routed:
-        """Save the set through the service, and note what changed as BaseModelFormSet.save would, for the
-        admin's log entry."""
-        routed = capacity.set_weights(source=source, weights=self.weights())
+        """Save the page's changes through the service, and note what changed as BaseModelFormSet.save would,
+        for the admin's log entry."""
+        weights, removed = self.changes()
+        routed = capacity.change_weights(source=source, weights=weights, removed=removed)
         kept = [form for form in self.forms if not self._should_delete_form(form)]
         self.new_objects = [form.instance for form in kept if form in self.extra_forms and form.has_changed()]
         self.changed_objects = [
@@ -57,13 +69,14 @@ class WeightFormSet(BaseInlineFormSet):
         super().clean()
         if not any(self.errors):
             try:
-                capacity.validate_weights(self.weights())
+                capacity.validate_weights(self.changes()[0])
             except ValidationError as refused:
                 raise ValidationError(refused.messages) from None
 
 
 class WeightInline(admin.TabularInline):
     model = SourceOperatorWeight
+    form = ChangedAsShown
     formset = WeightFormSet
     fields = ("operator", "weight", "share", "load", "active")
     readonly_fields = ("share", "load", "active")
@@ -121,6 +134,7 @@ def webhook_url(request: HttpRequest) -> str:
 @admin.register(Source)
 class SourceAdmin(ReportsRouting, RotatesSecrets, WordedAdmin, TrackedHistoryAdmin):
     history_kind = "source"
+    form = ChangedAsShown  # a save writes what the page changed, not what it showed (as the weights)
     list_display = ("name", "strategy", "operator_count", "total_weight", "created")
     list_filter = ("strategy",)
     search_fields = ("name",)
@@ -208,18 +222,22 @@ class SourceAdmin(ReportsRouting, RotatesSecrets, WordedAdmin, TrackedHistoryAdm
         return super().change_view(request, object_id, form_url, extra)
 
     def save_model(self, request: HttpRequest, obj: Source, form, change: bool) -> None:
-        if change:
-            super().save_model(request, obj, form, change)
-        else:
+        if not change:
             services.add_source(source=obj)  # with its first token, in obj.token until the page shows it
+        elif changes := {
+            name: getattr(obj, name) for name in form.changed_data if name in services.SOURCE_CHANGEABLE
+        }:
+            services.update_source(source=obj, **changes)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         # Skills through capacity.set_source_skills (keeps uses_skills, routes what fewer requirements let
-        # through), as the weights through set_weights.
+        # through), as the weights through change_weights; each list only when the page changed it.
+        # Popped either way: form.save_m2m() would write them as the page showed them.
+        shown = {kind: form.cleaned_data.pop(f"{kind}_skills", None) for kind in ("required", "preferred")}
         skills = {
-            kind: [skill.name for skill in form.cleaned_data.pop(f"{kind}_skills")]
-            for kind in ("required", "preferred")
-            if f"{kind}_skills" in form.cleaned_data
+            kind: [skill.name for skill in chosen]
+            for kind, chosen in shown.items()
+            if chosen is not None and (not change or f"{kind}_skills" in form.changed_data)
         }
         form.save_m2m()
         if skills:

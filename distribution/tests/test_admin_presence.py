@@ -16,6 +16,7 @@ from crm.tests.factories import (
     SourceFactory,
     WeightFactory,
     operator_admin_form,
+    page_form,
 )
 from distribution import capacity
 
@@ -213,6 +214,21 @@ def test_a_page_opened_before_the_operator_went_away_does_not_bring_them_back(ad
     )
     anna.refresh_from_db()
     assert (anna.presence, anna.presence_reason) == ("available", "")
+
+
+def test_the_operator_page_itself_carries_what_it_showed(admin_client):
+    # What the rendered page posts, not a test's idea of it: opened while Anna was available, saved with a
+    # new limit after she went to lunch.
+    anna = OperatorFactory(name="Anna", load_limit=10)
+    form = page_form(admin_client.get(change_url(anna)).text)
+    assert form["initial-presence"] == ["available"] and form["initial-load_limit"] == ["10"]
+    form["load_limit"] = ["12"]
+    capacity.update_operator(
+        operator=Operator.objects.get(pk=anna.pk), presence="away", presence_reason="lunch"
+    )
+    assert admin_client.post(change_url(anna), form).status_code == 302
+    anna.refresh_from_db()
+    assert (anna.load_limit, anna.presence, anna.presence_reason) == (12, "away", "lunch")
 
 
 def test_a_change_through_a_stale_copy_writes_only_what_it_names():

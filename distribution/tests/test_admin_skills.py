@@ -8,22 +8,17 @@ from django.urls import reverse
 
 from crm.choices import Strategy, UnassignedReason
 from crm.models import Contact, Operator, Skill, Source
-from crm.tests.factories import OperatorFactory, SourceFactory, WeightFactory, operator_admin_form
+from crm.tests.factories import (
+    OperatorFactory,
+    SourceFactory,
+    WeightFactory,
+    operator_admin_form,
+    source_admin_form,
+)
 from distribution import capacity
 from distribution.intake import store_contact
 
 pytestmark = pytest.mark.django_db
-
-
-def source_form(source: Source, **fields) -> dict:
-    return {
-        "name": source.name,
-        "missed_offers_before_away": "3",
-        "strategy": source.strategy,
-        "weights-TOTAL_FORMS": "0",
-        "weights-INITIAL_FORMS": "0",
-        **fields,
-    }
 
 
 def test_skills_given_on_the_operator_page_route_the_contacts_waiting_for_them(
@@ -47,7 +42,7 @@ def test_the_source_page_sets_the_strategy_and_skills_through_the_service(admin_
     vip, ru = Skill.objects.create(name="vip"), Skill.objects.create(name="ru")
     source = SourceFactory()
     url = reverse("admin:crm_source_change", args=[source.pk])
-    form = source_form(
+    form = source_admin_form(
         source,
         strategy=Strategy.ROUND_ROBIN,
         required_skills=[ru.pk],
@@ -60,7 +55,13 @@ def test_the_source_page_sets_the_strategy_and_skills_through_the_service(admin_
     assert [s.name for s in source.required_skills.all()] == ["ru"]
     assert [s.name for s in source.preferred_skills.all()] == ["vip"]
     assert source.uses_skills  # kept by the service: the route reads operators' skills for it
-    form = source_form(source, strategy=Strategy.WEIGHTED)
+    form = source_admin_form(
+        source,
+        strategy=Strategy.WEIGHTED,
+        required_skills=[],
+        preferred_skills=[],
+        relax_preferred_after_seconds="",
+    )
     assert admin_client.post(url, form).status_code == 302
     assert not Source.objects.get(pk=source.pk).uses_skills
     page = admin_client.get(reverse("admin:crm_source_changelist")).text
@@ -70,7 +71,7 @@ def test_the_source_page_sets_the_strategy_and_skills_through_the_service(admin_
 def test_an_unknown_strategy_is_a_form_error(admin_client):
     source = SourceFactory()
     url = reverse("admin:crm_source_change", args=[source.pk])
-    page = admin_client.post(url, source_form(source, strategy="fastest"))
+    page = admin_client.post(url, source_admin_form(source, strategy="fastest"))
     assert page.status_code == 200 and "Select a valid choice" in page.text
     assert Source.objects.get(pk=source.pk).strategy == Strategy.WEIGHTED
 
@@ -130,7 +131,7 @@ def test_a_name_and_skills_changed_in_one_save_are_one_entry(admin_client):
 
 def test_a_source_added_with_skills_on_the_admin_page_is_one_entry(admin_client):
     ru = Skill.objects.create(name="ru")
-    form = source_form(SourceFactory.build(name="Bot"), required_skills=[ru.pk])
+    form = source_admin_form(SourceFactory.build(name="Bot"), required_skills=[ru.pk])
     assert admin_client.post(reverse("admin:crm_source_add"), form).status_code == 302  # to the token's page
     [(kind, changed)] = entries(Source.objects.get(name="Bot"))
     assert kind == "+" and ("required skills", None, "ru") in changed
