@@ -153,6 +153,7 @@ class LeadAdmin(WordedAdmin):
     list_per_page = 50  # as on the staff pages
     readonly_fields = ("created", "updated")
     inlines = (ContactInline,)
+    form = ChangedAsShown  # a webhook may rename the lead while its page is open
     words = AdminWords(
         count=ngettext_lazy("%(count)d lead", "%(count)d leads", "count"),
         select=_("Select lead"),
@@ -178,6 +179,13 @@ class LeadAdmin(WordedAdmin):
         if request.GET.get(SEARCH_VAR):
             return selectors.CappedPaginator(queryset, per_page, **kwargs)
         return super().get_paginator(request, queryset, per_page, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Lead, form, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+        elif form.changed_data:
+            # Only what the page changed: a name a webhook gave the lead meanwhile stays.
+            obj.save(update_fields=[*form.changed_data, "updated_at"])
 
     @admin.display(description=_("created"), ordering="created_at")
     def created(self, lead: Lead) -> str:

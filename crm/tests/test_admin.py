@@ -1,3 +1,4 @@
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -7,7 +8,15 @@ from django.utils import timezone
 
 from crm.models import Operator, Source, SourceToken
 from crm.secrets import token_digest
-from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
+from crm.tests.factories import (
+    ContactFactory,
+    LeadFactory,
+    OperatorFactory,
+    SourceFactory,
+    WeightFactory,
+    page_form,
+)
+from distribution.intake import store_contact
 from distribution.routes import route_for_token_digest
 
 pytestmark = pytest.mark.django_db
@@ -374,3 +383,16 @@ def test_a_share_reads_the_same_in_the_admin_and_on_the_dashboard_in_either_lang
         dashboard = admin_client.get(reverse("dashboard")).text
         for page in (inline, dashboard):
             assert anna in page and boris in page, language
+
+
+def test_a_lead_page_opened_before_a_webhook_renamed_the_lead_keeps_the_new_name(admin_client):
+    """Mutants: changes told against the lead now; the whole lead as the page showed it saved."""
+    lead = LeadFactory(external_id="tg-42", name="Ivan")
+    source = SourceFactory()
+    url = reverse("admin:crm_lead_change", args=[lead.pk])
+    form = page_form(admin_client.get(url).text)
+    form["external_id"] = ["tg-43"]
+    store_contact(source=source, external_id="tg-42", name="Ivan Petrov", rng=random.Random(1))
+    assert admin_client.post(url, form).status_code == 302
+    lead.refresh_from_db()
+    assert (lead.external_id, lead.name) == ("tg-43", "Ivan Petrov")
