@@ -11,13 +11,16 @@ from django.urls import reverse
 from django.utils.translation import gettext, ngettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from crm.admin import AdminWords, WordedAdmin
+from crm.admin import AdminWords, ChangedAsShown, WordedAdmin
 from crm.secret_pages import RotatesSecrets, SecretWords
 from integrations import services
 from integrations.models import ApiKey
 
 
-class ApiKeyForm(forms.ModelForm):
+class ApiKeyForm(ChangedAsShown):
+    """Name and scope as the page showed them: a scope narrowed by another supervisor while this page was
+    open is not widened again by a save that only renamed the key."""
+
     class Meta:
         model = ApiKey
         fields = ["name", "scope"]
@@ -76,7 +79,9 @@ class ApiKeyAdmin(RotatesSecrets, WordedAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            # Only what the page changed: never a revocation or a scope someone else set meanwhile.
+            if form.changed_data:
+                obj.save(update_fields=form.changed_data)
         else:
             services.issue_api_key(api_key=obj, created_by=request.user)  # the secret waits in obj.key
 

@@ -1024,6 +1024,20 @@ M = [
         "obj.save()",
         "crm/tests/test_admin.py",
     ),
+    (
+        "API key page: changes told against the key now, not as the page showed it",
+        "integrations/admin.py",
+        "class ApiKeyForm(ChangedAsShown):",
+        "class ApiKeyForm(forms.ModelForm):",
+        "integrations/tests/test_keys.py",
+    ),
+    (
+        "API key page: the whole key as the page showed it saved",
+        "integrations/admin.py",
+        "obj.save(update_fields=form.changed_data)",
+        "super().save_model(request, obj, form, change)",
+        "integrations/tests/test_keys.py",
+    ),
 ]
 
 

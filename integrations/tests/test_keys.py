@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from crm.models import Operator
 from crm.secrets import token_digest
-from crm.tests.factories import ContactFactory, OperatorFactory, SourceFactory
+from crm.tests.factories import ContactFactory, OperatorFactory, SourceFactory, page_form
 from integrations import services
 from integrations.models import ApiKey, Scope
 from integrations.tests.conftest import ApiClient, client_with
@@ -239,3 +239,18 @@ def test_the_admin_refuses_a_second_active_key_with_the_same_name(admin_client, 
     )
     assert response.status_code == 200 and "An active API key with this name exists already." in response.text
     assert ApiKey.objects.count() == 1
+
+
+def test_a_key_page_opened_before_a_revocation_and_a_narrower_scope_undoes_neither(admin_client, write_key):
+    """Mutants: changes told against the key now; the whole key as the page showed it saved."""
+    api_key, secret = write_key
+    url = reverse("admin:integrations_apikey_change", args=[api_key.pk])
+    form = page_form(admin_client.get(url).text)
+    form["name"] = ["provisioning (old)"]
+    # Meanwhile another supervisor narrows the key to reading, then revokes it.
+    ApiKey.objects.filter(pk=api_key.pk).update(scope=Scope.READ)
+    services.revoke_api_keys(api_keys=ApiKey.objects.filter(pk=api_key.pk))
+    assert admin_client.post(url, form).status_code == 302
+    api_key.refresh_from_db()
+    assert (api_key.name, api_key.scope, api_key.is_revoked) == ("provisioning (old)", Scope.READ, True)
+    assert client_with(secret).get("/api/v1/operators").status_code == 401
