@@ -14,7 +14,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext, ngettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from crm.admin import AdminWords, WordedAdmin
+from crm.admin import AdminWords, ChangedAsShown, WordedAdmin
 from crm.secret_pages import RotatesSecrets, SecretWords
 from crm.templatetags.leadflow import when
 from events import services
@@ -24,7 +24,10 @@ from events.models import Delivery, Subscription
 RECENT_DELIVERIES = 20
 
 
-class SubscriptionForm(forms.ModelForm):
+class SubscriptionForm(ChangedAsShown):
+    """The subscription as the page showed it: an integration may switch it off or change it while the page
+    is open, and a save writes only what the supervisor changed (services.update_subscription)."""
+
     url = forms.URLField(
         label=_("URL"),
         max_length=500,

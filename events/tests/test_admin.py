@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.tests.factories import SourceFactory
+from crm.tests.factories import SourceFactory, page_form
 from events import services, signing
 from events.choices import DeliveryStatus, EventType
 from events.models import Delivery, Subscription
@@ -143,7 +143,10 @@ def test_changing_and_deleting_go_through_the_services(admin_client):
     sub = subscription()
     salt = sub.secret_salt
     change = reverse("admin:events_subscription_change", args=[sub.pk])
-    response = admin_client.post(change, {"url": URL + "/v2", "events": ["contact.waiting"], "is_active": ""})
+    form = page_form(admin_client.get(change).text)
+    form |= {"url": [URL + "/v2"], "events": ["contact.waiting"]}
+    del form["is_active"]  # unticked
+    response = admin_client.post(change, form)
     assert response.status_code == 302
     sub.refresh_from_db()
     assert (sub.url, sub.events, sub.is_active, sub.secret_salt) == (
@@ -155,3 +158,15 @@ def test_changing_and_deleting_go_through_the_services(admin_client):
     delete = reverse("admin:events_subscription_delete", args=[sub.pk])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 302
     assert not Subscription.objects.exists()
+
+
+def test_a_page_opened_before_an_integration_switched_the_subscription_off_keeps_it_off(admin_client):
+    """Mutant: changes told against the subscription now (the page's ticked box switches it on again)."""
+    sub = subscription()
+    change = reverse("admin:events_subscription_change", args=[sub.pk])
+    form = page_form(admin_client.get(change).text)
+    form["events"] = [EventType.CONTACT_ASSIGNED, EventType.CONTACT_WAITING]
+    services.update_subscription(subscription=sub, is_active=False)  # the API, meanwhile
+    assert admin_client.post(change, form).status_code == 302
+    sub.refresh_from_db()
+    assert (sub.is_active, sorted(sub.events)) == (False, ["contact.assigned", "contact.waiting"])
