@@ -28,8 +28,8 @@ UNTITLED_TABULAR = "admin/crm/tabular_untitled.html"
 class ChangedAsShown(forms.ModelForm):
     """A form whose page carries each value as it was shown (hidden "initial-" fields), so `changed_data`
     names what the supervisor changed rather than what differs from the record now: the API, the worker or
-    another supervisor may have changed it while the page was open, and a save writes only what the page
-    changed (capacity.save_operator's `changed`, services.update_source, capacity.change_weights)."""
+    another supervisor may have changed it while the page was open, and each admin's save writes only what
+    the page changed (operators, sources and their weights, leads, API keys, subscriptions)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
