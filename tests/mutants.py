@@ -92,6 +92,8 @@ M = [
         '"SELECT {c_operator} FROM {contact} WHERE {c_lead} = %s AND {c_operator} IS NOT NULL "',
         '"SELECT {c_operator} FROM {contact} WHERE {c_lead} = %s "',
         "distribution/tests/test_rules.py",
+        # SQLite sorts NULLs last in a descending order, where the mistake changes nothing.
+        "pg",
     ),
     (
         "manual: override recorded by the flag",

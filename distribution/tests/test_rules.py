@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Contact
+from crm.models import Contact, Skill
 from crm.tests.factories import ContactFactory, LeadFactory, OperatorFactory, SourceFactory, WeightFactory
 from distribution import capacity, queue
 from distribution.intake import IdempotencyConflict, receive_contact, store_contact
@@ -65,6 +65,27 @@ def test_weights_drain_only_when_one_is_added_or_raised_and_only_their_source(
         django_capture_on_commit_callbacks, lambda: capacity.set_weights(source=bot, weights={boris.pk: 5})
     )
     assert drained == [[bot.pk], [bot.pk]] and form.pk not in drained[0]
+
+
+def test_a_sources_skills_drain_only_when_a_requirement_is_dropped_or_the_preferred_change(
+    drained, django_capture_on_commit_callbacks
+):
+    """Mutant: every save of a source's skills drains (a requirement added lets no contact through)."""
+    for name in ("en", "ru", "vip"):
+        Skill.objects.create(name=name)
+    bot = source_with(OperatorFactory())
+
+    def skills(**lists) -> None:
+        committed(django_capture_on_commit_callbacks, lambda: capacity.set_source_skills(source=bot, **lists))
+
+    skills(required=["en"])
+    skills(required=["en"])
+    skills(required=["en", "ru"])
+    skills(preferred=[])
+    assert drained == []  # added, unchanged, added, unchanged: nobody more can take a contact
+    skills(required=["en"])
+    skills(preferred=["vip"])
+    assert drained == [[bot.pk], [bot.pk]]
 
 
 def test_operator_changes_drain_only_when_capacity_grows_and_only_its_sources(
