@@ -36,6 +36,12 @@ class ChangedAsShown(forms.ModelForm):
         for field in self.fields.values():
             field.show_hidden_initial = True
 
+    def save_changed(self) -> None:
+        """Write the record's fields that the page changed (none: nothing), with its auto-now stamps."""
+        if self.changed_data:
+            stamps = [f.name for f in self.instance._meta.concrete_fields if getattr(f, "auto_now", False)]
+            self.instance.save(update_fields=[*self.changed_data, *stamps])
+
 
 @dataclass(frozen=True)
 class AdminWords:
@@ -183,9 +189,8 @@ class LeadAdmin(WordedAdmin):
     def save_model(self, request: HttpRequest, obj: Lead, form, change: bool) -> None:
         if not change:
             super().save_model(request, obj, form, change)
-        elif form.changed_data:
-            # Only what the page changed: a name a webhook gave the lead meanwhile stays.
-            obj.save(update_fields=[*form.changed_data, "updated_at"])
+        else:
+            form.save_changed()  # a name a webhook gave the lead meanwhile stays
 
     @admin.display(description=_("created"), ordering="created_at")
     def created(self, lead: Lead) -> str:

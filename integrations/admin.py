@@ -79,9 +79,7 @@ class ApiKeyAdmin(RotatesSecrets, WordedAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
         if change:
-            # Only what the page changed: never a revocation or a scope someone else set meanwhile.
-            if form.changed_data:
-                obj.save(update_fields=form.changed_data)
+            form.save_changed()  # never a revocation or a scope someone else set meanwhile
         else:
             services.issue_api_key(api_key=obj, created_by=request.user)  # the secret waits in obj.key
 

@@ -1022,8 +1022,8 @@ M = [
     (
         "lead page: the whole lead as the page showed it saved",
         "crm/admin.py",
-        'obj.save(update_fields=[*form.changed_data, "updated_at"])',
-        "obj.save()",
+        "form.save_changed()  # a name a webhook",
+        "obj.save()  # a name a webhook",
         "crm/tests/test_admin.py",
     ),
     (
@@ -1036,8 +1036,8 @@ M = [
     (
         "API key page: the whole key as the page showed it saved",
         "integrations/admin.py",
-        "obj.save(update_fields=form.changed_data)",
-        "super().save_model(request, obj, form, change)",
+        "form.save_changed()  # never a revocation",
+        "super().save_model(request, obj, form, change)  # never a revocation",
         "integrations/tests/test_keys.py",
     ),
     (
@@ -1046,6 +1046,13 @@ M = [
         "class SubscriptionForm(ChangedAsShown):",
         "class SubscriptionForm(forms.ModelForm):",
         "events/tests/test_admin.py",
+    ),
+    (
+        "pages that write what they changed: without the record's auto-now stamps",
+        "crm/admin.py",
+        "update_fields=[*self.changed_data, *stamps]",
+        "update_fields=self.changed_data",
+        "crm/tests/test_admin.py",
     ),
 ]
 

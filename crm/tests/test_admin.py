@@ -6,7 +6,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Operator, Source, SourceToken
+from crm.models import Lead, Operator, Source, SourceToken
 from crm.secrets import token_digest
 from crm.tests.factories import (
     ContactFactory,
@@ -386,13 +386,16 @@ def test_a_share_reads_the_same_in_the_admin_and_on_the_dashboard_in_either_lang
 
 
 def test_a_lead_page_opened_before_a_webhook_renamed_the_lead_keeps_the_new_name(admin_client):
-    """Mutants: changes told against the lead now; the whole lead as the page showed it saved."""
+    """Mutants: changes told against the lead now; the whole lead as the page showed it saved; the save
+    without its auto-now stamp."""
     lead = LeadFactory(external_id="tg-42", name="Ivan")
     source = SourceFactory()
     url = reverse("admin:crm_lead_change", args=[lead.pk])
     form = page_form(admin_client.get(url).text)
     form["external_id"] = ["tg-43"]
     store_contact(source=source, external_id="tg-42", name="Ivan Petrov", rng=random.Random(1))
+    renamed_at = Lead.objects.get(pk=lead.pk).updated_at
     assert admin_client.post(url, form).status_code == 302
     lead.refresh_from_db()
     assert (lead.external_id, lead.name) == ("tg-43", "Ivan Petrov")
+    assert lead.updated_at > renamed_at  # the page's change is stamped too
